@@ -1,0 +1,60 @@
+# exchange_adapter — PGXS build.
+#
+# The version lives in one place: default_version in exchange_adapter.control.
+# CI adds PG_CFLAGS='-Wall -Wextra -Werror -Wno-unused-parameter'; user builds
+# do not force -Werror.
+
+EXTENSION   = exchange_adapter
+EXTVERSION  = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+MODULE_big  = exchange_adapter
+OBJS = \
+	src/exchange_adapter.o \
+	src/ddl_guard.o \
+	src/grants.o \
+	src/lifecycle.o \
+	src/launcher.o
+
+DATA        = sql/$(EXTENSION)--$(EXTVERSION).sql
+PGFILEDESC  = "exchange_adapter - exchange ledger with post-commit Redis delivery"
+
+# hiredis through pkg-config; sources include it as <hiredis/hiredis.h>, so the
+# -I/usr/include/hiredis that pkg-config adds is dropped (its sds.h/read.h must
+# not shadow anything).
+HIREDIS_CFLAGS := $(filter-out -I%,$(shell pkg-config --cflags hiredis 2>/dev/null))
+HIREDIS_LIBS   := $(or $(shell pkg-config --libs hiredis 2>/dev/null),-lhiredis)
+PG_CPPFLAGS    += -I$(srcdir)/src $(HIREDIS_CFLAGS)
+SHLIB_LINK     += $(HIREDIS_LIBS)
+
+# pg_regress and isolation read test/sql, test/specs and write golden output
+# to the top-level expected/ (see DESIGN §1: <outputdir>/expected wins).
+REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --outputdir=. --load-extension=$(EXTENSION)
+ISOLATION      = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=. --load-extension=$(EXTENSION)
+
+EXTRA_CLEAN = results output_iso tmp_check* log regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Regress and isolation share expected/: their names must differ.
+ifneq ($(filter $(REGRESS),$(ISOLATION)),)
+$(error test names used by both pg_regress and isolation: $(filter $(REGRESS),$(ISOLATION)))
+endif
+
+.PHONY: pgtap prove bench test
+# pgTAP against the server named by PGHOST/PGPORT (pgtap extension must be available).
+pgtap:
+	pg_prove --ext .sql -r test/pgtap
+
+# Perl TAP tests with PostgreSQL::Test::Cluster; they start their own clusters.
+prove:
+	PG_REGRESS="$${PG_REGRESS:-$(dir $(PGXS))../../src/test/regress/pg_regress}" \
+	PERL5LIB="$(dir $(PGXS))../../src/test/perl:$(CURDIR)/test/perl$${PERL5LIB:+:$$PERL5LIB}" \
+	prove --timer -v test/t/
+
+# Every suite, with servers started and stopped: see scripts/test.sh.
+test:
+	bash scripts/test.sh
