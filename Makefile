@@ -10,10 +10,17 @@ EXTVERSION  = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']
 MODULE_big  = exchange_adapter
 OBJS = \
 	src/exchange_adapter.o \
+	src/accounts.o \
+	src/args.o \
 	src/ddl_guard.o \
+	src/funds.o \
 	src/grants.o \
 	src/lifecycle.o \
-	src/launcher.o
+	src/invariants.o \
+	src/launcher.o \
+	src/ledger.o \
+	src/outbox.o \
+	src/stmt.o
 
 DATA        = sql/$(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC  = "exchange_adapter - exchange ledger with post-commit Redis delivery"

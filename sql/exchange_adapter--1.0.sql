@@ -491,6 +491,89 @@ CREATE EVENT TRIGGER exchange_adapter_drop_guard
 	EXECUTE FUNCTION exchange.exa_drop_guard();
 
 -- ---------------------------------------------------------------------------
+-- SQL API: accounts, markets, funds and holds (C; SECURITY DEFINER with a
+-- pinned search_path; PARALLEL UNSAFE: every one writes or locks).
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION exchange.create_account(user_id text, account_type text DEFAULT 'SPOT',
+										metadata jsonb DEFAULT '{}'::pg_catalog.jsonb)
+	RETURNS exchange.accounts
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'create_account';
+
+CREATE FUNCTION exchange.set_account_status(account_id uuid, status text)
+	RETURNS exchange.accounts
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'set_account_status';
+
+CREATE FUNCTION exchange.set_kyc_status(account_id uuid, kyc_status text)
+	RETURNS exchange.accounts
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'set_kyc_status';
+
+CREATE FUNCTION exchange.create_market(symbol text, base_asset text, quote_asset text,
+									   tick_size numeric DEFAULT 0.00000001,
+									   lot_size numeric DEFAULT 0.00000001,
+									   min_quantity numeric DEFAULT 0,
+									   min_notional numeric DEFAULT 0,
+									   maker_fee_rate numeric DEFAULT 0,
+									   taker_fee_rate numeric DEFAULT 0,
+									   metadata jsonb DEFAULT '{}'::pg_catalog.jsonb)
+	RETURNS exchange.markets
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'create_market';
+
+CREATE FUNCTION exchange.set_market_status(symbol text, status text)
+	RETURNS exchange.markets
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'set_market_status';
+
+CREATE FUNCTION exchange.deposit(account_id uuid, asset text, amount numeric,
+								 reference text DEFAULT NULL)
+	RETURNS exchange.balances
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'deposit';
+
+CREATE FUNCTION exchange.withdraw(account_id uuid, asset text, amount numeric,
+								  reference text DEFAULT NULL)
+	RETURNS exchange.balances
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'withdraw';
+
+CREATE FUNCTION exchange.lock_balance(account_id uuid, asset text, amount numeric,
+									  reason text DEFAULT NULL)
+	RETURNS exchange.holds
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'lock_balance';
+
+CREATE FUNCTION exchange.unlock_balance(hold_id uuid, amount numeric DEFAULT NULL)
+	RETURNS exchange.holds
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'unlock_balance';
+
+CREATE FUNCTION exchange.capture_hold(hold_id uuid, amount numeric DEFAULT NULL,
+									  reference text DEFAULT NULL)
+	RETURNS exchange.holds
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'capture_hold';
+
+CREATE FUNCTION exchange.check_invariants()
+	RETURNS TABLE (invariant text, detail text)
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'check_invariants';
+
+-- ---------------------------------------------------------------------------
 -- pg_dump: ledger tables and their identity sequences are dumped; the outbox
 -- and the service registry are not.
 -- ---------------------------------------------------------------------------
@@ -592,6 +675,29 @@ COMMENT ON FUNCTION exchange.grant_adapter(pg_catalog.regrole, pg_catalog.text) 
 	'Grants a role USAGE on schema exchange, SELECT on the ledger tables and views, and EXECUTE on the functions of a profile: trader, engine, operator or all. Superuser only.';
 COMMENT ON FUNCTION exchange.revoke_adapter(pg_catalog.regrole) IS
 	'Revokes everything grant_adapter may have granted to a role. Superuser only.';
+
+COMMENT ON FUNCTION exchange.create_account(text, text, jsonb) IS
+	'Creates an ACTIVE account with KYC PENDING. A second account of the same user and type raises LX010 with the existing account_id in the detail. Stale key: cache:account:<id>.';
+COMMENT ON FUNCTION exchange.set_account_status(uuid, text) IS
+	'ACTIVE <-> SUSPENDED; -> CLOSED (final) only with zero balances and no live order or hold (else LX002). Locks the account FOR NO KEY UPDATE.';
+COMMENT ON FUNCTION exchange.set_kyc_status(uuid, text) IS
+	'KYC: PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED, REJECTED -> PENDING (else LX002).';
+COMMENT ON FUNCTION exchange.create_market(text, text, text, numeric, numeric, numeric, numeric, numeric, numeric, jsonb) IS
+	'Creates an ACTIVE market <BASE>-<QUOTE>; fee rates in [0, 0.1]. A duplicate raises LX010.';
+COMMENT ON FUNCTION exchange.set_market_status(text, text) IS
+	'ACTIVE <-> HALTED. A halt refuses orders placed after it commits; settlement, cancel and expire continue.';
+COMMENT ON FUNCTION exchange.deposit(uuid, text, numeric, text) IS
+	'Credits available funds (journal kind DEPOSIT); refused on CLOSED accounts (LX004). With a reference, a retry returns the balance and changes nothing; other values raise LX009.';
+COMMENT ON FUNCTION exchange.withdraw(uuid, text, numeric, text) IS
+	'Debits available funds (journal kind WITHDRAWAL); needs an ACTIVE account (LX004) and enough available funds (LX001). Idempotent per reference like deposit.';
+COMMENT ON FUNCTION exchange.lock_balance(uuid, text, numeric, text) IS
+	'Moves available funds to locked under a new hold (journal kind LOCK) and returns the hold; needs an ACTIVE account and enough available funds (LX001).';
+COMMENT ON FUNCTION exchange.unlock_balance(uuid, numeric) IS
+	'Releases part (or, with NULL, all that remains) of a hold back to available (journal kind UNLOCK); allowed whatever the account status.';
+COMMENT ON FUNCTION exchange.capture_hold(uuid, numeric, text) IS
+	'Takes part (or, with NULL, all that remains) of a hold out of the account as a withdrawal from locked funds (journal kind CAPTURE); refused on CLOSED accounts. Idempotent per reference.';
+COMMENT ON FUNCTION exchange.check_invariants() IS
+	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, event_replay). Empty when sound.';
 
 -- ---------------------------------------------------------------------------
 -- Privileges, last: reset every member's ACL to owner-only (default

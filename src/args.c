@@ -1,0 +1,288 @@
+/*-------------------------------------------------------------------------
+ *
+ * args.c
+ *	  Argument checking for the SQL API, and numeric helpers.
+ *
+ * Owns the rules of DESIGN §3 "Inputs": an amount is an exact multiple of
+ * 1e-8 (round(x, 8) = x by value; trailing zeros are fine), finite, within
+ * numeric(24,8), and positive where a positive amount is needed.  Functions
+ * here only raise; they never touch the database.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "args.h"
+
+static void
+exa_null_arg(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("%s must not be null", name)));
+}
+
+/* 1e16: the first value numeric(24,8) cannot hold. */
+static Numeric
+exa_amount_limit(void)
+{
+	static Numeric limit = NULL;
+
+	if (limit == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		limit = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+													CStringGetDatum("10000000000000000"),
+													ObjectIdGetDatum(InvalidOid),
+													Int32GetDatum(-1)));
+		MemoryContextSwitchTo(old);
+	}
+	return limit;
+}
+
+Numeric
+exa_check_amount(Numeric value, const char *name, int flags)
+{
+	Numeric		rounded;
+	Numeric		absval;
+
+	if (numeric_is_nan(value) || numeric_is_inf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number", name),
+				 errdetail("The value given was %s.", exa_num_str(value))));
+
+	absval = DatumGetNumeric(DirectFunctionCall1(numeric_abs,
+												 NumericGetDatum(value)));
+	if (exa_cmp(absval, exa_amount_limit()) >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range", name),
+				 errdetail("The value given was %s; amounts are numeric(24,8), below 1e16.",
+						   exa_num_str(value))));
+
+	rounded = DatumGetNumeric(DirectFunctionCall2(numeric_round,
+												  NumericGetDatum(value),
+												  Int32GetDatum(8)));
+	if (exa_cmp(rounded, value) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has more than 8 decimal places", name),
+				 errdetail("The value given was %s.", exa_num_str(value)),
+				 errhint("Amounts are exact multiples of 0.00000001.")));
+
+	if (flags & EXA_AMOUNT_POSITIVE)
+	{
+		if (exa_cmp(value, exa_zero()) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be positive", name),
+					 errdetail("The value given was %s.", exa_num_str(value))));
+	}
+	else if (exa_cmp(value, exa_zero()) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", name),
+				 errdetail("The value given was %s.", exa_num_str(value))));
+
+	/* Store with scale 8 like the columns do. */
+	return DatumGetNumeric(DirectFunctionCall2(numeric,
+											   NumericGetDatum(rounded),
+											   Int32GetDatum(((24 << 16) | 8) + VARHDRSZ)));
+}
+
+Numeric
+exa_arg_amount(FunctionCallInfo fcinfo, int argno, const char *name, int flags)
+{
+	if (PG_ARGISNULL(argno))
+	{
+		if (flags & EXA_AMOUNT_NULL_OK)
+			return NULL;
+		exa_null_arg(name);
+	}
+	return exa_check_amount(PG_GETARG_NUMERIC(argno), name, flags);
+}
+
+pg_uuid_t *
+exa_arg_uuid(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		exa_null_arg(name);
+	return PG_GETARG_UUID_P(argno);
+}
+
+char *
+exa_arg_text(FunctionCallInfo fcinfo, int argno, const char *name,
+			 bool null_ok, int maxlen)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+	{
+		if (null_ok)
+			return NULL;
+		exa_null_arg(name);
+	}
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", name),
+				 null_ok ? errhint("Pass NULL instead of an empty string.") : 0));
+	if (maxlen > 0 && pg_mbstrlen(s) > maxlen)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", name),
+				 errdetail("It has %d characters; at most %d are allowed.",
+						   pg_mbstrlen(s), maxlen)));
+	return s;
+}
+
+bool
+exa_valid_asset(const char *code)
+{
+	int			n = 0;
+
+	for (; code[n] != '\0'; n++)
+	{
+		char		c = code[n];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) || n >= 10)
+			return false;
+	}
+	return n >= 1;
+}
+
+char *
+exa_arg_asset(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+		exa_null_arg(name);
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (!exa_valid_asset(s))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\"", name, s),
+				 errhint("Asset codes are 1 to 10 upper-case letters or digits, like BTC or USDT.")));
+	return s;
+}
+
+const char *
+exa_arg_enum(FunctionCallInfo fcinfo, int argno, const char *name,
+			 const char *const *allowed, bool null_ok)
+{
+	char	   *s;
+	StringInfoData list;
+
+	if (PG_ARGISNULL(argno))
+	{
+		if (null_ok)
+			return NULL;
+		exa_null_arg(name);
+	}
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	for (const char *const *a = allowed; *a != NULL; a++)
+		if (strcmp(s, *a) == 0)
+			return *a;
+
+	initStringInfo(&list);
+	for (const char *const *a = allowed; *a != NULL; a++)
+		appendStringInfo(&list, "%s%s", a == allowed ? "" : ", ", *a);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s \"%s\"", name, s),
+			 errhint("Valid values are %s (exact upper case).", list.data)));
+	return NULL;				/* keep compiler quiet */
+}
+
+Datum
+exa_arg_metadata(FunctionCallInfo fcinfo, int argno)
+{
+	Jsonb	   *j;
+
+	if (PG_ARGISNULL(argno))
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	j = PG_GETARG_JSONB_P(argno);
+	if (!JB_ROOT_IS_OBJECT(j) || JB_ROOT_IS_SCALAR(j))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metadata must be a JSON object")));
+	return JsonbPGetDatum(j);
+}
+
+int
+exa_cmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+											 NumericGetDatum(a),
+											 NumericGetDatum(b)));
+}
+
+Numeric
+exa_add(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_add,
+											   NumericGetDatum(a),
+											   NumericGetDatum(b)));
+}
+
+Numeric
+exa_sub(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_sub,
+											   NumericGetDatum(a),
+											   NumericGetDatum(b)));
+}
+
+Numeric
+exa_mul(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_mul,
+											   NumericGetDatum(a),
+											   NumericGetDatum(b)));
+}
+
+Numeric
+exa_neg(Numeric a)
+{
+	return DatumGetNumeric(DirectFunctionCall1(numeric_uminus,
+											   NumericGetDatum(a)));
+}
+
+Numeric
+exa_zero(void)
+{
+	static Numeric zero = NULL;
+
+	if (zero == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		zero = int64_to_numeric(0);
+		MemoryContextSwitchTo(old);
+	}
+	return zero;
+}
+
+bool
+exa_is_zero(Numeric a)
+{
+	return exa_cmp(a, exa_zero()) == 0;
+}
+
+char *
+exa_num_str(Numeric a)
+{
+	return DatumGetCString(DirectFunctionCall1(numeric_out,
+											   NumericGetDatum(a)));
+}

@@ -1,0 +1,340 @@
+/*-------------------------------------------------------------------------
+ *
+ * funds.c
+ *	  Funds and holds: deposit, withdraw, lock_balance, unlock_balance,
+ *	  capture_hold.
+ *
+ * Locks, in the global order (ledger.h): the account row FOR SHARE; for
+ * calls with a reference, a transaction-scoped advisory lock on (account,
+ * kind, reference); the hold row FOR UPDATE (unlock, capture); the balance
+ * row through ledger_move().  Every balance change goes through
+ * ledger_move(), which journals it and names the stale keys.
+ *
+ * Status rules (DESIGN §3): deposits are refused on CLOSED accounts;
+ * withdraw and lock_balance need ACTIVE; unlock is always allowed; capture
+ * is allowed unless CLOSED.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "args.h"
+#include "exchange_adapter.h"
+#include "ledger.h"
+#include "stmt.h"
+
+PG_FUNCTION_INFO_V1(deposit);
+PG_FUNCTION_INFO_V1(withdraw);
+PG_FUNCTION_INFO_V1(lock_balance);
+PG_FUNCTION_INFO_V1(unlock_balance);
+PG_FUNCTION_INFO_V1(capture_hold);
+
+#define REFERENCE_MAXLEN 128
+#define REASON_MAXLEN 256
+
+static ExaStmt stmt_insert_hold = {
+	"INSERT INTO exchange.holds (account_id, asset, amount, remaining, reason)"
+	" VALUES ($1, $2, $3, $3, $4) RETURNING *",
+	4, {UUIDOID, TEXTOID, NUMERICOID, TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_hold_account = {
+	"SELECT account_id FROM exchange.holds WHERE hold_id OPERATOR(pg_catalog.=) $1",
+	1, {UUIDOID},
+	NULL
+};
+
+static ExaStmt stmt_lock_hold = {
+	"SELECT asset::pg_catalog.text, remaining FROM exchange.holds"
+	" WHERE hold_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	1, {UUIDOID},
+	NULL
+};
+
+static ExaStmt stmt_hold_row = {
+	"SELECT * FROM exchange.holds WHERE hold_id OPERATOR(pg_catalog.=) $1",
+	1, {UUIDOID},
+	NULL
+};
+
+/* $2: the amount leaving the hold; $3: the part of it that is captured. */
+static ExaStmt stmt_reduce_hold = {
+	"UPDATE exchange.holds"
+	"   SET remaining = remaining OPERATOR(pg_catalog.-) $2,"
+	"       captured = captured OPERATOR(pg_catalog.+) $3,"
+	"       released_at = CASE WHEN remaining OPERATOR(pg_catalog.=) $2"
+	"                          THEN pg_catalog.now() END"
+	" WHERE hold_id OPERATOR(pg_catalog.=) $1 RETURNING *",
+	3, {UUIDOID, NUMERICOID, NUMERICOID},
+	NULL
+};
+
+static void
+idempotency_conflict(const char *what, const char *reference,
+					 const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
+			 errmsg("%s with reference \"%s\" was already made with other values",
+					what, reference),
+			 errdetail("%s", detail),
+			 errhint("Use a new reference for a new %s.", what)));
+}
+
+/* deposit and withdraw share everything but the sign, the kind and the status rule. */
+static Datum
+move_funds(FunctionCallInfo fcinfo, bool is_deposit)
+{
+	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
+	char	   *asset = exa_arg_asset(fcinfo, 1, "asset");
+	Numeric		amount = exa_arg_amount(fcinfo, 2, "amount", EXA_AMOUNT_POSITIVE);
+	char	   *reference = exa_arg_text(fcinfo, 3, "reference", true, REFERENCE_MAXLEN);
+	const char *kind = is_deposit ? "DEPOSIT" : "WITHDRAWAL";
+	const char *what = is_deposit ? "deposit" : "withdrawal";
+	Numeric		delta = is_deposit ? amount : exa_neg(amount);
+	ExaAccount	acct;
+	ExaCall		call;
+	LedgerMove	move = {0};
+	Datum		result;
+
+	exa_call_begin(&call);
+	ledger_lock_account(account_id, false, &acct);
+
+	if (reference != NULL)
+	{
+		LedgerPrior prior;
+
+		if (ledger_find_reference(account_id, kind, reference, &prior))
+		{
+			if (strcmp(prior.asset, asset) != 0 ||
+				exa_cmp(prior.delta_available, delta) != 0)
+				idempotency_conflict(what, reference,
+									 psprintf("The first %s moved %s %s.", what,
+											  exa_num_str(prior.delta_available),
+											  prior.asset));
+			result = ledger_balance_row(account_id, asset);
+			exa_call_end(&call);
+			PG_RETURN_DATUM(result);
+		}
+	}
+
+	ledger_require_status(&acct, is_deposit ? "a deposit" : "a withdrawal",
+						  is_deposit);
+
+	move.account_id = account_id;
+	move.asset = asset;
+	move.delta_available = delta;
+	move.kind = kind;
+	move.reference = reference;
+	move.want_row = true;
+	ledger_move(&call, &move, 1);
+	result = move.result;
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/* deposit(account_id uuid, asset text, amount numeric, reference text) -> balances */
+Datum
+deposit(PG_FUNCTION_ARGS)
+{
+	return move_funds(fcinfo, true);
+}
+
+/* withdraw(account_id uuid, asset text, amount numeric, reference text) -> balances */
+Datum
+withdraw(PG_FUNCTION_ARGS)
+{
+	return move_funds(fcinfo, false);
+}
+
+/* lock_balance(account_id uuid, asset text, amount numeric, reason text) -> holds */
+Datum
+lock_balance(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
+	char	   *asset = exa_arg_asset(fcinfo, 1, "asset");
+	Numeric		amount = exa_arg_amount(fcinfo, 2, "amount", EXA_AMOUNT_POSITIVE);
+	char	   *reason = exa_arg_text(fcinfo, 3, "reason", true, REASON_MAXLEN);
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', reason ? ' ' : 'n'};
+	ExaAccount	acct;
+	ExaCall		call;
+	LedgerMove	move = {0};
+	pg_uuid_t	hold_id;
+	Datum		result;
+
+	exa_call_begin(&call);
+	ledger_lock_account(account_id, false, &acct);
+	ledger_require_status(&acct, "locking funds", false);
+
+	values[0] = UUIDPGetDatum(account_id);
+	values[1] = CStringGetTextDatum(asset);
+	values[2] = NumericGetDatum(amount);
+	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	exa_exec(&stmt_insert_hold, values, nulls, 1);
+	result = exa_return_row(0);
+	memcpy(&hold_id, DatumGetUUIDP(exa_col_notnull(0, 1)), sizeof(pg_uuid_t));
+
+	move.account_id = account_id;
+	move.asset = asset;
+	move.delta_available = exa_neg(amount);
+	move.delta_locked = amount;
+	move.kind = "LOCK";
+	move.hold_id = &hold_id;
+	ledger_move(&call, &move, 1);
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * Take what a hold call needs, in lock order: the hold's account (read
+ * without a lock, then locked FOR SHARE), then the hold row FOR UPDATE.
+ */
+static void
+hold_account(pg_uuid_t *hold_id, pg_uuid_t *account_id, ExaAccount *acct)
+{
+	Datum		key[1] = {UUIDPGetDatum(hold_id)};
+
+	if (exa_exec(&stmt_hold_account, key, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("hold %s does not exist", exa_uuid_str(hold_id))));
+	memcpy(account_id, DatumGetUUIDP(exa_col_notnull(0, 1)), sizeof(pg_uuid_t));
+	ledger_lock_account(account_id, false, acct);
+}
+
+/* Lock the hold; return its asset and decide the amount leaving it. */
+static char *
+hold_take(pg_uuid_t *hold_id, Numeric *amount, const char *action)
+{
+	Datum		key[1] = {UUIDPGetDatum(hold_id)};
+	char	   *asset;
+	Numeric		remaining;
+
+	exa_exec(&stmt_lock_hold, key, NULL, 1);
+	asset = exa_col_cstring(0, 1);
+	remaining = DatumGetNumeric(exa_col_notnull(0, 2));
+
+	if (exa_is_zero(remaining))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
+				 errmsg("hold %s is already finished", exa_uuid_str(hold_id)),
+				 errdetail("Nothing remains of it to %s.", action)));
+	if (*amount == NULL)
+		*amount = remaining;
+	else if (exa_cmp(*amount, remaining) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("amount exceeds what remains of hold %s", exa_uuid_str(hold_id)),
+				 errdetail("%s remains; %s was asked to %s.",
+						   exa_num_str(remaining), exa_num_str(*amount), action),
+				 errhint("Pass NULL to %s all that remains.", action)));
+	return asset;
+}
+
+/* unlock_balance(hold_id uuid, amount numeric DEFAULT NULL) -> holds */
+Datum
+unlock_balance(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *hold_id = exa_arg_uuid(fcinfo, 0, "hold_id");
+	Numeric		amount = exa_arg_amount(fcinfo, 1, "amount",
+										EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
+	pg_uuid_t	account_id;
+	ExaAccount	acct;
+	ExaCall		call;
+	LedgerMove	move = {0};
+	Datum		values[3];
+	char	   *asset;
+	Datum		result;
+
+	exa_call_begin(&call);
+	hold_account(hold_id, &account_id, &acct);
+	asset = hold_take(hold_id, &amount, "release");
+
+	values[0] = UUIDPGetDatum(hold_id);
+	values[1] = NumericGetDatum(amount);
+	values[2] = NumericGetDatum(exa_zero());
+	exa_exec(&stmt_reduce_hold, values, NULL, 1);
+	result = exa_return_row(0);
+
+	move.account_id = &account_id;
+	move.asset = asset;
+	move.delta_available = amount;
+	move.delta_locked = exa_neg(amount);
+	move.kind = "UNLOCK";
+	move.hold_id = hold_id;
+	ledger_move(&call, &move, 1);
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * capture_hold(hold_id uuid, amount numeric DEFAULT NULL,
+ *				reference text DEFAULT NULL) -> holds
+ *
+ * The captured funds leave the account as a withdrawal from locked.
+ */
+Datum
+capture_hold(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *hold_id = exa_arg_uuid(fcinfo, 0, "hold_id");
+	Numeric		amount = exa_arg_amount(fcinfo, 1, "amount",
+										EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
+	char	   *reference = exa_arg_text(fcinfo, 2, "reference", true, REFERENCE_MAXLEN);
+	pg_uuid_t	account_id;
+	ExaAccount	acct;
+	ExaCall		call;
+	LedgerMove	move = {0};
+	Datum		values[3];
+	char	   *asset;
+	Datum		result;
+
+	exa_call_begin(&call);
+	hold_account(hold_id, &account_id, &acct);
+
+	if (reference != NULL)
+	{
+		LedgerPrior prior;
+
+		if (ledger_find_reference(&account_id, "CAPTURE", reference, &prior))
+		{
+			if (!prior.has_hold || exa_uuid_cmp(&prior.hold_id, hold_id) != 0 ||
+				(amount != NULL && exa_cmp(exa_neg(prior.delta_locked), amount) != 0))
+				idempotency_conflict("capture", reference,
+									 psprintf("The first capture took %s %s from hold %s.",
+											  exa_num_str(exa_neg(prior.delta_locked)),
+											  prior.asset,
+											  prior.has_hold ? exa_uuid_str(&prior.hold_id) : "(none)"));
+			values[0] = UUIDPGetDatum(hold_id);
+			exa_exec(&stmt_hold_row, values, NULL, 1);
+			result = exa_return_row(0);
+			exa_call_end(&call);
+			PG_RETURN_DATUM(result);
+		}
+	}
+
+	ledger_require_status(&acct, "a capture", true);
+	asset = hold_take(hold_id, &amount, "capture");
+
+	values[0] = UUIDPGetDatum(hold_id);
+	values[1] = NumericGetDatum(amount);
+	values[2] = NumericGetDatum(amount);
+	exa_exec(&stmt_reduce_hold, values, NULL, 1);
+	result = exa_return_row(0);
+
+	move.account_id = &account_id;
+	move.asset = asset;
+	move.delta_locked = exa_neg(amount);
+	move.kind = "CAPTURE";
+	move.hold_id = hold_id;
+	move.reference = reference;
+	ledger_move(&call, &move, 1);
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}

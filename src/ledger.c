@@ -1,0 +1,392 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger.c
+ *	  The call context, account locks and the one balance-move primitive.
+ *
+ * This file is the only writer of exchange.balances and of
+ * exchange.balance_journal.  It takes account rows (lock order 1) and
+ * balance rows (lock order 4, ascending (account_id, asset)); see ledger.h
+ * for the whole order.  It must not lock orders or holds, and it must not
+ * talk to Redis: it only names stale keys, which exa_call_end() writes to
+ * the outbox in the caller's transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+
+#include "args.h"
+#include "exchange_adapter.h"
+#include "ledger.h"
+#include "outbox.h"
+#include "stmt.h"
+
+/* ------------------------------------------------------------------------
+ * Call context
+ * ------------------------------------------------------------------------
+ */
+
+void
+exa_call_begin(ExaCall *call)
+{
+	call->actor = NULL;
+	call->keys = NIL;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+void
+exa_call_key(ExaCall *call, const char *fmt,...)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+
+	foreach(lc, call->keys)
+	{
+		if (strcmp((char *) lfirst(lc), buf.data) == 0)
+		{
+			pfree(buf.data);
+			return;
+		}
+	}
+	call->keys = lappend(call->keys, buf.data);
+}
+
+void
+exa_call_end(ExaCall *call)
+{
+	if (call->keys != NIL)
+		outbox_enqueue_cache(call->keys);
+	SPI_finish();
+}
+
+static text *
+exa_call_actor(ExaCall *call)
+{
+	if (call->actor == NULL)
+		call->actor = exa_actor();
+	return call->actor;
+}
+
+char *
+exa_uuid_str(pg_uuid_t *id)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+}
+
+int
+exa_uuid_cmp(const pg_uuid_t *a, const pg_uuid_t *b)
+{
+	return memcmp(a->data, b->data, UUID_LEN);
+}
+
+/* ------------------------------------------------------------------------
+ * Accounts (lock order 1)
+ * ------------------------------------------------------------------------
+ */
+
+static ExaStmt stmt_lock_account_share = {
+	"SELECT status::pg_catalog.text, kyc_status::pg_catalog.text"
+	"  FROM exchange.accounts WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"  FOR SHARE",
+	1, {UUIDOID},
+	NULL
+};
+
+static ExaStmt stmt_lock_account_update = {
+	"SELECT status::pg_catalog.text, kyc_status::pg_catalog.text"
+	"  FROM exchange.accounts WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"  FOR NO KEY UPDATE",
+	1, {UUIDOID},
+	NULL
+};
+
+void
+ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
+{
+	Datum		values[1] = {UUIDPGetDatum(account_id)};
+	char	   *status;
+	char	   *kyc;
+
+	if (exa_exec(for_update ? &stmt_lock_account_update : &stmt_lock_account_share,
+				 values, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("account %s does not exist", exa_uuid_str(account_id))));
+
+	status = exa_col_cstring(0, 1);
+	kyc = exa_col_cstring(0, 2);
+	memcpy(&out->account_id, account_id, sizeof(pg_uuid_t));
+	strlcpy(out->status, status, sizeof(out->status));
+	strlcpy(out->kyc_status, kyc, sizeof(out->kyc_status));
+}
+
+void
+ledger_require_status(const ExaAccount *acct, const char *action,
+					  bool allow_suspended)
+{
+	if (strcmp(acct->status, "ACTIVE") == 0)
+		return;
+	if (allow_suspended && strcmp(acct->status, "SUSPENDED") == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_EXA_ACCOUNT_NOT_ACTIVE),
+			 errmsg("account %s is not active", exa_uuid_str((pg_uuid_t *) &acct->account_id)),
+			 errdetail("The account is %s; %s needs an %s account.",
+					   acct->status, action,
+					   allow_suspended ? "ACTIVE or SUSPENDED" : "ACTIVE"),
+			 strcmp(acct->status, "CLOSED") == 0 ?
+			 errhint("A closed account cannot be reopened.") :
+			 errhint("Reactivate it with exchange.set_account_status(account_id, 'ACTIVE').")));
+}
+
+/* ------------------------------------------------------------------------
+ * Balance moves (lock order 4)
+ * ------------------------------------------------------------------------
+ */
+
+static ExaStmt stmt_move = {
+	"UPDATE exchange.balances"
+	"   SET available_balance = available_balance OPERATOR(pg_catalog.+) $3,"
+	"       locked_balance = locked_balance OPERATOR(pg_catalog.+) $4,"
+	"       last_updated = pg_catalog.now()"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"   AND symbol OPERATOR(pg_catalog.=) $2"
+	"   AND available_balance OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.>=) 0"
+	"   AND locked_balance OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.>=) 0"
+	" RETURNING *",
+	4, {UUIDOID, TEXTOID, NUMERICOID, NUMERICOID},
+	NULL
+};
+
+static ExaStmt stmt_probe_balance = {
+	"SELECT available_balance, locked_balance FROM exchange.balances"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"   AND symbol OPERATOR(pg_catalog.=) $2"
+	" FOR UPDATE",
+	2, {UUIDOID, TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_create_balance = {
+	"INSERT INTO exchange.balances (account_id, symbol) VALUES ($1, $2)"
+	" ON CONFLICT (account_id, symbol) DO NOTHING",
+	2, {UUIDOID, TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_journal = {
+	"INSERT INTO exchange.balance_journal"
+	" (account_id, asset, delta_available, delta_locked, kind,"
+	"  order_id, trade_id, hold_id, reference, actor)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	10, {UUIDOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID,
+	UUIDOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_balance_row = {
+	"SELECT * FROM exchange.balances"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"   AND symbol OPERATOR(pg_catalog.=) $2",
+	2, {UUIDOID, TEXTOID},
+	NULL
+};
+
+static int
+ledger_move_cmp(const void *a, const void *b)
+{
+	const LedgerMove *ma = (const LedgerMove *) a;
+	const LedgerMove *mb = (const LedgerMove *) b;
+	int			c = exa_uuid_cmp(ma->account_id, mb->account_id);
+
+	if (c != 0)
+		return c;
+	/* asset codes are [A-Z0-9]: byte order is the collation-free order */
+	return strcmp(ma->asset, mb->asset);
+}
+
+static void
+ledger_move_one(ExaCall *call, LedgerMove *m)
+{
+	Numeric		da = m->delta_available ? m->delta_available : exa_zero();
+	Numeric		dl = m->delta_locked ? m->delta_locked : exa_zero();
+	Datum		key[2] = {UUIDPGetDatum(m->account_id), CStringGetTextDatum(m->asset)};
+	Datum		values[10];
+	char		nulls[10];
+	char	   *acct = exa_uuid_str(m->account_id);
+	bool		created = false;
+
+	for (;;)
+	{
+		Datum		mv[4] = {key[0], key[1], NumericGetDatum(da), NumericGetDatum(dl)};
+		Numeric		avail;
+		Numeric		locked;
+
+		if (exa_exec(&stmt_move, mv, NULL, 1) == 1)
+		{
+			if (m->want_row)
+				m->result = exa_return_row(0);
+			break;
+		}
+
+		/* No row updated: the row is missing or would go below zero. */
+		if (exa_exec(&stmt_probe_balance, key, NULL, 1) == 0)
+		{
+			if (!created && exa_cmp(da, exa_zero()) >= 0 && exa_cmp(dl, exa_zero()) >= 0)
+			{
+				exa_exec(&stmt_create_balance, key, NULL, 0);
+				created = true;
+				continue;
+			}
+			avail = locked = exa_zero();
+		}
+		else
+		{
+			avail = DatumGetNumeric(exa_col_notnull(0, 1));
+			locked = DatumGetNumeric(exa_col_notnull(0, 2));
+			/* It changed since the UPDATE looked: now locked, try again. */
+			if (exa_cmp(exa_add(avail, da), exa_zero()) >= 0 &&
+				exa_cmp(exa_add(locked, dl), exa_zero()) >= 0)
+				continue;
+		}
+
+		if (exa_cmp(exa_add(avail, da), exa_zero()) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_EXA_INSUFFICIENT_FUNDS),
+					 errmsg("insufficient funds in account %s for asset %s",
+							acct, m->asset),
+					 errdetail("Available balance is %s; %s is needed.",
+							   exa_num_str(avail), exa_num_str(exa_neg(da)))));
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_INSUFFICIENT_FUNDS),
+				 errmsg("insufficient locked funds in account %s for asset %s",
+						acct, m->asset),
+				 errdetail("Locked balance is %s; %s is to be released.",
+						   exa_num_str(locked), exa_num_str(exa_neg(dl))),
+				 errhint("Run exchange.check_invariants() to find the inconsistency.")));
+	}
+
+	values[0] = key[0];
+	values[1] = key[1];
+	values[2] = NumericGetDatum(da);
+	values[3] = NumericGetDatum(dl);
+	values[4] = CStringGetTextDatum(m->kind);
+	values[5] = m->order_id ? UUIDPGetDatum(m->order_id) : (Datum) 0;
+	values[6] = m->trade_id ? UUIDPGetDatum(m->trade_id) : (Datum) 0;
+	values[7] = m->hold_id ? UUIDPGetDatum(m->hold_id) : (Datum) 0;
+	values[8] = m->reference ? CStringGetTextDatum(m->reference) : (Datum) 0;
+	values[9] = PointerGetDatum(exa_call_actor(call));
+	memset(nulls, ' ', sizeof(nulls));
+	nulls[5] = m->order_id ? ' ' : 'n';
+	nulls[6] = m->trade_id ? ' ' : 'n';
+	nulls[7] = m->hold_id ? ' ' : 'n';
+	nulls[8] = m->reference ? ' ' : 'n';
+	exa_exec(&stmt_journal, values, nulls, 0);
+
+	exa_call_key(call, "cache:balance:%s:%s", acct, m->asset);
+	exa_call_key(call, "cache:balances:%s", acct);
+}
+
+void
+ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
+{
+	if (nmoves > 1)
+		qsort(moves, nmoves, sizeof(LedgerMove), ledger_move_cmp);
+	for (int i = 0; i < nmoves; i++)
+	{
+		LedgerMove *m = &moves[i];
+
+		/* A move that changes nothing writes nothing. */
+		if ((m->delta_available == NULL || exa_is_zero(m->delta_available)) &&
+			(m->delta_locked == NULL || exa_is_zero(m->delta_locked)))
+		{
+			if (m->want_row)
+				m->result = ledger_balance_row(m->account_id, m->asset);
+			continue;
+		}
+		ledger_move_one(call, m);
+	}
+}
+
+Datum
+ledger_balance_row(pg_uuid_t *account_id, const char *asset)
+{
+	Datum		key[2] = {UUIDPGetDatum(account_id), CStringGetTextDatum(asset)};
+
+	if (exa_exec(&stmt_balance_row, key, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("account %s has no balance in asset %s",
+						exa_uuid_str(account_id), asset)));
+	return exa_return_row(0);
+}
+
+/* ------------------------------------------------------------------------
+ * Idempotent references
+ * ------------------------------------------------------------------------
+ */
+
+static ExaStmt stmt_find_reference = {
+	"SELECT asset::pg_catalog.text, delta_available, delta_locked, hold_id"
+	"  FROM exchange.balance_journal"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"   AND kind OPERATOR(pg_catalog.=) $2"
+	"   AND reference OPERATOR(pg_catalog.=) $3"
+	"   AND kind IN ('DEPOSIT', 'WITHDRAWAL', 'CAPTURE')",
+	3, {UUIDOID, TEXTOID, TEXTOID},
+	NULL
+};
+
+bool
+ledger_find_reference(pg_uuid_t *account_id, const char *kind,
+					  const char *reference, LedgerPrior *prior)
+{
+	Datum		values[3];
+	bool		isnull;
+	Datum		hold;
+	uint64		h;
+
+	/* Serialise same-reference calls until commit (see ledger.h). */
+	h = hash_bytes_extended(account_id->data, UUID_LEN,
+							hash_bytes_extended((const unsigned char *) reference,
+												strlen(reference),
+												hash_bytes_extended((const unsigned char *) kind,
+																	strlen(kind), 0)));
+	DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum((int64) h));
+
+	values[0] = UUIDPGetDatum(account_id);
+	values[1] = CStringGetTextDatum(kind);
+	values[2] = CStringGetTextDatum(reference);
+	if (exa_exec(&stmt_find_reference, values, NULL, 1) == 0)
+		return false;
+
+	prior->asset = exa_col_cstring(0, 1);
+	prior->delta_available = DatumGetNumeric(exa_col_notnull(0, 2));
+	prior->delta_locked = DatumGetNumeric(exa_col_notnull(0, 3));
+	hold = exa_col(0, 4, &isnull);
+	prior->has_hold = !isnull;
+	if (!isnull)
+		memcpy(&prior->hold_id, DatumGetUUIDP(hold), sizeof(pg_uuid_t));
+	return true;
+}

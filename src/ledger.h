@@ -1,0 +1,113 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger.h
+ *	  The call context, account locks and the one balance-move primitive.
+ *
+ * Every API call that writes runs inside an ExaCall: it connects to SPI,
+ * collects the Redis keys its changes make stale, and ends by writing one
+ * outbox row with them (DESIGN §5).  Every change to exchange.balances goes
+ * through ledger_move(), which also writes the journal and adds the keys;
+ * nothing else writes balances.
+ *
+ * Global lock order (DESIGN §4), which every caller follows:
+ *	 1. account rows, ascending account_id: FOR SHARE (FOR NO KEY UPDATE in
+ *		the account status functions) — ledger_lock_account(s);
+ *	 2. order rows, ascending order_id, FOR UPDATE;
+ *	 3. hold rows, ascending hold_id, FOR UPDATE;
+ *	 4. balance rows, ascending (account_id, asset) — ledger_move() sorts
+ *		its moves and takes them in that order.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EXA_LEDGER_H
+#define EXA_LEDGER_H
+
+#include "utils/numeric.h"
+#include "utils/uuid.h"
+
+typedef struct ExaCall
+{
+	text	   *actor;			/* session_user[/outer role], computed once */
+	List	   *keys;			/* distinct stale keys, without prefix */
+} ExaCall;
+
+/* Connect to SPI and start collecting keys. */
+extern void exa_call_begin(ExaCall *call);
+
+/* Add a stale key (printf-style), once. */
+extern void exa_call_key(ExaCall *call, const char *fmt,...) pg_attribute_printf(2, 3);
+
+/* Write the call's outbox row (if it made anything stale) and finish SPI. */
+extern void exa_call_end(ExaCall *call);
+
+/* Text form of a uuid (palloc'd). */
+extern char *exa_uuid_str(pg_uuid_t *id);
+extern int	exa_uuid_cmp(const pg_uuid_t *a, const pg_uuid_t *b);
+
+/* An account row as locked by ledger_lock_account. */
+typedef struct ExaAccount
+{
+	pg_uuid_t	account_id;
+	char		status[16];
+	char		kyc_status[16];
+} ExaAccount;
+
+/*
+ * Lock an account row (FOR SHARE, or FOR NO KEY UPDATE with for_update) and
+ * read its status.  Raises LX003 when it does not exist.
+ */
+extern void ledger_lock_account(pg_uuid_t *account_id, bool for_update,
+								ExaAccount *out);
+
+/* Raise LX004 unless the account's status is one of the allowed ones. */
+extern void ledger_require_status(const ExaAccount *acct, const char *action,
+								  bool allow_suspended);
+
+/* One change to one balance row, with its journal row. */
+typedef struct LedgerMove
+{
+	pg_uuid_t  *account_id;
+	const char *asset;
+	Numeric		delta_available;	/* NULL: 0 */
+	Numeric		delta_locked;	/* NULL: 0 */
+	const char *kind;			/* balance_journal.kind */
+	pg_uuid_t  *order_id;		/* cause, any may be NULL */
+	pg_uuid_t  *trade_id;
+	pg_uuid_t  *hold_id;
+	const char *reference;
+	Datum		result;			/* out: the balance row after the move, if
+								 * want_row */
+	bool		want_row;
+} LedgerMove;
+
+/*
+ * Apply moves (sorted here into lock order 4), refusing with LX001 when a
+ * balance would go below zero; writes one journal row per move and adds
+ * the keys cache:balance:<acct>:<asset> and cache:balances:<acct>.  The
+ * caller holds the account locks already.
+ */
+extern void ledger_move(ExaCall *call, LedgerMove *moves, int nmoves);
+
+/*
+ * Idempotency of calls carrying a reference (deposit, withdraw,
+ * capture_hold): serialises calls with the same (account, kind, reference)
+ * with a transaction-scoped advisory lock, then looks for the journal row
+ * that a previous call wrote.  Returns false when there is none; otherwise
+ * fills asset, the journal deltas and hold_id (NULL when none).
+ */
+typedef struct LedgerPrior
+{
+	char	   *asset;
+	Numeric		delta_available;
+	Numeric		delta_locked;
+	bool		has_hold;
+	pg_uuid_t	hold_id;
+} LedgerPrior;
+
+extern bool ledger_find_reference(pg_uuid_t *account_id, const char *kind,
+								  const char *reference, LedgerPrior *prior);
+
+/* Read a balance row (no lock) as the function's result; "none" if absent. */
+extern Datum ledger_balance_row(pg_uuid_t *account_id, const char *asset);
+
+#endif							/* EXA_LEDGER_H */

@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.h
+ *	  The outbox: what each committed call made stale in Redis (DESIGN §5).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EXA_OUTBOX_H
+#define EXA_OUTBOX_H
+
+#include "nodes/pg_list.h"
+
+/*
+ * Insert one cache outbox row naming keys (C strings, without prefix) in
+ * the caller's transaction, stamped with the top-level transaction id.
+ * The caller is connected to SPI.
+ */
+extern void outbox_enqueue_cache(List *keys);
+
+/* Insert one registry outbox row naming a service id. */
+extern void outbox_enqueue_registry(const char *service_id);
+
+#endif							/* EXA_OUTBOX_H */

@@ -1,0 +1,52 @@
+/*-------------------------------------------------------------------------
+ *
+ * stmt.h
+ *	  Prepared statements kept per backend, and SPI result helpers.
+ *
+ * Every SQL statement the API runs is a static ExaStmt: its text, fixed at
+ * compile time, is prepared on first use and kept (SPI_keepplan) for the
+ * life of the backend; the plan cache re-plans it after DDL.  No SQL text is
+ * ever built per call.  Statements name every object schema-qualified and
+ * cast parameters to exact types; the calling functions run with
+ * search_path = pg_catalog, pg_temp.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EXA_STMT_H
+#define EXA_STMT_H
+
+#include "executor/spi.h"
+
+#define EXA_STMT_MAXARGS 16
+
+typedef struct ExaStmt
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[EXA_STMT_MAXARGS];
+	SPIPlanPtr	plan;			/* NULL until first use */
+} ExaStmt;
+
+/*
+ * Run a kept statement; the caller is connected to SPI.  nulls is NULL
+ * (nothing null) or one char per argument, 'n' for NULL as SPI wants.
+ * Returns SPI_processed; raises on any SPI failure.
+ */
+extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
+					   long count);
+
+/* Column access on SPI_tuptable's row "row", by 1-based column number. */
+extern Datum exa_col(uint64 row, int col, bool *isnull);
+extern Datum exa_col_notnull(uint64 row, int col);
+extern char *exa_col_cstring(uint64 row, int col);	/* NULL when null */
+
+/*
+ * Copy SPI_tuptable's row "row" out of SPI memory as a composite Datum for
+ * the function's result (call before SPI_finish).
+ */
+extern Datum exa_return_row(uint64 row);
+
+/* Build a one-dimensional text[] from a List of C strings. */
+extern Datum exa_text_array(List *strings);
+
+#endif							/* EXA_STMT_H */
