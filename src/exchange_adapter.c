@@ -1,0 +1,597 @@
+/*-------------------------------------------------------------------------
+ *
+ * exchange_adapter.c
+ *	  Module initialisation and settings of exchange_adapter.
+ *
+ * This file owns PG_MODULE_MAGIC, _PG_init, every exchange_adapter.* setting
+ * with its check hooks (DESIGN §5), the parsed Redis URL, the table lists of
+ * schema exchange and the small helpers shared by the other files (actor,
+ * relation lookup).
+ *
+ * It must not make loading the library depend on shared_preload_libraries:
+ * no setting is PGC_POSTMASTER, and nothing here requests shared memory or
+ * locks.  A backend that loads the library through CREATE EXTENSION or a
+ * function call gets the settings and nothing else; the launcher is
+ * registered only while shared_preload_libraries is being processed.  It must
+ * not talk to Redis or touch the ledger either.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <limits.h>
+
+#include "catalog/namespace.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
+#include "exchange_adapter.h"
+
+PG_MODULE_MAGIC;
+
+/* Tables and views of schema exchange; see exchange_adapter.h. */
+const char *const exa_ledger_tables[] = {
+	"accounts", "markets", "orders", "trades", "balances", "holds",
+	"balance_journal", "order_events", "fee_ledger", NULL
+};
+const char *const exa_internal_tables[] = {
+	"services", "outbox", NULL
+};
+const char *const exa_read_views[] = {
+	"open_orders", "order_book", "account_balances", NULL
+};
+
+/* Settings; defaults here must match the boot values below and DESIGN §5. */
+char	   *exa_database = NULL;
+char	   *exa_redis_url = NULL;
+char	   *exa_redis_password_file = NULL;
+int			exa_redis_connect_timeout = 2000;
+int			exa_redis_command_timeout = 2000;
+int			exa_poll_interval = 1000;
+int			exa_retry_backoff_max = 30000;
+int			exa_outbox_batch_size = 1000;
+int			exa_outbox_flush_after = 600;
+char	   *exa_key_prefix = NULL;
+char	   *exa_invalidation_channel = NULL;
+int			exa_heartbeat_interval = 30;
+char	   *exa_service_id = NULL;
+char	   *exa_service_name = NULL;
+char	   *exa_service_address = NULL;
+int			exa_service_port = 0;
+bool		exa_allow_drop = false;
+
+const ExaRedisTarget *exa_redis_target = NULL;
+
+void		_PG_init(void);
+
+static bool check_redis_url(char **newval, void **extra, GucSource source);
+static void assign_redis_url(const char *newval, void *extra);
+static bool check_key_prefix(char **newval, void **extra, GucSource source);
+
+/*
+ * Parse a Redis URL of the form redis://[user@]host[:port][/db] into
+ * *target.  On failure return why and point *problem at a full sentence
+ * saying what is wrong (suitable for errdetail); the sentence never quotes
+ * the URL, which might hold a password.  A password in the user part
+ * (user:secret@, :secret@) and rediss:// have statuses of their own, so
+ * that callers can word those refusals distinctly.
+ *
+ * Allocates nothing and never raises, so GUC check hooks may call it.
+ */
+ExaRedisUrlStatus
+exa_parse_redis_url(const char *url, ExaRedisTarget *target,
+					const char **problem)
+{
+	const char *p;
+	const char *at;
+	const char *end;
+	const char *slash;
+	const char *hostend;
+	size_t		len;
+
+	memset(target, 0, sizeof(ExaRedisTarget));
+	target->port = EXA_REDIS_DEFAULT_PORT;
+	target->db = 0;
+
+	if (pg_strncasecmp(url, "rediss://", 9) == 0)
+	{
+		*problem = "TLS (rediss://) is not supported by hiredis 0.14.";
+		return EXA_REDIS_URL_TLS;
+	}
+	if (pg_strncasecmp(url, "redis://", 8) != 0)
+	{
+		*problem = "The URL must start with redis://.";
+		return EXA_REDIS_URL_INVALID;
+	}
+	p = url + 8;
+
+	/*
+	 * The user part ends at the last '@': a password may contain '@', '/',
+	 * '?' or anything else, and must be recognised as one before the rest is
+	 * parsed.
+	 */
+	at = strrchr(p, '@');
+	if (at != NULL && memchr(p, ':', at - p) != NULL)
+	{
+		*problem = "The URL contains a password.";
+		return EXA_REDIS_URL_PASSWORD;
+	}
+
+	for (end = p; *end; end++)
+	{
+		if (*end == '?' || *end == '#')
+		{
+			*problem = "Query parameters and fragments are not supported.";
+			return EXA_REDIS_URL_INVALID;
+		}
+		if (isspace((unsigned char) *end) || iscntrl((unsigned char) *end))
+		{
+			*problem = "The URL must not contain white space or control characters.";
+			return EXA_REDIS_URL_INVALID;
+		}
+	}
+
+	if (at != NULL)
+	{
+		len = at - p;
+		if (len == 0)
+		{
+			*problem = "The user name before \"@\" is empty.";
+			return EXA_REDIS_URL_INVALID;
+		}
+		if (memchr(p, '/', len) != NULL)
+		{
+			*problem = "The user name must not contain \"/\".";
+			return EXA_REDIS_URL_INVALID;
+		}
+		if (len >= EXA_REDIS_USER_MAX)
+		{
+			*problem = "The user name is too long.";
+			return EXA_REDIS_URL_INVALID;
+		}
+		memcpy(target->user, p, len);
+		target->user[len] = '\0';
+		p = at + 1;
+	}
+
+	/* host[:port] up to an optional /db */
+	slash = strchr(p, '/');
+	hostend = slash ? slash : p + strlen(p);
+
+	if (*p == '[')
+	{
+		const char *close = memchr(p, ']', hostend - p);
+		const char *c;
+
+		if (close == NULL)
+		{
+			*problem = "An IPv6 address opened with \"[\" must be closed with \"]\".";
+			return EXA_REDIS_URL_INVALID;
+		}
+		len = close - (p + 1);
+		for (c = p + 1; c < close; c++)
+		{
+			if (!isxdigit((unsigned char) *c) && *c != ':' && *c != '.')
+			{
+				*problem = "The IPv6 address contains an invalid character.";
+				return EXA_REDIS_URL_INVALID;
+			}
+		}
+		if (len == 0 || len >= EXA_REDIS_HOST_MAX)
+		{
+			*problem = "The IPv6 address is empty or too long.";
+			return EXA_REDIS_URL_INVALID;
+		}
+		memcpy(target->host, p + 1, len);
+		target->host[len] = '\0';
+		p = close + 1;
+		if (p < hostend && *p != ':')
+		{
+			*problem = "Only \":port\" may follow the IPv6 address.";
+			return EXA_REDIS_URL_INVALID;
+		}
+	}
+	else
+	{
+		const char *c;
+
+		for (c = p; c < hostend && *c != ':'; c++)
+		{
+			if (!isalnum((unsigned char) *c) && *c != '.' && *c != '-' &&
+				*c != '_')
+			{
+				*problem = "The host name contains an invalid character.";
+				return EXA_REDIS_URL_INVALID;
+			}
+		}
+		len = c - p;
+		if (len == 0)
+		{
+			*problem = "The host is missing.";
+			return EXA_REDIS_URL_INVALID;
+		}
+		if (len >= EXA_REDIS_HOST_MAX)
+		{
+			*problem = "The host name is too long.";
+			return EXA_REDIS_URL_INVALID;
+		}
+		memcpy(target->host, p, len);
+		target->host[len] = '\0';
+		p = c;
+	}
+
+	if (p < hostend && *p == ':')
+	{
+		long		port = 0;
+
+		p++;
+		if (p == hostend)
+		{
+			*problem = "The port after \":\" is empty.";
+			return EXA_REDIS_URL_INVALID;
+		}
+		for (; p < hostend; p++)
+		{
+			if (!isdigit((unsigned char) *p))
+			{
+				*problem = "The port must be a number.";
+				return EXA_REDIS_URL_INVALID;
+			}
+			port = port * 10 + (*p - '0');
+			if (port > 65535)
+				break;
+		}
+		if (port < 1 || port > 65535)
+		{
+			*problem = "The port must lie between 1 and 65535.";
+			return EXA_REDIS_URL_INVALID;
+		}
+		target->port = (int) port;
+	}
+
+	if (slash != NULL && slash[1] != '\0')
+	{
+		long		db = 0;
+
+		for (p = slash + 1; *p; p++)
+		{
+			if (!isdigit((unsigned char) *p))
+			{
+				*problem = "The database after \"/\" must be a non-negative number.";
+				return EXA_REDIS_URL_INVALID;
+			}
+			db = db * 10 + (*p - '0');
+			if (db > INT_MAX)
+			{
+				*problem = "The database number is too large.";
+				return EXA_REDIS_URL_INVALID;
+			}
+		}
+		target->db = (int) db;
+	}
+
+	return EXA_REDIS_URL_OK;
+}
+
+/*
+ * Check hook of exchange_adapter.redis_url.  '' means "no Redis".  The error
+ * message never repeats the value: GUC's default message would print it, and
+ * a refused value may hold a password.
+ */
+static bool
+check_redis_url(char **newval, void **extra, GucSource source)
+{
+	ExaRedisTarget parsed;
+	ExaRedisTarget *copy;
+	ExaRedisUrlStatus status;
+	const char *problem = NULL;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		*extra = NULL;
+		return true;
+	}
+
+	status = exa_parse_redis_url(*newval, &parsed, &problem);
+	if (status != EXA_REDIS_URL_OK)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		if (status == EXA_REDIS_URL_TLS)
+		{
+			GUC_check_errmsg("TLS connections to Redis are not supported");
+			GUC_check_errdetail("exchange_adapter.redis_url uses rediss://, but hiredis 0.14 has no TLS support.");
+			GUC_check_errhint("Use a redis:// URL on a trusted network, or reach Redis through a local TLS tunnel.");
+		}
+		else if (status == EXA_REDIS_URL_PASSWORD)
+		{
+			GUC_check_errmsg("exchange_adapter.redis_url must not contain a password");
+			GUC_check_errdetail("A password in the URL would be visible in pg_settings and could reach logs.");
+			GUC_check_errhint("Remove the password from the URL and write it to the file named by exchange_adapter.redis_password_file.");
+		}
+		else
+		{
+			GUC_check_errmsg("invalid Redis URL in exchange_adapter.redis_url");
+			GUC_check_errdetail("%s", problem);
+			GUC_check_errhint("The form is redis://[user@]host[:port][/db], or '' for no Redis.");
+		}
+		return false;
+	}
+
+	/* GUC keeps *extra and frees it with free(); it must be malloc'd. */
+	copy = (ExaRedisTarget *) malloc(sizeof(ExaRedisTarget));
+	if (copy == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	memcpy(copy, &parsed, sizeof(ExaRedisTarget));
+	*extra = copy;
+	return true;
+}
+
+static void
+assign_redis_url(const char *newval, void *extra)
+{
+	exa_redis_target = (const ExaRedisTarget *) extra;
+}
+
+/*
+ * Check hook of exchange_adapter.key_prefix.  The worker matches the cache
+ * space with SCAN MATCH <prefix>cache:*, so glob metacharacters would widen
+ * or break the pattern; white space and control characters have no place in
+ * a key either.
+ */
+static bool
+check_key_prefix(char **newval, void **extra, GucSource source)
+{
+	const char *c;
+
+	if (*newval == NULL)
+		return true;
+
+	for (c = *newval; *c; c++)
+	{
+		if (strchr("*?[]\\", *c) != NULL ||
+			isspace((unsigned char) *c) || iscntrl((unsigned char) *c))
+		{
+			GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+			GUC_check_errdetail("The key prefix must not contain glob characters (*?[]\\), white space or control characters.");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Module load.  Defines the settings in every process that loads the
+ * library; registers the launcher only from shared_preload_libraries.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("exchange_adapter.database",
+							   "Database whose outbox the background worker delivers.",
+							   "The launcher starts one worker for this database; an empty "
+							   "string starts none.",
+							   &exa_database,
+							   "postgres",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("exchange_adapter.redis_url",
+							   "Redis server the worker pushes to, as redis://[user@]host[:port][/db].",
+							   "Empty: no Redis.  Must not contain a password (see "
+							   "exchange_adapter.redis_password_file); rediss:// is refused.",
+							   &exa_redis_url,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_redis_url, assign_redis_url, NULL);
+
+	DefineCustomStringVariable("exchange_adapter.redis_password_file",
+							   "File holding the Redis password, read at each connect.",
+							   "Empty: no AUTH password.",
+							   &exa_redis_password_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.redis_connect_timeout",
+							"Deadline for connecting to Redis, including AUTH and SELECT.",
+							NULL,
+							&exa_redis_connect_timeout,
+							2000, 100, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.redis_command_timeout",
+							"Deadline for one Redis command or pipeline.",
+							NULL,
+							&exa_redis_command_timeout,
+							2000, 100, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.poll_interval",
+							"Longest time the worker sleeps before looking at the outbox.",
+							"Commits wake the worker at once; the poll picks up prepared "
+							"transactions and expired claims.",
+							&exa_poll_interval,
+							1000, 10, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.retry_backoff_max",
+							"Longest delay between two attempts to reach Redis.",
+							NULL,
+							&exa_retry_backoff_max,
+							30000, 100, 600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.outbox_batch_size",
+							"Most outbox rows the worker claims in one batch.",
+							NULL,
+							&exa_outbox_batch_size,
+							1000, 1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.outbox_flush_after",
+							"Backlog age beyond which the worker invalidates the whole cache space instead of replaying it.",
+							"-1: always replay the backlog key by key.",
+							&exa_outbox_flush_after,
+							600, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("exchange_adapter.key_prefix",
+							   "Prefix of every Redis key the extension writes.",
+							   "The Go services expect the default.",
+							   &exa_key_prefix,
+							   "exchange:",
+							   PGC_SIGHUP,
+							   0,
+							   check_key_prefix, NULL, NULL);
+
+	DefineCustomStringVariable("exchange_adapter.invalidation_channel",
+							   "Redis channel on which invalidations are published (not prefixed).",
+							   "Empty: no PUBLISH.",
+							   &exa_invalidation_channel,
+							   "exchange:invalidations",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.heartbeat_interval",
+							"Interval at which the worker re-applies live service registrations.",
+							"Keep it below every registration's ttl.",
+							&exa_heartbeat_interval,
+							30, 1, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("exchange_adapter.service_id",
+							   "Service id under which the worker registers this database.",
+							   "Empty: no self-registration.",
+							   &exa_service_id,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("exchange_adapter.service_name",
+							   "Service name of the self-registration.",
+							   NULL,
+							   &exa_service_name,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("exchange_adapter.service_address",
+							   "Address published by the self-registration.",
+							   NULL,
+							   &exa_service_address,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.service_port",
+							"Port published by the self-registration.",
+							"0: none.",
+							&exa_service_port,
+							0, 0, 65535,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	/*
+	 * The one setting that is not PGC_SIGHUP.  It is a per-session safety
+	 * catch for DROP EXTENSION (ddl_guard.c): a superuser turns it on in the
+	 * session that drops a non-empty ledger, so a cluster-wide reload can
+	 * never leave every session able to destroy it.  PGC_SUSET keeps other
+	 * roles from setting it; like every setting here it is not
+	 * PGC_POSTMASTER, so loading without preload still works.
+	 */
+	DefineCustomBoolVariable("exchange_adapter.allow_drop",
+							 "Allows DROP EXTENSION exchange_adapter while the ledger holds rows.",
+							 "Set it in the dropping session, after dumping the ledger.",
+							 &exa_allow_drop,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved(EXA_GUC_PREFIX);
+
+	if (process_shared_preload_libraries_in_progress)
+		exa_launcher_register();
+}
+
+/*
+ * OID of schema exchange, or InvalidOid when missing_ok and it is absent.
+ */
+Oid
+exa_schema_oid(bool missing_ok)
+{
+	return get_namespace_oid(EXA_SCHEMA_NAME, missing_ok);
+}
+
+/*
+ * OID of relation exchange.<relname>, or InvalidOid when it (or the schema)
+ * does not exist: the C equivalent of to_regclass, without search_path.
+ */
+Oid
+exa_relation_oid(const char *relname)
+{
+	Oid			nsp = exa_schema_oid(true);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return get_relname_relid(relname, nsp);
+}
+
+/*
+ * The actor recorded in the journals (DESIGN §2): session_user, followed by
+ * "/" and the outer role when SET ROLE made it differ.  Inside a SECURITY
+ * DEFINER function current_user is the definer, so it is never used.
+ */
+char *
+exa_actor_cstring(void)
+{
+	Oid			session = GetSessionUserId();
+	Oid			outer = GetOuterUserId();
+	char	   *session_name = GetUserNameFromId(session, true);
+	char	   *outer_name;
+
+	if (session_name == NULL)
+		session_name = psprintf("role %u", session);
+	if (outer == session)
+		return session_name;
+
+	outer_name = GetUserNameFromId(outer, true);
+	if (outer_name == NULL)
+		outer_name = psprintf("role %u", outer);
+	return psprintf("%s/%s", session_name, outer_name);
+}
+
+text *
+exa_actor(void)
+{
+	return cstring_to_text(exa_actor_cstring());
+}
