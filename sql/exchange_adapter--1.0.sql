@@ -475,7 +475,7 @@ CREATE FUNCTION exchange.grant_adapter(role pg_catalog.regrole, profile pg_catal
 
 CREATE FUNCTION exchange.revoke_adapter(role pg_catalog.regrole)
 	RETURNS void
-	LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'revoke_adapter';
 
@@ -487,7 +487,7 @@ CREATE FUNCTION exchange.exa_drop_guard() RETURNS event_trigger
 
 CREATE EVENT TRIGGER exchange_adapter_drop_guard
 	ON ddl_command_start
-	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION exchange.exa_drop_guard();
 
 -- ---------------------------------------------------------------------------
