@@ -19,8 +19,10 @@ OBJS = \
 	src/invariants.o \
 	src/launcher.o \
 	src/ledger.o \
+	src/orders.o \
 	src/outbox.o \
-	src/stmt.o
+	src/stmt.o \
+	src/trades.o
 
 DATA        = sql/$(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC  = "exchange_adapter - exchange ledger with post-commit Redis delivery"

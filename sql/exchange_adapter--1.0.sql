@@ -150,6 +150,7 @@ CREATE TABLE exchange.orders (
 	lock_asset		varchar(10) NOT NULL,
 	locked_amount	numeric(24,8) NOT NULL DEFAULT 0,
 	reject_reason	varchar(32),
+	filled_value	numeric NOT NULL DEFAULT 0,
 	CONSTRAINT orders_pkey PRIMARY KEY (order_id),
 	CONSTRAINT orders_order_id_account_id_key UNIQUE (order_id, account_id),
 	CONSTRAINT orders_account_id_client_order_id_key UNIQUE (account_id, client_order_id),
@@ -170,6 +171,7 @@ CREATE TABLE exchange.orders (
 		CHECK (filled_quantity OPERATOR(pg_catalog.>=) 0
 			   AND filled_quantity OPERATOR(pg_catalog.<=) quantity),
 	CONSTRAINT orders_locked_amount_check CHECK (locked_amount OPERATOR(pg_catalog.>=) 0),
+	CONSTRAINT orders_filled_value_check CHECK (filled_value OPERATOR(pg_catalog.>=) 0),
 	CONSTRAINT orders_lock_asset_check
 		CHECK (lock_asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
 	CONSTRAINT orders_client_order_id_check
@@ -567,6 +569,65 @@ CREATE FUNCTION exchange.capture_hold(hold_id uuid, amount numeric DEFAULT NULL,
 	SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'capture_hold';
 
+CREATE FUNCTION exchange.place_order(account_id uuid, symbol text, side text, order_type text,
+									 quantity numeric, price numeric DEFAULT NULL,
+									 time_in_force text DEFAULT NULL,
+									 stop_price numeric DEFAULT NULL,
+									 client_order_id text DEFAULT NULL,
+									 metadata jsonb DEFAULT '{}'::pg_catalog.jsonb)
+	RETURNS exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'place_order';
+
+CREATE FUNCTION exchange.cancel_order(order_id uuid, reason text DEFAULT NULL)
+	RETURNS exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'cancel_order';
+
+CREATE FUNCTION exchange.cancel_orders(account_id uuid, symbol text DEFAULT NULL)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'cancel_orders';
+
+CREATE FUNCTION exchange.expire_order(order_id uuid, reason text DEFAULT NULL)
+	RETURNS exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'expire_order';
+
+CREATE FUNCTION exchange.expire_orders(symbol text, placed_before timestamptz)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'expire_orders';
+
+CREATE FUNCTION exchange.trigger_stop_orders(symbol text, last_price numeric)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'trigger_stop_orders';
+
+CREATE FUNCTION exchange.apply_trade(order_id uuid, quantity numeric, price numeric,
+									 fee numeric DEFAULT NULL, fee_currency text DEFAULT NULL,
+									 executed_at timestamptz DEFAULT pg_catalog.now(),
+									 trade_ref text DEFAULT NULL, liquidity text DEFAULT NULL)
+	RETURNS exchange.trades
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'apply_trade';
+
+CREATE FUNCTION exchange.apply_match(buy_order_id uuid, sell_order_id uuid, quantity numeric,
+									 price numeric, buy_fee numeric DEFAULT NULL,
+									 sell_fee numeric DEFAULT NULL, trade_ref text DEFAULT NULL,
+									 maker text DEFAULT NULL)
+	RETURNS SETOF exchange.trades
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'apply_match';
+
 CREATE FUNCTION exchange.check_invariants()
 	RETURNS TABLE (invariant text, detail text)
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
@@ -627,6 +688,7 @@ COMMENT ON COLUMN exchange.orders.stop_price IS 'Trigger price of a STOP order (
 COMMENT ON COLUMN exchange.orders.client_order_id IS 'Caller''s idempotency key, unique per account.';
 COMMENT ON COLUMN exchange.orders.lock_asset IS 'Asset whose funds this order holds (quote for BUY, base for SELL).';
 COMMENT ON COLUMN exchange.orders.locked_amount IS 'Funds this order holds now; 0 once terminal.';
+COMMENT ON COLUMN exchange.orders.filled_value IS 'Exact sum of quantity x price over this order''s trades (average_price is derived from it).';
 COMMENT ON COLUMN exchange.orders.reject_reason IS 'Why a REJECTED order was refused (ACCOUNT_NOT_ACTIVE, KYC_NOT_APPROVED, MARKET_HALTED, TICK_SIZE, LOT_SIZE, MIN_QUANTITY, MIN_NOTIONAL, INSUFFICIENT_FUNDS).';
 
 COMMENT ON TABLE exchange.trades IS
@@ -696,6 +758,22 @@ COMMENT ON FUNCTION exchange.unlock_balance(uuid, numeric) IS
 	'Releases part (or, with NULL, all that remains) of a hold back to available (journal kind UNLOCK); allowed whatever the account status.';
 COMMENT ON FUNCTION exchange.capture_hold(uuid, numeric, text) IS
 	'Takes part (or, with NULL, all that remains) of a hold out of the account as a withdrawal from locked funds (journal kind CAPTURE); refused on CLOSED accounts. Idempotent per reference.';
+COMMENT ON FUNCTION exchange.place_order(uuid, text, text, text, numeric, numeric, text, numeric, text, jsonb) IS
+	'Places an order: LIMIT and MARKET start OPEN, STOP starts PENDING; a business refusal is stored REJECTED with reject_reason and locks nothing. BUY locks ceil8(quantity x price) of the quote asset (price is the protection price for MARKET and STOP BUY), SELL locks quantity of the base asset. Idempotent per (account_id, client_order_id).';
+COMMENT ON FUNCTION exchange.cancel_order(uuid, text) IS
+	'PENDING, OPEN or PARTIAL -> CANCELLED, releasing the order''s lock (journal kind ORDER_RELEASE); LX002 otherwise. Allowed whatever the account or market status.';
+COMMENT ON FUNCTION exchange.cancel_orders(uuid, text) IS
+	'Cancels every live order of an account (of one market when symbol is given); returns the cancelled orders.';
+COMMENT ON FUNCTION exchange.expire_order(uuid, text) IS
+	'PENDING, OPEN or PARTIAL -> EXPIRED, releasing the lock; the caller expires IOC and FOK remainders with it.';
+COMMENT ON FUNCTION exchange.expire_orders(text, timestamptz) IS
+	'The operator''s end-of-day batch: expires every live order of a market placed before a time; returns them.';
+COMMENT ON FUNCTION exchange.trigger_stop_orders(text, numeric) IS
+	'Opens the PENDING stops of a market whose condition holds at last_price (BUY: last >= stop, SELL: last <= stop); returns them. A HALTED market triggers nothing.';
+COMMENT ON FUNCTION exchange.apply_trade(uuid, numeric, numeric, numeric, text, timestamptz, text, text) IS
+	'Applies a fill of an OPEN or PARTIAL order against an outside counterparty: notional trunc8(q x p), lock recomputed as ceil8(remaining x limit) with the rest refunded, fee and fee_ledger, VWAP, PARTIAL/FILLED. LX007 overfill, LX008 fill-or-kill, LX006 price outside limit. Idempotent per (order_id, trade_ref).';
+COMMENT ON FUNCTION exchange.apply_match(uuid, uuid, numeric, numeric, numeric, numeric, text, text) IS
+	'Fills a BUY and a SELL order of one market against each other, both or neither, with one match_id; returns the BUY then the SELL trade. maker BUY, SELL or NULL (the older order). Idempotent per (buy, sell, trade_ref).';
 COMMENT ON FUNCTION exchange.check_invariants() IS
 	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, event_replay). Empty when sound.';
 

@@ -286,3 +286,62 @@ exa_num_str(Numeric a)
 	return DatumGetCString(DirectFunctionCall1(numeric_out,
 											   NumericGetDatum(a)));
 }
+
+Numeric
+exa_num(const char *s)
+{
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+Numeric
+exa_trunc8(Numeric a)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_trunc,
+											   NumericGetDatum(a),
+											   Int32GetDatum(8)));
+}
+
+/* ceil8(x) for x >= 0: the smallest multiple of 1e-8 not below x. */
+Numeric
+exa_ceil8(Numeric a)
+{
+	Numeric		t = exa_trunc8(a);
+
+	if (exa_cmp(t, a) < 0)
+		t = exa_add(t, exa_num("0.00000001"));
+	return t;
+}
+
+/*
+ * round_half_even8(num / den) for num >= 0, den > 0, computed exactly:
+ * q = floor(num * 1e8 / den) and the remainder decide the rounding.
+ */
+Numeric
+exa_div_half_even8(Numeric num, Numeric den)
+{
+	Numeric		scaled = exa_mul(num, exa_num("100000000"));
+	Numeric		q = DatumGetNumeric(DirectFunctionCall2(numeric_div_trunc,
+														NumericGetDatum(scaled),
+														NumericGetDatum(den)));
+	Numeric		rem2 = exa_mul(exa_sub(scaled, exa_mul(q, den)), exa_num("2"));
+	int			c = exa_cmp(rem2, den);
+
+	if (c > 0 ||
+		(c == 0 && !exa_is_zero(DatumGetNumeric(DirectFunctionCall2(numeric_mod,
+																	 NumericGetDatum(q),
+																	 NumericGetDatum(exa_num("2")))))))
+		q = exa_add(q, exa_num("1"));
+	return DatumGetNumeric(DirectFunctionCall2(numeric_div,
+											   NumericGetDatum(q),
+											   NumericGetDatum(exa_num("100000000"))));
+}
+
+bool
+exa_is_multiple(Numeric a, Numeric step)
+{
+	return exa_is_zero(DatumGetNumeric(DirectFunctionCall2(numeric_mod,
+														   NumericGetDatum(a),
+														   NumericGetDatum(step))));
+}

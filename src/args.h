@@ -57,5 +57,12 @@ extern Numeric exa_neg(Numeric a);
 extern Numeric exa_zero(void);
 extern bool exa_is_zero(Numeric a);
 extern char *exa_num_str(Numeric a);
+extern Numeric exa_num(const char *s);
+
+/* DESIGN §3 arithmetic on non-negative values, at 8 decimals. */
+extern Numeric exa_trunc8(Numeric a);
+extern Numeric exa_ceil8(Numeric a);
+extern Numeric exa_div_half_even8(Numeric num, Numeric den);
+extern bool exa_is_multiple(Numeric a, Numeric step);
 
 #endif							/* EXA_ARGS_H */

@@ -223,11 +223,14 @@ ledger_move_cmp(const void *a, const void *b)
 	if (c != 0)
 		return c;
 	/* asset codes are [A-Z0-9]: byte order is the collation-free order */
-	return strcmp(ma->asset, mb->asset);
+	c = strcmp(ma->asset, mb->asset);
+	if (c != 0)
+		return c;
+	return ma->ord - mb->ord;
 }
 
-static void
-ledger_move_one(ExaCall *call, LedgerMove *m)
+static bool
+ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
 {
 	Numeric		da = m->delta_available ? m->delta_available : exa_zero();
 	Numeric		dl = m->delta_locked ? m->delta_locked : exa_zero();
@@ -271,6 +274,9 @@ ledger_move_one(ExaCall *call, LedgerMove *m)
 				continue;
 		}
 
+		if (soft)
+			return false;
+
 		if (exa_cmp(exa_add(avail, da), exa_zero()) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_EXA_INSUFFICIENT_FUNDS),
@@ -306,11 +312,21 @@ ledger_move_one(ExaCall *call, LedgerMove *m)
 
 	exa_call_key(call, "cache:balance:%s:%s", acct, m->asset);
 	exa_call_key(call, "cache:balances:%s", acct);
+	return true;
+}
+
+static bool
+ledger_move_is_noop(LedgerMove *m)
+{
+	return (m->delta_available == NULL || exa_is_zero(m->delta_available)) &&
+		(m->delta_locked == NULL || exa_is_zero(m->delta_locked));
 }
 
 void
 ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 {
+	for (int i = 0; i < nmoves; i++)
+		moves[i].ord = i;
 	if (nmoves > 1)
 		qsort(moves, nmoves, sizeof(LedgerMove), ledger_move_cmp);
 	for (int i = 0; i < nmoves; i++)
@@ -318,15 +334,22 @@ ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 		LedgerMove *m = &moves[i];
 
 		/* A move that changes nothing writes nothing. */
-		if ((m->delta_available == NULL || exa_is_zero(m->delta_available)) &&
-			(m->delta_locked == NULL || exa_is_zero(m->delta_locked)))
+		if (ledger_move_is_noop(m))
 		{
 			if (m->want_row)
 				m->result = ledger_balance_row(m->account_id, m->asset);
 			continue;
 		}
-		ledger_move_one(call, m);
+		ledger_move_one(call, m, false);
 	}
+}
+
+bool
+ledger_try_move(ExaCall *call, LedgerMove *move)
+{
+	if (ledger_move_is_noop(move))
+		return true;
+	return ledger_move_one(call, move, true);
 }
 
 Datum
@@ -358,6 +381,20 @@ static ExaStmt stmt_find_reference = {
 	NULL
 };
 
+void
+ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
+					  const char *reference)
+{
+	uint64		h;
+
+	h = hash_bytes_extended(account_id->data, UUID_LEN,
+							hash_bytes_extended((const unsigned char *) reference,
+												strlen(reference),
+												hash_bytes_extended((const unsigned char *) kind,
+																	strlen(kind), 0)));
+	DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum((int64) h));
+}
+
 bool
 ledger_find_reference(pg_uuid_t *account_id, const char *kind,
 					  const char *reference, LedgerPrior *prior)
@@ -365,15 +402,8 @@ ledger_find_reference(pg_uuid_t *account_id, const char *kind,
 	Datum		values[3];
 	bool		isnull;
 	Datum		hold;
-	uint64		h;
 
-	/* Serialise same-reference calls until commit (see ledger.h). */
-	h = hash_bytes_extended(account_id->data, UUID_LEN,
-							hash_bytes_extended((const unsigned char *) reference,
-												strlen(reference),
-												hash_bytes_extended((const unsigned char *) kind,
-																	strlen(kind), 0)));
-	DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum((int64) h));
+	ledger_lock_reference(account_id, kind, reference);
 
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = CStringGetTextDatum(kind);

@@ -78,15 +78,23 @@ typedef struct LedgerMove
 	Datum		result;			/* out: the balance row after the move, if
 								 * want_row */
 	bool		want_row;
+	int			ord;			/* internal: position given, for a stable sort */
 } LedgerMove;
 
 /*
- * Apply moves (sorted here into lock order 4), refusing with LX001 when a
+ * Apply moves (sorted here into lock order 4; moves on one balance row keep
+ * the order given, so put credits before debits), refusing with LX001 when a
  * balance would go below zero; writes one journal row per move and adds
  * the keys cache:balance:<acct>:<asset> and cache:balances:<acct>.  The
  * caller holds the account locks already.
  */
 extern void ledger_move(ExaCall *call, LedgerMove *moves, int nmoves);
+
+/*
+ * One move that reports a shortage instead of raising: returns false, with
+ * nothing written, when the balance would go below zero.
+ */
+extern bool ledger_try_move(ExaCall *call, LedgerMove *move);
 
 /*
  * Idempotency of calls carrying a reference (deposit, withdraw,
@@ -103,6 +111,14 @@ typedef struct LedgerPrior
 	bool		has_hold;
 	pg_uuid_t	hold_id;
 } LedgerPrior;
+
+/*
+ * Serialise, until commit, the calls of one account that carry the same
+ * idempotency key (a transaction-scoped advisory lock, taken after the
+ * account lock and before any order, hold or balance lock).
+ */
+extern void ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
+								  const char *reference);
 
 extern bool ledger_find_reference(pg_uuid_t *account_id, const char *kind,
 								  const char *reference, LedgerPrior *prior);

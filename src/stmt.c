@@ -76,6 +76,30 @@ exa_col_cstring(uint64 row, int col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+static int
+exa_fnumber(const char *name)
+{
+	int			col = SPI_fnumber(SPI_tuptable->tupdesc, name);
+
+	if (col <= 0)
+		elog(ERROR, "column \"%s\" not in result", name);
+	return col;
+}
+
+char *
+exa_col_named_text(uint64 row, const char *name)
+{
+	Assert(SPI_tuptable != NULL && row < SPI_processed);
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						exa_fnumber(name));
+}
+
+Datum
+exa_col_named(uint64 row, const char *name, bool *isnull)
+{
+	return exa_col(row, exa_fnumber(name), isnull);
+}
+
 Datum
 exa_return_row(uint64 row)
 {

@@ -39,6 +39,9 @@ extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
 extern Datum exa_col(uint64 row, int col, bool *isnull);
 extern Datum exa_col_notnull(uint64 row, int col);
 extern char *exa_col_cstring(uint64 row, int col);	/* NULL when null */
+/* The text form of a column found by name (NULL when null). */
+extern char *exa_col_named_text(uint64 row, const char *name);
+extern Datum exa_col_named(uint64 row, const char *name, bool *isnull);
 
 /*
  * Copy SPI_tuptable's row "row" out of SPI memory as a composite Datum for

@@ -1,0 +1,830 @@
+/*-------------------------------------------------------------------------
+ *
+ * orders.c
+ *	  Orders: place_order, cancel_order, cancel_orders, expire_order,
+ *	  expire_orders, trigger_stop_orders, and the order-row helpers that
+ *	  trades.c shares.
+ *
+ * Locks, in the global order (ledger.h): (1) the account row(s) FOR SHARE,
+ * ascending account_id — calls that name an order read its account first
+ * without a lock, and batch calls lock every account they will write before
+ * any order; then, for a client_order_id, an advisory lock on (account,
+ * client_order_id); (2) order rows FOR UPDATE, ascending order_id; (4) the
+ * balance rows through ledger_move().  Markets are read, never locked.
+ *
+ * Lifecycle (DESIGN §3): LIMIT and MARKET start OPEN, STOP starts PENDING, a
+ * business refusal is stored REJECTED with its reason and locks nothing.
+ * Cancel and expire are allowed whatever the account or market status.
+ * The UPDATE trigger orders_lifecycle_guard (lifecycle.c) refuses anything
+ * outside the table, whoever writes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/tuplestore.h"
+
+#include "args.h"
+#include "exchange_adapter.h"
+#include "ledger.h"
+#include "orders.h"
+#include "stmt.h"
+
+PG_FUNCTION_INFO_V1(place_order);
+PG_FUNCTION_INFO_V1(cancel_order);
+PG_FUNCTION_INFO_V1(cancel_orders);
+PG_FUNCTION_INFO_V1(expire_order);
+PG_FUNCTION_INFO_V1(expire_orders);
+PG_FUNCTION_INFO_V1(trigger_stop_orders);
+
+static const char *const sides[] = {"BUY", "SELL", NULL};
+static const char *const order_types[] = {"MARKET", "LIMIT", "STOP", NULL};
+static const char *const time_in_forces[] = {"GTC", "IOC", "FOK", NULL};
+
+#define CLIENT_ORDER_ID_MAXLEN 64
+#define REASON_MAXLEN 256
+
+/* ------------------------------------------------------------------------
+ * Order rows
+ * ------------------------------------------------------------------------
+ */
+
+static ExaStmt stmt_order_account = {
+	"SELECT a.account_id, a.status::pg_catalog.text, a.kyc_status::pg_catalog.text"
+	"  FROM exchange.accounts a"
+	" WHERE a.account_id OPERATOR(pg_catalog.=)"
+	"       (SELECT o.account_id FROM exchange.orders o"
+	"         WHERE o.order_id OPERATOR(pg_catalog.=) $1)"
+	"   FOR SHARE OF a",
+	1, {UUIDOID},
+	NULL
+};
+
+static ExaStmt stmt_lock_order = {
+	"SELECT o.order_id, o.account_id, o.symbol::pg_catalog.text, o.side::pg_catalog.text,"
+	"       o.order_type::pg_catalog.text, o.status::pg_catalog.text,"
+	"       o.time_in_force::pg_catalog.text, o.lock_asset::pg_catalog.text,"
+	"       m.base_asset::pg_catalog.text, m.quote_asset::pg_catalog.text,"
+	"       o.quantity, o.price, o.filled_quantity, o.filled_value, o.locked_amount,"
+	"       m.maker_fee_rate, m.taker_fee_rate, o.created_at"
+	"  FROM exchange.orders o"
+	"  JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
+	" WHERE o.order_id OPERATOR(pg_catalog.=) $1"
+	"   FOR UPDATE OF o",
+	1, {UUIDOID},
+	NULL
+};
+
+static ExaStmt stmt_insert_event = {
+	"INSERT INTO exchange.order_events"
+	" (order_id, from_status, to_status, filled_delta, reason, actor)"
+	" VALUES ($1, $2, $3, $4, $5, $6)",
+	6, {UUIDOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_close_order = {
+	"UPDATE exchange.orders"
+	"   SET status = $2, locked_amount = 0, updated_at = pg_catalog.now(),"
+	"       cancelled_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'CANCELLED'"
+	"                           THEN pg_catalog.now() ELSE cancelled_at END"
+	" WHERE order_id OPERATOR(pg_catalog.=) $1"
+	" RETURNING *",
+	2, {UUIDOID, TEXTOID},
+	NULL
+};
+
+void
+order_lock_account(pg_uuid_t *order_id, ExaAccount *acct)
+{
+	Datum		key[1] = {UUIDPGetDatum(order_id)};
+
+	if (exa_exec(&stmt_order_account, key, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("order %s does not exist", exa_uuid_str(order_id))));
+	memcpy(&acct->account_id, DatumGetUUIDP(exa_col_notnull(0, 1)), sizeof(pg_uuid_t));
+	strlcpy(acct->status, exa_col_cstring(0, 2), sizeof(acct->status));
+	strlcpy(acct->kyc_status, exa_col_cstring(0, 3), sizeof(acct->kyc_status));
+}
+
+void
+order_lock(pg_uuid_t *order_id, ExaOrder *o)
+{
+	Datum		key[1] = {UUIDPGetDatum(order_id)};
+	bool		isnull;
+	Datum		price;
+
+	if (exa_exec(&stmt_lock_order, key, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("order %s does not exist", exa_uuid_str(order_id))));
+	memcpy(&o->order_id, DatumGetUUIDP(exa_col_notnull(0, 1)), sizeof(pg_uuid_t));
+	memcpy(&o->account_id, DatumGetUUIDP(exa_col_notnull(0, 2)), sizeof(pg_uuid_t));
+	o->symbol = exa_col_cstring(0, 3);
+	o->side = exa_col_cstring(0, 4);
+	o->order_type = exa_col_cstring(0, 5);
+	o->status = exa_col_cstring(0, 6);
+	o->time_in_force = exa_col_cstring(0, 7);
+	o->lock_asset = exa_col_cstring(0, 8);
+	o->base_asset = exa_col_cstring(0, 9);
+	o->quote_asset = exa_col_cstring(0, 10);
+	o->quantity = DatumGetNumeric(exa_col_notnull(0, 11));
+	price = exa_col(0, 12, &isnull);
+	o->price = isnull ? NULL : DatumGetNumeric(price);
+	o->filled_quantity = DatumGetNumeric(exa_col_notnull(0, 13));
+	o->filled_value = DatumGetNumeric(exa_col_notnull(0, 14));
+	o->locked_amount = DatumGetNumeric(exa_col_notnull(0, 15));
+	o->maker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 16));
+	o->taker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 17));
+	o->created_at = DatumGetTimestampTz(exa_col_notnull(0, 18));
+}
+
+bool
+order_is_live(const char *status)
+{
+	return strcmp(status, "OPEN") == 0 || strcmp(status, "PARTIAL") == 0 ||
+		strcmp(status, "PENDING") == 0;
+}
+
+bool
+order_is_buy(const ExaOrder *o)
+{
+	return strcmp(o->side, "BUY") == 0;
+}
+
+static bool
+order_in_book(const char *status)
+{
+	return strcmp(status, "OPEN") == 0 || strcmp(status, "PARTIAL") == 0;
+}
+
+void
+order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
+			const char *to, Numeric filled_delta, const char *reason)
+{
+	Datum		values[6];
+	char		nulls[6] = {' ', from ? ' ' : 'n', ' ', ' ', reason ? ' ' : 'n', ' '};
+
+	values[0] = UUIDPGetDatum(order_id);
+	values[1] = from ? CStringGetTextDatum(from) : (Datum) 0;
+	values[2] = CStringGetTextDatum(to);
+	values[3] = NumericGetDatum(filled_delta ? filled_delta : exa_zero());
+	values[4] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	values[5] = PointerGetDatum(call->actor ? call->actor : (call->actor = exa_actor()));
+	exa_exec(&stmt_insert_event, values, nulls, 0);
+}
+
+/* The result row of an order call: to the tuplestore, or as a Datum. */
+static Datum
+order_result(ReturnSetInfo *rsinfo)
+{
+	if (rsinfo != NULL)
+	{
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+		return (Datum) 0;
+	}
+	return exa_return_row(0);
+}
+
+static void
+order_keys(ExaCall *call, ExaOrder *o, bool book)
+{
+	char	   *acct = exa_uuid_str(&o->account_id);
+
+	exa_call_key(call, "cache:order:%s", exa_uuid_str(&o->order_id));
+	exa_call_key(call, "cache:orders:%s", acct);
+	exa_call_key(call, "cache:balance:%s:%s", acct, o->lock_asset);
+	exa_call_key(call, "cache:balances:%s", acct);
+	if (book)
+		exa_call_key(call, "cache:book:%s", o->symbol);
+}
+
+Datum
+order_close(ExaCall *call, ExaOrder *o, const char *to_status,
+			const char *reason, ReturnSetInfo *rsinfo)
+{
+	Datum		values[2] = {UUIDPGetDatum(&o->order_id), CStringGetTextDatum(to_status)};
+	Datum		result;
+
+	exa_exec(&stmt_close_order, values, NULL, 1);
+	result = order_result(rsinfo);
+
+	if (!exa_is_zero(o->locked_amount))
+	{
+		LedgerMove	move = {0};
+
+		move.account_id = &o->account_id;
+		move.asset = o->lock_asset;
+		move.delta_available = o->locked_amount;
+		move.delta_locked = exa_neg(o->locked_amount);
+		move.kind = "ORDER_RELEASE";
+		move.order_id = &o->order_id;
+		ledger_move(call, &move, 1);
+	}
+	order_event(call, &o->order_id, o->status, to_status, NULL, reason);
+	order_keys(call, o, order_in_book(o->status));
+	return result;
+}
+
+/* ------------------------------------------------------------------------
+ * place_order
+ * ------------------------------------------------------------------------
+ */
+
+static ExaStmt stmt_market = {
+	"SELECT base_asset::pg_catalog.text, quote_asset::pg_catalog.text,"
+	"       tick_size, lot_size, min_quantity, min_notional, status::pg_catalog.text"
+	"  FROM exchange.markets WHERE symbol OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_order_by_client_id = {
+	"SELECT * FROM exchange.orders"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"   AND client_order_id OPERATOR(pg_catalog.=) $2",
+	2, {UUIDOID, TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_insert_order = {
+	"INSERT INTO exchange.orders"
+	" (order_id, account_id, symbol, order_type, side, quantity, price, status,"
+	"  time_in_force, metadata, stop_price, client_order_id, lock_asset,"
+	"  locked_amount, reject_reason)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+	" RETURNING *",
+	15, {UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
+		TEXTOID, TEXTOID, JSONBOID, NUMERICOID, TEXTOID, TEXTOID, NUMERICOID,
+	TEXTOID},
+	NULL
+};
+
+static bool
+num_equal_or_both_null(Numeric a, Numeric b)
+{
+	if (a == NULL || b == NULL)
+		return a == NULL && b == NULL;
+	return exa_cmp(a, b) == 0;
+}
+
+/*
+ * A retry with the same client_order_id: return the stored row when the
+ * order is the same, raise LX009 otherwise.  Runs on the row that
+ * stmt_order_by_client_id found.
+ */
+static void
+check_order_retry(const char *client_order_id, const char *symbol,
+				  const char *side, const char *type, Numeric quantity,
+				  Numeric price, const char *tif, Numeric stop_price)
+{
+	bool		isnull;
+	Datum		d;
+	Numeric		s_qty,
+				s_price,
+				s_stop;
+	StringInfoData diff;
+	const char *s_symbol = exa_col_named_text(0, "symbol");
+	const char *s_side = exa_col_named_text(0, "side");
+	const char *s_type = exa_col_named_text(0, "order_type");
+	const char *s_tif = exa_col_named_text(0, "time_in_force");
+
+	s_qty = DatumGetNumeric(exa_col_named(0, "quantity", &isnull));
+	d = exa_col_named(0, "price", &isnull);
+	s_price = isnull ? NULL : DatumGetNumeric(d);
+	d = exa_col_named(0, "stop_price", &isnull);
+	s_stop = isnull ? NULL : DatumGetNumeric(d);
+
+	initStringInfo(&diff);
+	if (strcmp(s_symbol, symbol) != 0)
+		appendStringInfo(&diff, " symbol %s (now %s);", s_symbol, symbol);
+	if (strcmp(s_side, side) != 0)
+		appendStringInfo(&diff, " side %s (now %s);", s_side, side);
+	if (strcmp(s_type, type) != 0)
+		appendStringInfo(&diff, " order_type %s (now %s);", s_type, type);
+	if (exa_cmp(s_qty, quantity) != 0)
+		appendStringInfo(&diff, " quantity %s (now %s);", exa_num_str(s_qty),
+						 exa_num_str(quantity));
+	if (!num_equal_or_both_null(s_price, price))
+		appendStringInfo(&diff, " price %s (now %s);",
+						 s_price ? exa_num_str(s_price) : "NULL",
+						 price ? exa_num_str(price) : "NULL");
+	if (strcmp(s_tif, tif) != 0)
+		appendStringInfo(&diff, " time_in_force %s (now %s);", s_tif, tif);
+	if (!num_equal_or_both_null(s_stop, stop_price))
+		appendStringInfo(&diff, " stop_price %s (now %s);",
+						 s_stop ? exa_num_str(s_stop) : "NULL",
+						 stop_price ? exa_num_str(stop_price) : "NULL");
+
+	if (diff.len > 0)
+	{
+		diff.data[diff.len - 1] = '.';
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
+				 errmsg("client_order_id \"%s\" was already used for another order",
+						client_order_id),
+				 errdetail("The stored order has%s", diff.data),
+				 errhint("Use a new client_order_id for a new order.")));
+	}
+}
+
+/*
+ * place_order(account_id uuid, symbol text, side text, order_type text,
+ *			   quantity numeric, price numeric, time_in_force text,
+ *			   stop_price numeric, client_order_id text, metadata jsonb)
+ *	 -> orders
+ */
+Datum
+place_order(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
+	char	   *symbol = exa_arg_text(fcinfo, 1, "symbol", false, 21);
+	const char *side = exa_arg_enum(fcinfo, 2, "side", sides, false);
+	const char *type = exa_arg_enum(fcinfo, 3, "order_type", order_types, false);
+	Numeric		quantity = exa_arg_amount(fcinfo, 4, "quantity", EXA_AMOUNT_POSITIVE);
+	Numeric		price = exa_arg_amount(fcinfo, 5, "price",
+									   EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
+	const char *tif = exa_arg_enum(fcinfo, 6, "time_in_force", time_in_forces, true);
+	Numeric		stop_price = exa_arg_amount(fcinfo, 7, "stop_price",
+											EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
+	char	   *client_order_id = exa_arg_text(fcinfo, 8, "client_order_id", true,
+											   CLIENT_ORDER_ID_MAXLEN);
+	Datum		metadata = exa_arg_metadata(fcinfo, 9);
+	bool		is_buy = strcmp(side, "BUY") == 0;
+	bool		is_stop = strcmp(type, "STOP") == 0;
+	bool		is_market = strcmp(type, "MARKET") == 0;
+	ExaAccount	acct;
+	ExaCall		call;
+	Datum		mkey[1];
+	char	   *base,
+			   *quote,
+			   *market_status;
+	Numeric		tick,
+				lot,
+				min_qty,
+				min_notional;
+	const char *reject = NULL;
+	const char *status;
+	char	   *lock_asset;
+	Numeric		lock_amount;
+	pg_uuid_t  *order_id;
+	Datum		values[15];
+	char		nulls[15];
+	Datum		result;
+
+	/* Malformed calls raise and change nothing (DESIGN §3). */
+	if (stop_price != NULL && !is_stop)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stop_price is only allowed on STOP orders"),
+				 errhint("Pass NULL as stop_price, or use order_type STOP.")));
+	if (stop_price == NULL && is_stop)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a STOP order needs a stop_price"),
+				 errhint("A BUY stop triggers when the last price reaches stop_price or more, a SELL stop at stop_price or less.")));
+	if (price == NULL && strcmp(type, "LIMIT") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a LIMIT order needs a price")));
+	if (price == NULL && is_buy && (is_market || is_stop))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a %s BUY order needs a protection price", type),
+				 errdetail("The price of a %s BUY order is the most it may pay per unit; it sizes the funds locked.", type),
+				 errhint("Pass price, for example the best ask plus a margin.")));
+	if (tif == NULL)
+		tif = is_market ? "IOC" : "GTC";
+	else if (is_market && strcmp(tif, "GTC") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a MARKET order cannot be GTC"),
+				 errhint("Use IOC or FOK, or NULL for IOC.")));
+
+	exa_call_begin(&call);
+	ledger_lock_account(account_id, false, &acct);
+
+	if (client_order_id != NULL)
+	{
+		Datum		ckey[2] = {UUIDPGetDatum(account_id), CStringGetTextDatum(client_order_id)};
+
+		ledger_lock_reference(account_id, "ORDER", client_order_id);
+		if (exa_exec(&stmt_order_by_client_id, ckey, NULL, 1) == 1)
+		{
+			check_order_retry(client_order_id, symbol, side, type, quantity,
+							  price, tif, stop_price);
+			result = exa_return_row(0);
+			exa_call_end(&call);
+			PG_RETURN_DATUM(result);
+		}
+	}
+
+	mkey[0] = CStringGetTextDatum(symbol);
+	if (exa_exec(&stmt_market, mkey, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("market \"%s\" does not exist", symbol)));
+	base = exa_col_cstring(0, 1);
+	quote = exa_col_cstring(0, 2);
+	tick = DatumGetNumeric(exa_col_notnull(0, 3));
+	lot = DatumGetNumeric(exa_col_notnull(0, 4));
+	min_qty = DatumGetNumeric(exa_col_notnull(0, 5));
+	min_notional = DatumGetNumeric(exa_col_notnull(0, 6));
+	market_status = exa_col_cstring(0, 7);
+
+	/* Business refusals: stored REJECTED, nothing locked. */
+	if (strcmp(acct.status, "ACTIVE") != 0)
+		reject = "ACCOUNT_NOT_ACTIVE";
+	else if (strcmp(acct.kyc_status, "APPROVED") != 0)
+		reject = "KYC_NOT_APPROVED";
+	else if (strcmp(market_status, "ACTIVE") != 0)
+		reject = "MARKET_HALTED";
+	else if ((price != NULL && !exa_is_multiple(price, tick)) ||
+			 (stop_price != NULL && !exa_is_multiple(stop_price, tick)))
+		reject = "TICK_SIZE";
+	else if (!exa_is_multiple(quantity, lot))
+		reject = "LOT_SIZE";
+	else if (exa_cmp(quantity, min_qty) < 0)
+		reject = "MIN_QUANTITY";
+	else if (price != NULL && exa_cmp(exa_mul(quantity, price), min_notional) < 0)
+		reject = "MIN_NOTIONAL";
+
+	lock_asset = is_buy ? quote : base;
+	lock_amount = is_buy ? exa_ceil8(exa_mul(quantity, price)) : quantity;
+	order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+
+	if (reject == NULL)
+	{
+		LedgerMove	move = {0};
+
+		move.account_id = account_id;
+		move.asset = lock_asset;
+		move.delta_available = exa_neg(lock_amount);
+		move.delta_locked = lock_amount;
+		move.kind = "ORDER_LOCK";
+		move.order_id = order_id;
+		if (!ledger_try_move(&call, &move))
+			reject = "INSUFFICIENT_FUNDS";
+	}
+	if (reject != NULL)
+		lock_amount = exa_zero();
+	status = reject ? "REJECTED" : is_stop ? "PENDING" : "OPEN";
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = UUIDPGetDatum(order_id);
+	values[1] = UUIDPGetDatum(account_id);
+	values[2] = CStringGetTextDatum(symbol);
+	values[3] = CStringGetTextDatum(type);
+	values[4] = CStringGetTextDatum(side);
+	values[5] = NumericGetDatum(quantity);
+	values[6] = price ? NumericGetDatum(price) : (Datum) 0;
+	nulls[6] = price ? ' ' : 'n';
+	values[7] = CStringGetTextDatum(status);
+	values[8] = CStringGetTextDatum(tif);
+	values[9] = metadata;
+	values[10] = stop_price ? NumericGetDatum(stop_price) : (Datum) 0;
+	nulls[10] = stop_price ? ' ' : 'n';
+	values[11] = client_order_id ? CStringGetTextDatum(client_order_id) : (Datum) 0;
+	nulls[11] = client_order_id ? ' ' : 'n';
+	values[12] = CStringGetTextDatum(lock_asset);
+	values[13] = NumericGetDatum(lock_amount);
+	values[14] = reject ? CStringGetTextDatum(reject) : (Datum) 0;
+	nulls[14] = reject ? ' ' : 'n';
+	exa_exec(&stmt_insert_order, values, nulls, 1);
+	result = exa_return_row(0);
+
+	order_event(&call, order_id, NULL, status, NULL, reject);
+	{
+		ExaOrder	o = {0};
+
+		memcpy(&o.order_id, order_id, sizeof(pg_uuid_t));
+		memcpy(&o.account_id, account_id, sizeof(pg_uuid_t));
+		o.symbol = symbol;
+		o.lock_asset = lock_asset;
+		order_keys(&call, &o, order_in_book(status));
+	}
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/* ------------------------------------------------------------------------
+ * cancel and expire
+ * ------------------------------------------------------------------------
+ */
+
+static Datum
+close_one(FunctionCallInfo fcinfo, const char *to_status, const char *verb)
+{
+	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
+	char	   *reason = exa_arg_text(fcinfo, 1, "reason", true, REASON_MAXLEN);
+	ExaAccount	acct;
+	ExaOrder	o;
+	ExaCall		call;
+	Datum		result;
+
+	exa_call_begin(&call);
+	order_lock_account(order_id, &acct);
+	order_lock(order_id, &o);
+	if (!order_is_live(o.status))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
+				 errmsg("illegal order transition from %s to %s", o.status, to_status),
+				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be %s.",
+						   exa_uuid_str(order_id), o.status, verb)));
+	result = order_close(&call, &o, to_status, reason, NULL);
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/* cancel_order(order_id uuid, reason text DEFAULT NULL) -> orders */
+Datum
+cancel_order(PG_FUNCTION_ARGS)
+{
+	return close_one(fcinfo, "CANCELLED", "cancelled");
+}
+
+/* expire_order(order_id uuid, reason text DEFAULT NULL) -> orders */
+Datum
+expire_order(PG_FUNCTION_ARGS)
+{
+	return close_one(fcinfo, "EXPIRED", "expired");
+}
+
+static Datum
+uuid_array(List *ids)
+{
+	int			n = list_length(ids);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, ids)
+		elems[i++] = UUIDPGetDatum((pg_uuid_t *) lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, UUIDOID, UUID_LEN, false,
+										   TYPALIGN_CHAR));
+}
+
+/* Copy column col (uuid) of every SPI row into a List. */
+static List *
+uuid_column(uint64 n, int col)
+{
+	List	   *ids = NIL;
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+		memcpy(id, DatumGetUUIDP(exa_col_notnull(i, col)), sizeof(pg_uuid_t));
+		ids = lappend(ids, id);
+	}
+	return ids;
+}
+
+/*
+ * Lock (in order 1) every account in ids, which the query returned in
+ * ascending order.
+ */
+static void
+lock_accounts(List *ids)
+{
+	ListCell   *lc;
+
+	foreach(lc, ids)
+	{
+		ExaAccount	acct;
+
+		ledger_lock_account((pg_uuid_t *) lfirst(lc), false, &acct);
+	}
+}
+
+static ExaStmt stmt_account_live_orders = {
+	"SELECT order_id FROM exchange.orders"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"   AND ($2 IS NULL OR symbol OPERATOR(pg_catalog.=) $2)"
+	"   AND status IN ('PENDING', 'OPEN', 'PARTIAL')"
+	" ORDER BY order_id",
+	2, {UUIDOID, TEXTOID},
+	NULL
+};
+
+/* cancel_orders(account_id uuid, symbol text DEFAULT NULL) -> setof orders */
+Datum
+cancel_orders(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
+	char	   *symbol = exa_arg_text(fcinfo, 1, "symbol", true, 21);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		values[2];
+	char		nulls[2] = {' ', symbol ? ' ' : 'n'};
+	ExaAccount	acct;
+	ExaCall		call;
+	List	   *ids;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	exa_call_begin(&call);
+	ledger_lock_account(account_id, false, &acct);
+
+	values[0] = UUIDPGetDatum(account_id);
+	values[1] = symbol ? CStringGetTextDatum(symbol) : (Datum) 0;
+	ids = uuid_column(exa_exec(&stmt_account_live_orders, values, nulls, 0), 1);
+	foreach(lc, ids)
+	{
+		ExaOrder	o;
+
+		order_lock((pg_uuid_t *) lfirst(lc), &o);
+		if (order_is_live(o.status))	/* it may have been filled meanwhile */
+			order_close(&call, &o, "CANCELLED", "cancel_orders", rsinfo);
+	}
+	exa_call_end(&call);
+	return (Datum) 0;
+}
+
+static ExaStmt stmt_market_status = {
+	"SELECT status::pg_catalog.text FROM exchange.markets"
+	" WHERE symbol OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID},
+	NULL
+};
+
+static char *
+market_status(const char *symbol)
+{
+	Datum		key[1] = {CStringGetTextDatum(symbol)};
+
+	if (exa_exec(&stmt_market_status, key, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("market \"%s\" does not exist", symbol)));
+	return exa_col_cstring(0, 1);
+}
+
+static ExaStmt stmt_expirable_accounts = {
+	"SELECT DISTINCT account_id FROM exchange.orders"
+	" WHERE symbol OPERATOR(pg_catalog.=) $1"
+	"   AND created_at OPERATOR(pg_catalog.<) $2"
+	"   AND status IN ('PENDING', 'OPEN', 'PARTIAL')"
+	" ORDER BY account_id",
+	2, {TEXTOID, TIMESTAMPTZOID},
+	NULL
+};
+
+static ExaStmt stmt_expirable_orders = {
+	"SELECT order_id FROM exchange.orders"
+	" WHERE symbol OPERATOR(pg_catalog.=) $1"
+	"   AND created_at OPERATOR(pg_catalog.<) $2"
+	"   AND status IN ('PENDING', 'OPEN', 'PARTIAL')"
+	"   AND account_id OPERATOR(pg_catalog.=) ANY ($3)"
+	" ORDER BY order_id",
+	3, {TEXTOID, TIMESTAMPTZOID, UUIDARRAYOID},
+	NULL
+};
+
+/*
+ * expire_orders(symbol text, placed_before timestamptz) -> setof orders
+ *
+ * The operator's end-of-day batch.  Accounts are locked first (order 1),
+ * then their orders (order 2); an order placed by another account after
+ * the accounts were chosen is left for the next run.
+ */
+Datum
+expire_orders(PG_FUNCTION_ARGS)
+{
+	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 21);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz placed_before;
+	Datum		values[3];
+	ExaCall		call;
+	List	   *accounts;
+	List	   *ids;
+	ListCell   *lc;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("placed_before must not be null")));
+	placed_before = PG_GETARG_TIMESTAMPTZ(1);
+
+	InitMaterializedSRF(fcinfo, 0);
+	exa_call_begin(&call);
+	(void) market_status(symbol);
+
+	values[0] = CStringGetTextDatum(symbol);
+	values[1] = TimestampTzGetDatum(placed_before);
+	accounts = uuid_column(exa_exec(&stmt_expirable_accounts, values, NULL, 0), 1);
+	lock_accounts(accounts);
+
+	values[2] = uuid_array(accounts);
+	ids = uuid_column(exa_exec(&stmt_expirable_orders, values, NULL, 0), 1);
+	foreach(lc, ids)
+	{
+		ExaOrder	o;
+
+		order_lock((pg_uuid_t *) lfirst(lc), &o);
+		if (order_is_live(o.status))
+			order_close(&call, &o, "EXPIRED", "expire_orders", rsinfo);
+	}
+	exa_call_end(&call);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * trigger_stop_orders
+ * ------------------------------------------------------------------------
+ */
+
+#define STOP_CONDITION \
+	"   AND status OPERATOR(pg_catalog.=) 'PENDING'" \
+	"   AND ((side OPERATOR(pg_catalog.=) 'BUY' AND stop_price OPERATOR(pg_catalog.<=) $2)" \
+	"     OR (side OPERATOR(pg_catalog.=) 'SELL' AND stop_price OPERATOR(pg_catalog.>=) $2))"
+
+static ExaStmt stmt_stop_accounts = {
+	"SELECT DISTINCT account_id FROM exchange.orders"
+	" WHERE symbol OPERATOR(pg_catalog.=) $1" STOP_CONDITION
+	" ORDER BY account_id",
+	2, {TEXTOID, NUMERICOID},
+	NULL
+};
+
+static ExaStmt stmt_stop_orders = {
+	"SELECT order_id FROM exchange.orders"
+	" WHERE symbol OPERATOR(pg_catalog.=) $1" STOP_CONDITION
+	"   AND account_id OPERATOR(pg_catalog.=) ANY ($3)"
+	" ORDER BY order_id",
+	3, {TEXTOID, NUMERICOID, UUIDARRAYOID},
+	NULL
+};
+
+static ExaStmt stmt_open_stop = {
+	"UPDATE exchange.orders SET status = 'OPEN', updated_at = pg_catalog.now()"
+	" WHERE order_id OPERATOR(pg_catalog.=) $1 RETURNING *",
+	1, {UUIDOID},
+	NULL
+};
+
+/*
+ * trigger_stop_orders(symbol text, last_price numeric) -> setof orders
+ *
+ * PENDING stops whose condition holds become OPEN: a BUY stop when
+ * last_price >= stop_price, a SELL stop when last_price <= stop_price.
+ * Their funds were locked at placement.  A HALTED market triggers nothing.
+ */
+Datum
+trigger_stop_orders(PG_FUNCTION_ARGS)
+{
+	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 21);
+	Numeric		last_price = exa_arg_amount(fcinfo, 1, "last_price", EXA_AMOUNT_POSITIVE);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		values[3];
+	ExaCall		call;
+	List	   *accounts;
+	List	   *ids;
+	ListCell   *lc;
+	char	   *reason;
+	bool		any = false;
+
+	InitMaterializedSRF(fcinfo, 0);
+	exa_call_begin(&call);
+	if (strcmp(market_status(symbol), "ACTIVE") != 0)
+	{
+		exa_call_end(&call);
+		return (Datum) 0;
+	}
+
+	values[0] = CStringGetTextDatum(symbol);
+	values[1] = NumericGetDatum(last_price);
+	accounts = uuid_column(exa_exec(&stmt_stop_accounts, values, NULL, 0), 1);
+	lock_accounts(accounts);
+
+	values[2] = uuid_array(accounts);
+	ids = uuid_column(exa_exec(&stmt_stop_orders, values, NULL, 0), 1);
+	reason = psprintf("stop triggered at %s", exa_num_str(last_price));
+	foreach(lc, ids)
+	{
+		ExaOrder	o;
+		Datum		key[1];
+
+		order_lock((pg_uuid_t *) lfirst(lc), &o);
+		if (strcmp(o.status, "PENDING") != 0)
+			continue;			/* cancelled or expired meanwhile */
+		key[0] = UUIDPGetDatum(&o.order_id);
+		exa_exec(&stmt_open_stop, key, NULL, 1);
+		(void) order_result(rsinfo);
+		order_event(&call, &o.order_id, "PENDING", "OPEN", NULL, reason);
+		exa_call_key(&call, "cache:order:%s", exa_uuid_str(&o.order_id));
+		exa_call_key(&call, "cache:orders:%s", exa_uuid_str(&o.account_id));
+		any = true;
+	}
+	if (any)
+		exa_call_key(&call, "cache:book:%s", symbol);
+	exa_call_end(&call);
+	return (Datum) 0;
+}

@@ -1,0 +1,66 @@
+/*-------------------------------------------------------------------------
+ *
+ * orders.h
+ *	  Order rows as the order and trade functions lock and change them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EXA_ORDERS_H
+#define EXA_ORDERS_H
+
+#include "funcapi.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "ledger.h"
+
+/* An order row locked FOR UPDATE, with what its market says. */
+typedef struct ExaOrder
+{
+	pg_uuid_t	order_id;
+	pg_uuid_t	account_id;
+	char	   *symbol;
+	char	   *side;
+	char	   *order_type;
+	char	   *status;
+	char	   *time_in_force;
+	char	   *lock_asset;
+	char	   *base_asset;
+	char	   *quote_asset;
+	Numeric		quantity;
+	Numeric		price;			/* NULL when none */
+	Numeric		filled_quantity;
+	Numeric		filled_value;	/* exact sum of quantity x price of fills */
+	Numeric		locked_amount;
+	Numeric		maker_fee_rate;
+	Numeric		taker_fee_rate;
+	TimestampTz created_at;
+} ExaOrder;
+
+/*
+ * Lock order 1 for a call that names an order: the order's account row FOR
+ * SHARE.  Raises LX003 when the order does not exist.
+ */
+extern void order_lock_account(pg_uuid_t *order_id, ExaAccount *acct);
+
+/* Lock order 2: the order row FOR UPDATE, read with its market. */
+extern void order_lock(pg_uuid_t *order_id, ExaOrder *out);
+
+extern bool order_is_live(const char *status);
+extern bool order_is_buy(const ExaOrder *o);
+
+/* Append one row to exchange.order_events. */
+extern void order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
+						const char *to, Numeric filled_delta, const char *reason);
+
+/*
+ * Cancel or expire a locked live order: set the status, release its lock
+ * (journal kind ORDER_RELEASE), write the event and the stale keys.  The
+ * updated row goes to rsinfo's tuplestore when rsinfo is given; otherwise
+ * it is returned as a composite Datum.
+ */
+extern Datum order_close(ExaCall *call, ExaOrder *o, const char *to_status,
+						 const char *reason, ReturnSetInfo *rsinfo);
+
+#endif							/* EXA_ORDERS_H */

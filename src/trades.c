@@ -1,0 +1,583 @@
+/*-------------------------------------------------------------------------
+ *
+ * trades.c
+ *	  Fills: apply_trade (one order against an outside counterparty) and
+ *	  apply_match (a BUY and a SELL order against each other, atomically).
+ *
+ * Locks, in the global order (ledger.h): (1) the account row of every order
+ * FOR SHARE, ascending account_id; (2) the order rows FOR UPDATE, ascending
+ * order_id, so crossing matches never deadlock; (4) balance rows through
+ * one ledger_move() of all the call's moves.  Settlement is allowed
+ * whatever the account or market status: the execution already happened.
+ *
+ * Arithmetic (DESIGN §3), every amount a multiple of 1e-8:
+ *	 notional = trunc8(q x p): the buyer pays and the seller receives it;
+ *	 a BUY order locks ceil8(remaining x limit): a fill releases
+ *	 old_locked - new_locked, spends notional and refunds the rest;
+ *	 a SELL order locks its remaining base quantity;
+ *	 average_price = round_half_even8(sum(q x p) / sum(q)), kept exact in
+ *	 orders.filled_value;
+ *	 fee: explicit, or ceil8(proceeds x maker/taker rate) when NULL with a
+ *	 liquidity; taken from the proceeds when in the received asset, else
+ *	 from the available balance of its asset (LX001 on a shortage).
+ *
+ * Journal: per fill, one TRADE row per asset the fill moves and one FEE row
+ * for a non-zero fee (also written to fee_ledger).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "args.h"
+#include "exchange_adapter.h"
+#include "ledger.h"
+#include "orders.h"
+#include "stmt.h"
+
+PG_FUNCTION_INFO_V1(apply_trade);
+PG_FUNCTION_INFO_V1(apply_match);
+
+static const char *const liquidities[] = {"MAKER", "TAKER", NULL};
+static const char *const maker_sides[] = {"BUY", "SELL", NULL};
+
+#define TRADE_REF_MAXLEN 128
+
+/* One fill of one order, as computed before anything is written. */
+typedef struct Fill
+{
+	ExaOrder   *o;
+	Numeric		quantity;
+	Numeric		price;
+	Numeric		fee;			/* effective */
+	char	   *fee_currency;	/* effective */
+	const char *liquidity;		/* NULL when none */
+	TimestampTz executed_at;
+	char	   *trade_ref;
+	pg_uuid_t  *match_id;
+	Numeric		notional;
+	pg_uuid_t	trade_id;
+} Fill;
+
+static ExaStmt stmt_insert_trade = {
+	"INSERT INTO exchange.trades"
+	" (trade_id, order_id, account_id, symbol, side, quantity, price, fee,"
+	"  fee_currency, executed_at, trade_ref, liquidity, match_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+	" RETURNING *",
+	13, {UUIDOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
+		NUMERICOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, UUIDOID},
+	NULL
+};
+
+static ExaStmt stmt_fill_order = {
+	"UPDATE exchange.orders"
+	"   SET filled_quantity = $2, filled_value = $3, average_price = $4,"
+	"       status = $5, locked_amount = $6, updated_at = pg_catalog.now(),"
+	"       filled_at = CASE WHEN $5 OPERATOR(pg_catalog.=) 'FILLED'"
+	"                        THEN pg_catalog.now() ELSE filled_at END"
+	" WHERE order_id OPERATOR(pg_catalog.=) $1",
+	6, {UUIDOID, NUMERICOID, NUMERICOID, NUMERICOID, TEXTOID, NUMERICOID},
+	NULL
+};
+
+static ExaStmt stmt_insert_fee = {
+	"INSERT INTO exchange.fee_ledger (trade_id, market, asset, amount)"
+	" VALUES ($1, $2, $3, $4)",
+	4, {UUIDOID, TEXTOID, TEXTOID, NUMERICOID},
+	NULL
+};
+
+static ExaStmt stmt_trade_by_ref = {
+	"SELECT * FROM exchange.trades"
+	" WHERE order_id OPERATOR(pg_catalog.=) $1"
+	"   AND trade_ref OPERATOR(pg_catalog.=) $2",
+	2, {UUIDOID, TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_order_accounts = {
+	"SELECT order_id, account_id FROM exchange.orders"
+	" WHERE order_id OPERATOR(pg_catalog.=) ANY (ARRAY[$1, $2])",
+	2, {UUIDOID, UUIDOID},
+	NULL
+};
+
+/* The asset a fill pays in and the one it receives. */
+static const char *
+fill_received_asset(const ExaOrder *o)
+{
+	return order_is_buy(o) ? o->base_asset : o->quote_asset;
+}
+
+/* Effective fee and currency of a fill (DESIGN §3 "Fee"). */
+static void
+fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg)
+{
+	ExaOrder   *o = f->o;
+
+	f->notional = exa_trunc8(exa_mul(f->quantity, f->price));
+	f->fee_currency = fee_currency_arg ? fee_currency_arg : (char *) fill_received_asset(o);
+	if (fee_arg != NULL)
+		f->fee = fee_arg;
+	else if (f->liquidity != NULL)
+	{
+		Numeric		rate = strcmp(f->liquidity, "MAKER") == 0 ?
+			o->maker_fee_rate : o->taker_fee_rate;
+		Numeric		proceeds = order_is_buy(o) ? f->quantity : f->notional;
+
+		f->fee = exa_ceil8(exa_mul(proceeds, rate));
+	}
+	else
+		f->fee = exa_zero();
+}
+
+/* Refusals of a fill against a locked order: LX002, LX007, LX008, LX006. */
+static void
+fill_check(const Fill *f)
+{
+	ExaOrder   *o = f->o;
+	char	   *id = exa_uuid_str(&o->order_id);
+	Numeric		remaining = exa_sub(o->quantity, o->filled_quantity);
+
+	if (strcmp(o->status, "OPEN") != 0 && strcmp(o->status, "PARTIAL") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
+				 errmsg("order %s cannot be filled in status %s", id, o->status),
+				 strcmp(o->status, "PENDING") == 0 ?
+				 errhint("A STOP order fills once exchange.trigger_stop_orders() has opened it.") :
+				 errdetail("Only OPEN and PARTIAL orders take fills.")));
+	if (exa_cmp(f->quantity, remaining) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_OVERFILL),
+				 errmsg("fill of %s overfills order %s", exa_num_str(f->quantity), id),
+				 errdetail("The order has %s of %s left.", exa_num_str(remaining),
+						   exa_num_str(o->quantity))));
+	if (strcmp(o->time_in_force, "FOK") == 0 && exa_cmp(f->quantity, remaining) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_FILL_OR_KILL_REFUSED),
+				 errmsg("fill-or-kill order %s must be filled completely", id),
+				 errdetail("The fill is %s; the order has %s left.",
+						   exa_num_str(f->quantity), exa_num_str(remaining)),
+				 errhint("Expire the order with exchange.expire_order() if it cannot be filled.")));
+	if (o->price != NULL)
+	{
+		int			c = exa_cmp(f->price, o->price);
+
+		if ((order_is_buy(o) && c > 0) || (!order_is_buy(o) && c < 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_EXA_PRICE_OUTSIDE_LIMIT),
+					 errmsg("fill price %s is outside the limit of order %s",
+							exa_num_str(f->price), id),
+					 errdetail("A %s order with limit %s fills at %s that.", o->side,
+							   exa_num_str(o->price),
+							   order_is_buy(o) ? "or below" : "or above")));
+	}
+}
+
+/*
+ * Write one fill: the trade row (to rsinfo, or as *result), the order row,
+ * its event, the stale keys; append its balance moves to moves[].
+ */
+static void
+fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
+		   ReturnSetInfo *rsinfo, Datum *result)
+{
+	ExaOrder   *o = f->o;
+	bool		buy = order_is_buy(o);
+	Numeric		filled = exa_add(o->filled_quantity, f->quantity);
+	Numeric		value = exa_add(o->filled_value, exa_mul(f->quantity, f->price));
+	bool		complete = exa_cmp(filled, o->quantity) == 0;
+	const char *status = complete ? "FILLED" : "PARTIAL";
+	Numeric		new_locked;
+	Numeric		release;
+	char	   *acct = exa_uuid_str(&o->account_id);
+	Datum		values[13];
+	char		nulls[13];
+	LedgerMove *m;
+
+	if (complete)
+		new_locked = exa_zero();
+	else if (buy)
+		new_locked = exa_ceil8(exa_mul(exa_sub(o->quantity, filled), o->price));
+	else
+		new_locked = exa_sub(o->locked_amount, f->quantity);
+	release = exa_sub(o->locked_amount, new_locked);
+
+	memcpy(&f->trade_id, DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0)),
+		   sizeof(pg_uuid_t));
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = UUIDPGetDatum(&f->trade_id);
+	values[1] = UUIDPGetDatum(&o->order_id);
+	values[2] = UUIDPGetDatum(&o->account_id);
+	values[3] = CStringGetTextDatum(o->symbol);
+	values[4] = CStringGetTextDatum(o->side);
+	values[5] = NumericGetDatum(f->quantity);
+	values[6] = NumericGetDatum(f->price);
+	values[7] = NumericGetDatum(f->fee);
+	values[8] = CStringGetTextDatum(f->fee_currency);
+	values[9] = TimestampTzGetDatum(f->executed_at);
+	values[10] = f->trade_ref ? CStringGetTextDatum(f->trade_ref) : (Datum) 0;
+	nulls[10] = f->trade_ref ? ' ' : 'n';
+	values[11] = f->liquidity ? CStringGetTextDatum(f->liquidity) : (Datum) 0;
+	nulls[11] = f->liquidity ? ' ' : 'n';
+	values[12] = f->match_id ? UUIDPGetDatum(f->match_id) : (Datum) 0;
+	nulls[12] = f->match_id ? ' ' : 'n';
+	exa_exec(&stmt_insert_trade, values, nulls, 1);
+	if (rsinfo != NULL)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+	else
+		*result = exa_return_row(0);
+
+	values[0] = UUIDPGetDatum(&o->order_id);
+	values[1] = NumericGetDatum(filled);
+	values[2] = NumericGetDatum(value);
+	values[3] = NumericGetDatum(exa_div_half_even8(value, filled));
+	values[4] = CStringGetTextDatum(status);
+	values[5] = NumericGetDatum(new_locked);
+	exa_exec(&stmt_fill_order, values, NULL, 0);
+
+	order_event(call, &o->order_id, o->status, status, f->quantity, f->trade_ref);
+
+	/* What the order pays (out of its lock), then what it receives. */
+	m = &moves[(*nmoves)++];
+	memset(m, 0, sizeof(LedgerMove));
+	m->account_id = &o->account_id;
+	m->asset = o->lock_asset;
+	m->delta_locked = exa_neg(release);
+	m->delta_available = buy ? exa_sub(release, f->notional) : NULL;
+	m->kind = "TRADE";
+	m->order_id = &o->order_id;
+	m->trade_id = &f->trade_id;
+
+	m = &moves[(*nmoves)++];
+	memset(m, 0, sizeof(LedgerMove));
+	m->account_id = &o->account_id;
+	m->asset = fill_received_asset(o);
+	m->delta_available = buy ? f->quantity : f->notional;
+	m->kind = "TRADE";
+	m->order_id = &o->order_id;
+	m->trade_id = &f->trade_id;
+
+	if (!exa_is_zero(f->fee))
+	{
+		m = &moves[(*nmoves)++];
+		memset(m, 0, sizeof(LedgerMove));
+		m->account_id = &o->account_id;
+		m->asset = f->fee_currency;
+		m->delta_available = exa_neg(f->fee);
+		m->kind = "FEE";
+		m->order_id = &o->order_id;
+		m->trade_id = &f->trade_id;
+	}
+
+	exa_call_key(call, "cache:order:%s", exa_uuid_str(&o->order_id));
+	exa_call_key(call, "cache:orders:%s", acct);
+	exa_call_key(call, "cache:trades:%s", acct);
+	exa_call_key(call, "cache:balances:%s", acct);
+	exa_call_key(call, "cache:book:%s", o->symbol);
+}
+
+/* After the moves: the exchange's revenue. */
+static void
+fill_fee_ledger(Fill *f)
+{
+	Datum		values[4];
+
+	if (exa_is_zero(f->fee))
+		return;
+	values[0] = UUIDPGetDatum(&f->trade_id);
+	values[1] = CStringGetTextDatum(f->o->symbol);
+	values[2] = CStringGetTextDatum(f->fee_currency);
+	values[3] = NumericGetDatum(f->fee);
+	exa_exec(&stmt_insert_fee, values, NULL, 0);
+}
+
+/*
+ * A stored trade found by (order_id, trade_ref) is the same fill when its
+ * quantity, price, fee, fee_currency and liquidity equal the call's
+ * effective values.  Returns a description of the differences, or NULL.
+ */
+static char *
+fill_retry_diff(uint64 row, const Fill *f)
+{
+	bool		isnull;
+	Numeric		s_qty = DatumGetNumeric(exa_col_named(row, "quantity", &isnull));
+	Numeric		s_price = DatumGetNumeric(exa_col_named(row, "price", &isnull));
+	Numeric		s_fee = DatumGetNumeric(exa_col_named(row, "fee", &isnull));
+	char	   *s_liq = exa_col_named_text(row, "liquidity");
+	char	   *s_ccy = exa_col_named_text(row, "fee_currency");
+	StringInfoData diff;
+
+	initStringInfo(&diff);
+	if (exa_cmp(s_qty, f->quantity) != 0)
+		appendStringInfo(&diff, " quantity %s (now %s);", exa_num_str(s_qty),
+						 exa_num_str(f->quantity));
+	if (exa_cmp(s_price, f->price) != 0)
+		appendStringInfo(&diff, " price %s (now %s);", exa_num_str(s_price),
+						 exa_num_str(f->price));
+	if (exa_cmp(s_fee, f->fee) != 0)
+		appendStringInfo(&diff, " fee %s (now %s);", exa_num_str(s_fee),
+						 exa_num_str(f->fee));
+	if (strcmp(s_ccy, f->fee_currency) != 0)
+		appendStringInfo(&diff, " fee_currency %s (now %s);", s_ccy, f->fee_currency);
+	if ((s_liq == NULL) != (f->liquidity == NULL) ||
+		(s_liq != NULL && strcmp(s_liq, f->liquidity) != 0))
+		appendStringInfo(&diff, " liquidity %s (now %s);", s_liq ? s_liq : "NULL",
+						 f->liquidity ? f->liquidity : "NULL");
+	if (diff.len == 0)
+		return NULL;
+	diff.data[diff.len - 1] = '.';
+	return diff.data;
+}
+
+static void
+trade_ref_conflict(const char *trade_ref, pg_uuid_t *order_id, const char *diff)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
+			 errmsg("trade_ref \"%s\" was already used for another fill of order %s",
+					trade_ref, exa_uuid_str(order_id)),
+			 errdetail("The stored trade has%s", diff),
+			 errhint("Use a new trade_ref for a new fill.")));
+}
+
+static TimestampTz
+arg_executed_at(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return GetCurrentTransactionStartTimestamp();
+	return PG_GETARG_TIMESTAMPTZ(argno);
+}
+
+/*
+ * apply_trade(order_id uuid, quantity numeric, price numeric,
+ *			   fee numeric, fee_currency text, executed_at timestamptz,
+ *			   trade_ref text, liquidity text) -> trades
+ */
+Datum
+apply_trade(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
+	Numeric		quantity = exa_arg_amount(fcinfo, 1, "quantity", EXA_AMOUNT_POSITIVE);
+	Numeric		price = exa_arg_amount(fcinfo, 2, "price", EXA_AMOUNT_POSITIVE);
+	Numeric		fee = exa_arg_amount(fcinfo, 3, "fee", EXA_AMOUNT_NULL_OK);
+	char	   *fee_currency = PG_ARGISNULL(4) ? NULL : exa_arg_asset(fcinfo, 4, "fee_currency");
+	TimestampTz executed_at = arg_executed_at(fcinfo, 5);
+	char	   *trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
+	const char *liquidity = exa_arg_enum(fcinfo, 7, "liquidity", liquidities, true);
+	ExaAccount	acct;
+	ExaOrder	o;
+	ExaCall		call;
+	Fill		f = {0};
+	LedgerMove	moves[3];
+	int			nmoves = 0;
+	Datum		result = (Datum) 0;
+
+	exa_call_begin(&call);
+	order_lock_account(order_id, &acct);
+	order_lock(order_id, &o);
+
+	f.o = &o;
+	f.quantity = quantity;
+	f.price = price;
+	f.liquidity = liquidity;
+	f.executed_at = executed_at;
+	f.trade_ref = trade_ref;
+	fill_fee(&f, fee, fee_currency);
+
+	if (trade_ref != NULL)
+	{
+		Datum		key[2] = {UUIDPGetDatum(order_id), CStringGetTextDatum(trade_ref)};
+
+		/* The order lock serialises retries: a committed first fill is seen. */
+		if (exa_exec(&stmt_trade_by_ref, key, NULL, 1) == 1)
+		{
+			char	   *diff = fill_retry_diff(0, &f);
+
+			if (diff != NULL)
+				trade_ref_conflict(trade_ref, order_id, diff);
+			result = exa_return_row(0);
+			exa_call_end(&call);
+			PG_RETURN_DATUM(result);
+		}
+	}
+
+	fill_check(&f);
+	fill_apply(&call, &f, moves, &nmoves, NULL, &result);
+	ledger_move(&call, moves, nmoves);
+	fill_fee_ledger(&f);
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * apply_match(buy_order_id uuid, sell_order_id uuid, quantity numeric,
+ *			   price numeric, buy_fee numeric, sell_fee numeric,
+ *			   trade_ref text, maker text) -> setof trades
+ *
+ * Both legs or neither, sharing one match_id; the BUY trade is returned
+ * first.  maker NULL: the older order (created_at, then order_id) is the
+ * maker.
+ */
+Datum
+apply_match(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *buy_id = exa_arg_uuid(fcinfo, 0, "buy_order_id");
+	pg_uuid_t  *sell_id = exa_arg_uuid(fcinfo, 1, "sell_order_id");
+	Numeric		quantity = exa_arg_amount(fcinfo, 2, "quantity", EXA_AMOUNT_POSITIVE);
+	Numeric		price = exa_arg_amount(fcinfo, 3, "price", EXA_AMOUNT_POSITIVE);
+	Numeric		buy_fee = exa_arg_amount(fcinfo, 4, "buy_fee", EXA_AMOUNT_NULL_OK);
+	Numeric		sell_fee = exa_arg_amount(fcinfo, 5, "sell_fee", EXA_AMOUNT_NULL_OK);
+	char	   *trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
+	const char *maker = exa_arg_enum(fcinfo, 7, "maker", maker_sides, true);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		ids[2] = {UUIDPGetDatum(buy_id), UUIDPGetDatum(sell_id)};
+	pg_uuid_t	acct_of[2];
+	ExaOrder	buy,
+				sell;
+	ExaCall		call;
+	Fill		fb = {0},
+				fs = {0};
+	pg_uuid_t  *match_id;
+	LedgerMove	moves[6];
+	int			nmoves = 0;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	bool		buy_is_maker;
+
+	if (exa_uuid_cmp(buy_id, sell_id) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("buy_order_id and sell_order_id must differ")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	exa_call_begin(&call);
+
+	/* (1) both accounts, ascending; read the owners without a lock first */
+	if (exa_exec(&stmt_order_accounts, ids, NULL, 0) != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("order %s or %s does not exist",
+						exa_uuid_str(buy_id), exa_uuid_str(sell_id))));
+	for (int i = 0; i < 2; i++)
+	{
+		int			k = exa_uuid_cmp(DatumGetUUIDP(exa_col_notnull(i, 1)), buy_id) == 0 ? 0 : 1;
+
+		memcpy(&acct_of[k], DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
+	}
+	{
+		int			c = exa_uuid_cmp(&acct_of[0], &acct_of[1]);
+		ExaAccount	acct;
+
+		ledger_lock_account(c <= 0 ? &acct_of[0] : &acct_of[1], false, &acct);
+		if (c != 0)
+			ledger_lock_account(c < 0 ? &acct_of[1] : &acct_of[0], false, &acct);
+	}
+
+	/* (2) both orders, ascending order_id */
+	if (exa_uuid_cmp(buy_id, sell_id) < 0)
+	{
+		order_lock(buy_id, &buy);
+		order_lock(sell_id, &sell);
+	}
+	else
+	{
+		order_lock(sell_id, &sell);
+		order_lock(buy_id, &buy);
+	}
+
+	if (strcmp(buy.side, "BUY") != 0 || strcmp(sell.side, "SELL") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("apply_match needs a BUY order and a SELL order"),
+				 errdetail("buy_order_id names a %s order and sell_order_id a %s order.",
+						   buy.side, sell.side)));
+	if (strcmp(buy.symbol, sell.symbol) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("orders of different markets cannot match"),
+				 errdetail("The BUY order is on %s and the SELL order on %s.",
+						   buy.symbol, sell.symbol)));
+
+	if (maker != NULL)
+		buy_is_maker = strcmp(maker, "BUY") == 0;
+	else if (buy.created_at != sell.created_at)
+		buy_is_maker = buy.created_at < sell.created_at;
+	else
+		buy_is_maker = exa_uuid_cmp(buy_id, sell_id) < 0;
+
+	fb.o = &buy;
+	fs.o = &sell;
+	fb.quantity = fs.quantity = quantity;
+	fb.price = fs.price = price;
+	fb.liquidity = buy_is_maker ? "MAKER" : "TAKER";
+	fs.liquidity = buy_is_maker ? "TAKER" : "MAKER";
+	fb.executed_at = fs.executed_at = now;
+	fb.trade_ref = fs.trade_ref = trade_ref;
+	fill_fee(&fb, buy_fee, NULL);
+	fill_fee(&fs, sell_fee, NULL);
+
+	if (trade_ref != NULL)
+	{
+		Datum		kb[2] = {UUIDPGetDatum(buy_id), CStringGetTextDatum(trade_ref)};
+		Datum		ks[2] = {UUIDPGetDatum(sell_id), CStringGetTextDatum(trade_ref)};
+		bool		have_buy,
+					have_sell;
+		char	   *diff;
+		HeapTuple	tb = NULL;
+		bool		isnull;
+		Datum		mb = (Datum) 0;
+
+		have_buy = exa_exec(&stmt_trade_by_ref, kb, NULL, 1) == 1;
+		if (have_buy)
+		{
+			if ((diff = fill_retry_diff(0, &fb)) != NULL)
+				trade_ref_conflict(trade_ref, buy_id, diff);
+			tb = SPI_copytuple(SPI_tuptable->vals[0]);
+			mb = exa_col_named(0, "match_id", &isnull);
+			if (isnull)
+				trade_ref_conflict(trade_ref, buy_id, " no match_id: it was applied by apply_trade.");
+		}
+		have_sell = exa_exec(&stmt_trade_by_ref, ks, NULL, 1) == 1;
+		if (have_sell)
+		{
+			Datum		ms;
+
+			if ((diff = fill_retry_diff(0, &fs)) != NULL)
+				trade_ref_conflict(trade_ref, sell_id, diff);
+			ms = exa_col_named(0, "match_id", &isnull);
+			if (!have_buy || isnull ||
+				exa_uuid_cmp(DatumGetUUIDP(mb), DatumGetUUIDP(ms)) != 0)
+				trade_ref_conflict(trade_ref, sell_id,
+								   " another match_id: the two orders were not matched together under this trade_ref.");
+			tuplestore_puttuple(rsinfo->setResult, tb);
+			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+			exa_call_end(&call);
+			return (Datum) 0;
+		}
+		if (have_buy)
+			trade_ref_conflict(trade_ref, buy_id,
+							   " no SELL leg: the order was not matched with this SELL order under this trade_ref.");
+	}
+
+	fill_check(&fb);
+	fill_check(&fs);
+
+	match_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+	fb.match_id = fs.match_id = match_id;
+	fill_apply(&call, &fb, moves, &nmoves, rsinfo, NULL);
+	fill_apply(&call, &fs, moves, &nmoves, rsinfo, NULL);
+	ledger_move(&call, moves, nmoves);
+	fill_fee_ledger(&fb);
+	fill_fee_ledger(&fs);
+	exa_call_end(&call);
+	return (Datum) 0;
+}
