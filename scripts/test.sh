@@ -101,6 +101,16 @@ stop_child() {
 cleanup() {
 	[ "$CLEANED" = 1 ] && return 0
 	CLEANED=1
+	# A second Ctrl-C must not cut the shutdown short and leave servers behind.
+	trap '' INT TERM HUP
+	local pid
+	if [ -n "$CHILD" ] && [ -n "$WORK" ]; then
+		# Interrupted: start our servers' shutdown now, in parallel with the child's.
+		pid=$(cat "$WORK/redis/redis.pid" 2>/dev/null || true)
+		ea_pid_is "$pid" redis-server && kill -TERM "$pid" 2>/dev/null
+		pid=$(head -n 1 "$WORK/pgdata/postmaster.pid" 2>/dev/null || true)
+		ea_pid_is "$pid" postgres && kill -QUIT "$pid" 2>/dev/null # immediate shutdown
+	fi
 	stop_child
 	[ -n "$WORK" ] && [ -d "$WORK" ] || return 0
 	ea_cluster_stop "$WORK"
@@ -114,17 +124,17 @@ cleanup() {
 }
 
 on_signal() {
-	trap - INT TERM
+	trap '' INT TERM HUP
 	ea_say ""
 	ea_say "== interrupted by SIG$1: stopping servers"
 	cleanup
 	trap - EXIT
-	[ "$1" = INT ] && exit 130
-	exit 143
+	case $1 in INT) exit 130 ;; HUP) exit 129 ;; *) exit 143 ;; esac
 }
 trap cleanup EXIT
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
+trap 'on_signal HUP' HUP
 
 # Counts a setup step's failure as one failed unit and finishes.
 setup_failed() {
@@ -141,7 +151,7 @@ finish() {
 		ea_say "failed:"
 		printf '  %s\n' "${FAILED_NAMES[@]}"
 	fi
-	trap - EXIT INT TERM
+	trap - EXIT INT TERM HUP
 	ea_say "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 	exit
@@ -275,7 +285,17 @@ layer_pgxs() {
 		case ${status[$name]:-} in
 		ok | "failed (ignored)") pass ;;
 		FAILED) fail "$layer/$name"; failed_here=1 ;;
-		*) fail "$layer/$name (no result: runner failed before it)"; failed_here=1 ;;
+		*)
+			if [ ! -f "$TREE/expected/$name.out" ] && [ -f "$TREE/results/$name.out" ]; then
+				# pg_regress stops at the first test without a golden file.
+				fail "$layer/$name (no expected/$name.out; if $TREE/results/$name.out is right, copy it there)"
+			elif [ ! -f "$TREE/expected/$name.out" ]; then
+				fail "$layer/$name (no expected/$name.out, and not run)"
+			else
+				fail "$layer/$name (no result: the runner stopped before it)"
+			fi
+			failed_here=1
+			;;
 		esac
 	done <<<"$names"
 	if [ "$rc" -ne 0 ] && [ "$failed_here" = 0 ]; then
