@@ -581,6 +581,12 @@ $legacy->safe_psql('exchange', $orchestrator_sql . $legacy_sql);
 		'0', '(c) legacy: no extension installed');
 	is(snapshot($legacy), $before, '(c) legacy: nothing changed at all (one transaction)');
 
+	# For (d): the legacy schema as the old server's pg_dump would give it (docs: plain format,
+	# no owners, no privileges).
+	run_ok([ 'pg_dump', '-h', $legacy->host, '-p', $legacy->port, '-d', 'exchange', '-n', 'exchange',
+			'--no-owner', '--no-privileges', '-f', "$tmp/legacy.sql" ],
+		'(c) legacy: pg_dump -n exchange of the legacy schema (for d)');
+
 	# The documented migration.
 	$legacy->safe_psql('exchange', 'ALTER SCHEMA exchange RENAME TO exchange_legacy');
 	($rc, $out, $err) = run_init($legacy);
@@ -648,10 +654,44 @@ EOF
 	is(snapshot($legacy), $b2, '(c) legacy: ... and changes nothing');
 }
 
+# ---------------------------------------------------------------------------------------------
+# (d) The dump/restore path of docs/deployment.md ("Moving from the orchestrator's PostgreSQL 17
+# volume"): the legacy dump is loaded into a scratch database of the new server, renamed there,
+# moved into the served database, and migrated. (PostgreSQL 15's pg_dump stands in for 17's.)
+{
+	my @conn = ('-h', $orch->host, '-p', $orch->port);
+	run_ok([ 'createdb', @conn, 'legacy_import' ], '(d) createdb legacy_import');
+	run_ok([ 'psql', '-X', @conn, '-v', 'ON_ERROR_STOP=1', '-q', '-d', 'legacy_import', '-f', "$tmp/legacy.sql" ],
+		'(d) the legacy dump loads into the scratch database');
+	run_ok([ 'psql', '-X', @conn, '-d', 'legacy_import', '-c', 'ALTER SCHEMA exchange RENAME TO exchange_legacy' ],
+		'(d) the schema is renamed there');
+	run_ok([ 'sh', '-c', 'pg_dump "$@" -d legacy_import -n exchange_legacy | psql -X -q -v ON_ERROR_STOP=1 "$@" -d exchange',
+			'sh', @conn ],
+		'(d) exchange_legacy moves into the served database');
+	run_ok([ 'dropdb', @conn, 'legacy_import' ], '(d) dropdb legacy_import');
+	my ($rc, $out, $err) = su_psql_file($orch, $migrate_sql);
+	is($rc, 0, '(d) migrate_legacy.sql succeeds') or diag($err);
+	is($orch->safe_psql('exchange',
+			"SELECT (SELECT count(*) FROM exchange.accounts) || ' ' || (SELECT sum(available_balance) FROM exchange.balances) || ' ' || (SELECT count(*) FROM exchange.balance_journal WHERE kind = 'MIGRATION')"),
+		'3 10051.87345678 3', '(d) the same accounts, funds and journal as (c)');
+	my ($arc, $aout) = app_psql($orch, "SELECT count(*) FROM exchange_legacy.accounts");
+	isnt($arc, 0, '(d) the application role has no access to the moved legacy schema (dumped without privileges)');
+}
+
 $_->stop for ($fresh, $orch, $legacy);
 done_testing();
 
 # ---------------------------------------------------------------------------------------------
+
+# Runs a command (the superuser's tools over the node's socket); one test.
+sub run_ok
+{
+	my ($cmd, $name) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run($cmd, '<', \undef, '>', \$out, '2>', \$err);
+	ok($ok, $name) or diag("@$cmd\n$out$err");
+	return $ok;
+}
 
 # psql -f FILE as the superuser over the socket, output as an operator would see it.
 sub su_psql_file
