@@ -105,6 +105,7 @@ ea_is_root && chown -R "$RUN_USER" "$DEMO/tree"
 ea_as_user make -C "$DEMO/tree" --no-print-directory -s -j"$(nproc 2>/dev/null || echo 2)" \
 	PG_CONFIG="$EA_PG_CONFIG" PG_CFLAGS="$EA_CI_CFLAGS"
 ea_say "== make install"
+ea_install_lock exclusive # until the extension is created (a test run may be using the install)
 if ! make -C "$DEMO/tree" --no-print-directory -s PG_CONFIG="$EA_PG_CONFIG" PG_CFLAGS="$EA_CI_CFLAGS" install; then
 	ea_die "make install failed: it writes to $(ea_install_dirs), which needs root (sudo scripts/demo.sh)"
 fi
@@ -127,6 +128,7 @@ PSQL=(ea_as_user "$EA_PG_BINDIR/psql" -X -h "$DEMO" -p "$EA_PG_PORT" -U postgres
 ea_say "== createdb $DB; CREATE EXTENSION exchange_adapter"
 "${PSQL[@]}" -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
 "${PSQL[@]}" -v ON_ERROR_STOP=1 -d "$DB" -c 'CREATE EXTENSION exchange_adapter'
+exec 9<&- # the install lock
 
 # --- the demo -----------------------------------------------------------------------------------
 # MONITOR shows every command Redis receives, from before demo.sql runs until its pushes are out.

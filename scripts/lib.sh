@@ -131,13 +131,14 @@ ea_run_user() {
 
 # ea_as_user CMD ARGS... — runs CMD as the run user (runuser when root, directly otherwise).
 # The environment is not forwarded through runuser: pass what is needed with `env VAR=...`.
+# fd 9 (the install lock) is closed for CMD, so servers it starts never hold the lock.
 ea_as_user() {
 	local u
 	u=$(ea_run_user)
 	if ea_is_root && [ "$u" != root ]; then
-		runuser -u "$u" -- "$@"
+		runuser -u "$u" -- "$@" 9<&-
 	else
-		"$@"
+		"$@" 9<&-
 	fi
 }
 
@@ -209,6 +210,26 @@ ea_make() {
 	local dir=$1
 	shift
 	make -C "$dir" --no-print-directory PG_CONFIG="$EA_PG_CONFIG" PG_CFLAGS="$EA_CI_CFLAGS" "$@"
+}
+
+# ea_install_lock exclusive|shared — takes (and holds until the script exits, on fd 9) the
+# machine-wide lock on the installed extension. PostgreSQL 15 loads extensions only from its own
+# directories, so every run on a machine shares one installed copy: a run that installs holds it
+# exclusively until its tests are over (so they test its own build, not another run's), a run
+# with SKIP_INSTALL=1 holds it shared. Runs wait for each other, saying so.
+ea_install_lock() {
+	local mode=$1 lock=${EA_INSTALL_LOCK:-${TMPDIR:-/tmp}/exchange_adapter-install.lock} flag=-x
+	[ "$mode" = shared ] && flag=-s
+	if [ -e "$lock" ]; then
+		exec 9<"$lock" # read-only: works for every user whoever created it
+	else
+		(umask 000 && : >>"$lock") 2>/dev/null
+		exec 9<"$lock" || { ea_warn "cannot open $lock; running without the install lock"; return 0; }
+	fi
+	if ! flock -n "$flag" 9; then
+		ea_say "waiting for another run using the installed extension to finish (lock $lock)..."
+		flock "$flag" 9
+	fi
 }
 
 # Where the extension is installed (to tell a non-root user what make install needs).

@@ -57,7 +57,7 @@ fail() { FAILED=$((FAILED + 1)); FAILED_NAMES+=("$1"); }
 # interruptible, so Ctrl-C or SIGTERM reaches our trap at once, and the trap can end the command's
 # whole process group (make, pg_regress, psql, prove, perl tests) by its id.
 run() {
-	setsid -w "$@" &
+	setsid -w "$@" 9<&- &
 	CHILD=$!
 	wait "$CHILD"
 	local rc=$?
@@ -206,6 +206,7 @@ RUN_ENV=(
 )
 
 if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+	ea_install_lock shared
 	ea_say "== build and install: skipped (SKIP_INSTALL=1), using the installed extension"
 	[ -f "$("$EA_PG_CONFIG" --pkglibdir)/exchange_adapter.so" ] ||
 		setup_failed "SKIP_INSTALL=1 but exchange_adapter.so is not installed in $("$EA_PG_CONFIG" --pkglibdir)"
@@ -214,6 +215,7 @@ else
 	in_tree show - make -j"$(nproc 2>/dev/null || echo 2)" PG_CONFIG="$EA_PG_CONFIG" PG_CFLAGS="$EA_CI_CFLAGS" ||
 		setup_failed "build"
 	ea_say "== make install"
+	ea_install_lock exclusive # held until we exit: our tests run against our own build
 	if ! run make -C "$TREE" --no-print-directory PG_CONFIG="$EA_PG_CONFIG" PG_CFLAGS="$EA_CI_CFLAGS" install; then
 		if ! ea_is_root; then
 			ea_warn "make install failed: it writes to $(ea_install_dirs), which needs root.
