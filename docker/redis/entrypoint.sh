@@ -23,8 +23,13 @@ die() { echo "redis ACL: $*" >&2; exit 1; }
 
 [ -r "$template" ] || die "cannot read ACL template $template"
 
+dir=$(dirname "$out")
+made_dir=
+if [ ! -d "$dir" ]; then
+	mkdir -p "$dir"    # with the caller's umask: parents stay traversable
+	made_dir=1
+fi
 umask 077
-mkdir -p "$(dirname "$out")"
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 
@@ -45,9 +50,11 @@ if grep -q -E '(^|[[:space:]])(>|nopass([[:space:]]|$))' "$tmp"; then
 	die "$template has a cleartext password (>...) or nopass rule; use #%%secret_name%% placeholders"
 fi
 
-# In the container this runs as root and redis-server as user redis.
+# In the container this runs as root and redis-server as user redis: the
+# file, and the directory when we made it, go to it.
 if [ "$(id -u)" = 0 ] && id redis >/dev/null 2>&1; then
 	chown redis:redis "$tmp"
+	if [ -n "$made_dir" ]; then chown redis:redis "$dir"; fi
 fi
 chmod 600 "$tmp"
 mv -f "$tmp" "$out"
