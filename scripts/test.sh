@@ -212,11 +212,11 @@ if [ "${SKIP_INSTALL:-0}" = 1 ]; then
 		setup_failed "SKIP_INSTALL=1 but exchange_adapter.so is not installed in $("$EA_PG_CONFIG" --pkglibdir)"
 else
 	ea_say "== build (PG_CFLAGS='$EA_CI_CFLAGS')"
-	in_tree show - make -j"$(nproc 2>/dev/null || echo 2)" PG_CONFIG="$EA_PG_CONFIG" PG_CFLAGS="$EA_CI_CFLAGS" ||
+	in_tree show - make -s -j"$(nproc 2>/dev/null || echo 2)" PG_CONFIG="$EA_PG_CONFIG" PG_CFLAGS="$EA_CI_CFLAGS" ||
 		setup_failed "build"
 	ea_say "== make install"
 	ea_install_lock exclusive # held until we exit: our tests run against our own build
-	if ! run make -C "$TREE" --no-print-directory PG_CONFIG="$EA_PG_CONFIG" PG_CFLAGS="$EA_CI_CFLAGS" install; then
+	if ! run make -s -C "$TREE" --no-print-directory PG_CONFIG="$EA_PG_CONFIG" PG_CFLAGS="$EA_CI_CFLAGS" install; then
 		if ! ea_is_root; then
 			ea_warn "make install failed: it writes to $(ea_install_dirs), which needs root.
   Either run this script as root (sudo scripts/test.sh), or install first and skip it here:
