@@ -77,8 +77,8 @@ ea_say "== packages"
 if ea_is_root; then
 	ea_install_packages
 else
-	missing=$(ea_missing_packages)
-	[ -z "$missing" ] || ea_die "missing packages: $(echo $missing)
+	absent=$(ea_missing_packages | tr '\n' ' ')
+	[ -z "$absent" ] || ea_die "missing packages: $absent
   run this script as root once (sudo scripts/demo.sh), or install them:
   sudo apt-get update && sudo apt-get install -y ${EA_PACKAGES[*]}"
 	ea_say "packages: all ${#EA_PACKAGES[@]} already installed"

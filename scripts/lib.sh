@@ -87,9 +87,9 @@ ea_install_packages() {
 		ea_say "packages: all ${#EA_PACKAGES[@]} already installed"
 		return 0
 	fi
-	ea_is_root || ea_die "missing packages: $(echo $missing); install them as root:
+	ea_is_root || ea_die "missing packages: $(echo "$missing" | tr '\n' ' '); install them as root:
   apt-get update && apt-get install -y ${EA_PACKAGES[*]}"
-	ea_say "packages: installing $(echo $missing)"
+	ea_say "packages: installing $(echo "$missing" | tr '\n' ' ')"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
 	apt-get install -y -q --no-install-recommends "${EA_PACKAGES[@]}" </dev/null
@@ -193,7 +193,7 @@ ea_copy_tree() {
 	mkdir -p "$dest"
 	if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 		(
-			cd "$src"
+			cd "$src" || exit 1
 			git ls-files -z --cached --others --exclude-standard |
 				while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
 				tar --null -T - -cf -
@@ -384,7 +384,7 @@ ea_redis_start() {
 # EA_REDIS_ACLFILE above), secrets in DIR/secrets. Sets EA_REDIS_USER, EA_REDIS_PASSWORD_FILE
 # (unless set), EA_REDIS_ADMIN_USER and EA_REDIS_ADMIN_PASSWORD_FILE.
 ea_redis_render_acl() {
-	local src=$1 dir=$2 out=$2/users.acl name secret hash
+	local src=$1 dir=$2 out=$2/users.acl name hash
 	[ -r "$src" ] || { ea_warn "EA_REDIS_ACLFILE=$src is not readable"; return 1; }
 	mkdir -p "$dir/secrets"
 	chmod 700 "$dir/secrets"

@@ -47,7 +47,7 @@ WORKER_DB=adapter_worker
 
 PASSED=0 FAILED=0
 FAILED_NAMES=()
-WORK= TREE= CHILD= CLEANED=0 OK=0
+WORK='' TREE='' CHILD='' CLEANED=0 OK=0
 EXTRA_ENV=() # per-call additions to RUN_ENV
 
 pass() { PASSED=$((PASSED + 1)); }
@@ -258,7 +258,7 @@ names_of() {
 # (installcheck runs isolation only when regress passed; emptying the other list on the command
 # line runs each on its own).
 layer_pgxs() {
-	local layer=$1 dir ext other label log names rc=0 name status line seen
+	local layer=$1 dir ext other label log names rc=0 name line
 	case $layer in
 	regress) dir=test/sql ext=sql other=ISOLATION label=pg_regress ;;
 	isolation) dir=test/specs ext=spec other=REGRESS label=isolation ;;
