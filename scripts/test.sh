@@ -355,7 +355,15 @@ layer_tap() {
 		return 0
 	fi
 	# The TAP tests start their own nodes: the shared cluster's PGHOST/PGPORT must not leak in.
+	# Their socket directories (File::Temp, which PG 15 keeps after a failure, and sometimes after
+	# a pass) go inside the run directory rather than litter $TMPDIR, when the path stays short
+	# enough for a Unix socket.
 	EXTRA_ENV=(EA_NO_PGENV=1)
+	if [ ${#WORK} -le 60 ]; then
+		mkdir -p "$WORK/tmp"
+		ea_is_root && chown "$RUN_USER" "$WORK/tmp"
+		EXTRA_ENV+=(TMPDIR="$WORK/tmp")
+	fi
 	while IFS= read -r f; do
 		base=$(basename "$f" .pl)
 		log=$WORK/logs/tap-$base.log
