@@ -51,6 +51,7 @@ EA_CI_CFLAGS='-Wall -Wextra -Werror -Wno-unused-parameter'
 #   postgresql-15-pgtap                  the pgtap extension
 #   libtap-parser-sourcehandler-pgtap-perl  pg_prove (pulls perl: prove, Test::More)
 #   libipc-run-perl                      IPC::Run, required by PostgreSQL::Test::Cluster
+#   docker-compose (+ python3-yaml)      validates docker/compose.yml without an engine (051)
 EA_PACKAGES=(
 	build-essential pkg-config
 	postgresql-15 postgresql-server-dev-15
@@ -58,6 +59,7 @@ EA_PACKAGES=(
 	redis-server redis-tools
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl
+	docker-compose
 )
 
 ea_say() { printf '%s\n' "$*"; }
