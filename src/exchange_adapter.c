@@ -9,11 +9,11 @@
  * relation lookup).
  *
  * It must not make loading the library depend on shared_preload_libraries:
- * no setting is PGC_POSTMASTER, and nothing here requests shared memory or
- * locks.  A backend that loads the library through CREATE EXTENSION or a
- * function call gets the settings and nothing else; the launcher is
- * registered only while shared_preload_libraries is being processed.  It must
- * not talk to Redis or touch the ledger either.
+ * no setting is PGC_POSTMASTER, and shared memory (the worker's status and
+ * latch, worker.c) is requested only while shared_preload_libraries is
+ * being processed, like the launcher's registration.  A backend that loads
+ * the library through CREATE EXTENSION or a function call gets the settings
+ * and nothing else.  It must not talk to Redis or touch the ledger either.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 
 #include "exchange_adapter.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -540,7 +541,10 @@ _PG_init(void)
 	MarkGUCPrefixReserved(EXA_GUC_PREFIX);
 
 	if (process_shared_preload_libraries_in_progress)
+	{
+		exa_shmem_register();
 		exa_launcher_register();
+	}
 }
 
 /*

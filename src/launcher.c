@@ -4,12 +4,26 @@
  *	  The exchange_adapter launcher background worker.
  *
  * This file owns the launcher: its registration (from _PG_init, only while
- * shared_preload_libraries is processed) and its main loop.  The launcher is
- * attached to no database (like the logical replication launcher, it
- * initialises a connection to none, which puts it in pg_stat_activity and
- * will let it read the shared catalog pg_database); it is the process that
- * will start and watch the per-database worker for exchange_adapter.database
- * (DESIGN §5).
+ * shared_preload_libraries is processed) and its main loop, which starts
+ * and watches the per-database worker (worker.c) for
+ * exchange_adapter.database (DESIGN §5 "Worker").
+ *
+ * The launcher is attached to no database (like the logical replication
+ * launcher, it initialises a connection to none, which puts it in
+ * pg_stat_activity and lets it read the shared catalog pg_database).  Before
+ * each start of the worker it looks the database up in pg_database; a
+ * missing, invalid or non-connectable database is logged once, then at most
+ * every 10 minutes, and no worker is started until it appears.  This is
+ * what keeps the worker from crash-looping: BackgroundWorkerInitialize-
+ * Connection to a missing database FATALs, and a postmaster-restarted worker
+ * would do so every restart interval.  So the worker is a dynamic worker
+ * with BGW_NEVER_RESTART and bgw_notify_pid = the launcher: the postmaster
+ * sets our latch when it starts or stops, and the launcher restarts it
+ * EXA_WORKER_RESTART_MS after it exits (pg_terminate_backend, DROP DATABASE
+ * ... WITH (FORCE), a FATAL), doubling the delay while it keeps exiting
+ * within EXA_WORKER_SHORT_LIFE_MS of its start, up to retry_backoff_max.
+ * When exchange_adapter.database changes (SIGHUP) it stops the worker and
+ * starts the one for the new database.
  *
  * It must not: open a database, touch the ledger or talk to Redis (that is
  * the per-database worker's job); wait on anything but its latch; install a
@@ -21,6 +35,12 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -30,14 +50,37 @@
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "exchange_adapter.h"
+#include "worker.h"
 
 /* Seconds the postmaster waits before restarting a launcher that exited 1. */
 #define EXA_LAUNCHER_RESTART_SECONDS	5
 
 #define EXA_LAUNCHER_NAME	"exchange_adapter launcher"
+
+/* Delay before the worker is started again after it exited. */
+#define EXA_WORKER_RESTART_MS		1000
+/* A worker that exits sooner than this after its start backs off. */
+#define EXA_WORKER_SHORT_LIFE_MS	10000
+/* Interval between two reports of the same lasting problem. */
+#define EXA_REPORT_INTERVAL_MS		(10 * 60 * 1000)
+/* How often a missing database is looked up again. */
+#define EXA_DATABASE_RECHECK_MS		1000
+
+typedef struct LauncherState
+{
+	BackgroundWorkerHandle *handle; /* NULL: no worker registered */
+	char		served[NAMEDATALEN];	/* database of the registered worker */
+	TimestampTz started_at;
+	TimestampTz stopped_at;		/* 0: never stopped */
+	int			restart_ms;		/* current restart delay */
+	char		problem[NAMEDATALEN + 64];	/* last reported problem */
+	TimestampTz reported_at;
+} LauncherState;
 
 /*
  * Register the launcher.  Called from _PG_init while
@@ -74,13 +117,162 @@ exa_launcher_register(void)
 }
 
 /*
+ * Look the database up in pg_database (a shared catalog, readable without
+ * a database connection).  Returns its OID, or InvalidOid with *problem
+ * saying why it cannot be served.
+ */
+static Oid
+launcher_find_database(const char *name, const char **problem)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	Oid			dboid = InvalidOid;
+
+	*problem = "does not exist";
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "looking up the served database");
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(db->datname), name) != 0)
+			continue;
+		if (database_is_invalid_form(db))
+			*problem = "is invalid (an interrupted DROP DATABASE)";
+		else if (!db->datallowconn)
+			*problem = "does not allow connections";
+		else
+			dboid = db->oid;
+		break;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return dboid;
+}
+
+/* Log a lasting problem once, then at most every EXA_REPORT_INTERVAL_MS. */
+static void
+launcher_report(LauncherState *ls, const char *problem, const char *detail,
+				const char *hint)
+{
+	if (strcmp(ls->problem, problem) == 0 && ls->reported_at != 0 &&
+		!TimestampDifferenceExceeds(ls->reported_at, GetCurrentTimestamp(),
+									EXA_REPORT_INTERVAL_MS))
+		return;
+	strlcpy(ls->problem, problem, sizeof(ls->problem));
+	ls->reported_at = GetCurrentTimestamp();
+	ereport(LOG,
+			(errmsg("%s", problem),
+			 detail ? errdetail("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * One step of the launcher: watch the registered worker, start one when
+ * due.  Returns how long to sleep at most.
+ */
+static long
+launcher_step(LauncherState *ls)
+{
+	const char *database = exa_database ? exa_database : "";
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz due;
+	BackgroundWorker worker;
+	const char *problem;
+	Oid			dboid;
+
+	if (ls->handle != NULL)
+	{
+		pid_t		pid;
+		BgwHandleStatus st = GetBackgroundWorkerPid(ls->handle, &pid);
+
+		if (st != BGWH_STOPPED)
+		{
+			/* Database changed: stop it; we hear when it is gone. */
+			if (strcmp(ls->served, database) != 0)
+				TerminateBackgroundWorker(ls->handle);
+			return exa_poll_interval;
+		}
+
+		pfree(ls->handle);
+		ls->handle = NULL;
+		ls->stopped_at = now;
+		if (strcmp(ls->served, database) == 0 &&
+			!TimestampDifferenceExceeds(ls->started_at, now,
+										EXA_WORKER_SHORT_LIFE_MS))
+			ls->restart_ms = Min(Max(ls->restart_ms * 2, EXA_WORKER_RESTART_MS),
+								 Max(exa_retry_backoff_max, EXA_WORKER_RESTART_MS));
+		else
+			ls->restart_ms = EXA_WORKER_RESTART_MS;
+		if (strcmp(ls->served, database) != 0)
+			ls->stopped_at = 0; /* start the new one at once */
+	}
+
+	if (database[0] == '\0')
+		return exa_poll_interval;
+
+	due = ls->stopped_at == 0 ? 0 :
+		TimestampTzPlusMilliseconds(ls->stopped_at, ls->restart_ms);
+	if (now < due)
+		return Max(1, TimestampDifferenceMilliseconds(now, due));
+
+	/*
+	 * A worker started by a previous launcher (which exited, e.g. on
+	 * SIGTERM) outlives it: adopt it rather than start a second one.  It
+	 * exits by itself if it serves another database.
+	 */
+	if (exa_worker_pid() != 0)
+		return exa_poll_interval;
+
+	dboid = launcher_find_database(database, &problem);
+	if (!OidIsValid(dboid))
+	{
+		char		msg[NAMEDATALEN + 64];
+
+		snprintf(msg, sizeof(msg),
+				 "database \"%s\" named by exchange_adapter.database %s",
+				 database, problem);
+		launcher_report(ls, msg,
+						"No exchange_adapter worker runs until it can connect; nothing is pushed to Redis meanwhile.",
+						"Create the database, or set exchange_adapter.database to the database that has the extension and reload.");
+		return EXA_DATABASE_RECHECK_MS;
+	}
+
+	exa_worker_prepare(&worker, dboid);
+	if (!RegisterDynamicBackgroundWorker(&worker, &ls->handle))
+	{
+		ls->handle = NULL;
+		launcher_report(ls, "could not start the exchange_adapter worker",
+						"No background worker slot is free.",
+						"Raise max_worker_processes.");
+		ls->stopped_at = now;
+		return EXA_DATABASE_RECHECK_MS;
+	}
+	strlcpy(ls->served, database, sizeof(ls->served));
+	ls->started_at = now;
+	ls->problem[0] = '\0';
+	ls->reported_at = 0;
+	return exa_poll_interval;
+}
+
+/*
  * Main entry point of the launcher.  Exits only through the stock SIGTERM
  * handler (FATAL, exit code 1: restarted after bgw_restart_time unless the
- * postmaster is shutting down) or postmaster death.
+ * postmaster is shutting down) or postmaster death.  A worker it started
+ * is not stopped with it: the postmaster stops every worker at shutdown,
+ * and a restarted launcher starts a new one once the old one is gone.
  */
 void
 exa_launcher_main(Datum main_arg)
 {
+	LauncherState ls;
+
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
@@ -91,36 +283,30 @@ exa_launcher_main(Datum main_arg)
 	pgstat_report_appname(EXA_LAUNCHER_NAME);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
+	memset(&ls, 0, sizeof(ls));
+	ls.restart_ms = EXA_WORKER_RESTART_MS;
+
 	ereport(LOG,
 			(errmsg("exchange_adapter launcher started"),
 			 errdetail("Serving database \"%s\".", exa_database)));
 
 	for (;;)
 	{
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 exa_poll_interval,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
-
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		/*
-		 * -------- per-database worker: start and watch it here --------
-		 *
-		 * Later work: when exchange_adapter.database is set and names an
-		 * existing database, register a dynamic worker for it
-		 * (RegisterDynamicBackgroundWorker with bgw_notify_pid = MyProcPid,
-		 * so the postmaster sets our latch when it starts or stops); restart
-		 * it when the setting changes; when the database is missing, log
-		 * that once and then at most every 10 minutes, and idle.  Until
-		 * then the launcher only idles.
-		 */
+		timeout = launcher_step(&ls);
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(timeout, 1),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 	}
 }

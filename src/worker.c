@@ -1,0 +1,784 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The per-database delivery worker, its shared status and its wake-up.
+ *
+ * This file owns the worker started by the launcher for
+ * exchange_adapter.database (DESIGN §5 "Worker"), the shared-memory status
+ * that adapter_status() reads, and exa_worker_wake(), which the commit
+ * callback of outbox.c calls.
+ *
+ * Worker loop: claim a batch in a short transaction (delivery.c), commit,
+ * push with no transaction open and no lock held, delete what was delivered
+ * in another short transaction; claim again at once after a non-empty
+ * batch, otherwise sleep on the latch (set at commit by any backend that
+ * enqueued) for at most poll_interval.  Redis failures close the connection
+ * and the worker reconnects with exponential back-off up to
+ * retry_backoff_max; claimed rows of a failed push are released at once.
+ * At each connect the worker checks the backlog (outbox_flush_after), and
+ * every heartbeat_interval it re-applies every live registration and its
+ * own (service_id).
+ *
+ * Rules:
+ *	 - Signals: the stock die() for SIGTERM, so CHECK_FOR_INTERRUPTS exits at
+ *	   once even while Redis hangs; SIGHUP reloads; the only waits are on
+ *	   MyLatch (here and in redis_client.c).
+ *	 - Never crash-loops: a missing extension is logged once, then at most
+ *	   every 10 minutes, and the worker idles; the launcher checks that the
+ *	   database exists before starting it and restarts it after it exits.
+ *	 - A change of exchange_adapter.database makes the worker exit; the
+ *	   launcher starts the one for the new database.
+ *	 - Shared memory exists only when the library is preloaded; the mutex
+ *	   protects every field of ExaShared.  exa_worker_wake() may run in a
+ *	   commit callback: it takes the spinlock, reads a pointer and sets a
+ *	   latch, nothing else.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "delivery.h"
+#include "exchange_adapter.h"
+#include "redis_client.h"
+#include "stmt.h"
+#include "worker.h"
+
+/* Shared state; see the file header for the locking rule. */
+typedef struct ExaShared
+{
+	slock_t		mutex;
+	int			worker_pid;
+	Oid			worker_dboid;
+	Latch	   *worker_latch;
+	ExaStatus	status;
+} ExaShared;
+
+static ExaShared *exa_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* True in the worker process only: the status is ours to write. */
+static bool am_worker = false;
+
+/* Interval between two reports of the same lasting problem. */
+#define EXA_REPORT_INTERVAL_MS	(10 * 60 * 1000)
+
+/* First retry after a failure; doubled up to retry_backoff_max. */
+#define EXA_BACKOFF_MIN_MS		250
+
+/* ------------------------------------------------------------------------
+ * Shared memory and status
+ * ------------------------------------------------------------------------
+ */
+
+static void
+exa_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ExaShared)));
+}
+
+static void
+exa_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	exa_shared = ShmemInitStruct("exchange_adapter", sizeof(ExaShared), &found);
+	if (!found)
+	{
+		memset(exa_shared, 0, sizeof(ExaShared));
+		SpinLockInit(&exa_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+exa_shmem_register(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = exa_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = exa_shmem_startup;
+}
+
+bool
+exa_status_read(ExaStatus *out)
+{
+	if (exa_shared == NULL)
+		return false;
+	SpinLockAcquire(&exa_shared->mutex);
+	memcpy(out, &exa_shared->status, sizeof(ExaStatus));
+	SpinLockRelease(&exa_shared->mutex);
+	return true;
+}
+
+void
+exa_status_set_error(const char *msg)
+{
+	if (exa_shared == NULL || !am_worker)
+		return;
+	SpinLockAcquire(&exa_shared->mutex);
+	strlcpy(exa_shared->status.last_error, msg, EXA_STATUS_ERROR_LEN);
+	SpinLockRelease(&exa_shared->mutex);
+}
+
+static void
+status_set_connected(bool connected, const char *error)
+{
+	if (exa_shared == NULL)
+		return;
+	SpinLockAcquire(&exa_shared->mutex);
+	exa_shared->status.redis_connected = connected;
+	if (error != NULL)
+		strlcpy(exa_shared->status.last_error, error, EXA_STATUS_ERROR_LEN);
+	SpinLockRelease(&exa_shared->mutex);
+}
+
+static void
+status_pushed(int64 nkeys)
+{
+	const char *refusals = delivery_refusals();
+
+	if (exa_shared == NULL)
+		return;
+	SpinLockAcquire(&exa_shared->mutex);
+	exa_shared->status.redis_connected = true;
+	exa_shared->status.last_push_at = GetCurrentTimestamp();
+	exa_shared->status.pushed_keys += nkeys;
+	strlcpy(exa_shared->status.refusals, refusals, EXA_STATUS_ERROR_LEN);
+	SpinLockRelease(&exa_shared->mutex);
+}
+
+static void
+status_failed(const char *error, bool connected)
+{
+	if (exa_shared == NULL)
+		return;
+	SpinLockAcquire(&exa_shared->mutex);
+	exa_shared->status.failed_pushes++;
+	exa_shared->status.redis_connected = connected;
+	strlcpy(exa_shared->status.last_error, error, EXA_STATUS_ERROR_LEN);
+	SpinLockRelease(&exa_shared->mutex);
+}
+
+void
+exa_worker_wake(void)
+{
+	Latch	   *latch = NULL;
+
+	if (exa_shared == NULL)
+		return;
+	SpinLockAcquire(&exa_shared->mutex);
+	if (exa_shared->worker_dboid == MyDatabaseId)
+		latch = exa_shared->worker_latch;
+	SpinLockRelease(&exa_shared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+int
+exa_worker_pid(void)
+{
+	int			pid;
+
+	if (exa_shared == NULL)
+		return 0;
+	SpinLockAcquire(&exa_shared->mutex);
+	pid = exa_shared->worker_pid;
+	SpinLockRelease(&exa_shared->mutex);
+	return pid;
+}
+
+/* on_shmem_exit: the worker is gone. */
+static void
+worker_detach(int code, Datum arg)
+{
+	if (exa_shared == NULL)
+		return;
+	SpinLockAcquire(&exa_shared->mutex);
+	if (exa_shared->worker_pid == MyProcPid)
+	{
+		exa_shared->worker_pid = 0;
+		exa_shared->worker_dboid = InvalidOid;
+		exa_shared->worker_latch = NULL;
+		exa_shared->status.worker_pid = 0;
+		exa_shared->status.redis_connected = false;
+	}
+	SpinLockRelease(&exa_shared->mutex);
+}
+
+static void
+worker_attach(const char *dbname)
+{
+	int			other;
+
+	if (exa_shared == NULL)
+		return;
+	/* First, so that no exit path leaves our pid behind. */
+	on_shmem_exit(worker_detach, (Datum) 0);
+	SpinLockAcquire(&exa_shared->mutex);
+	other = exa_shared->worker_pid;
+	if (other != 0)
+	{
+		/* Cleared at exit (on_shmem_exit), so the other one is alive. */
+		SpinLockRelease(&exa_shared->mutex);
+		ereport(LOG,
+				(errmsg("exchange_adapter worker exits: the worker with PID %d is running",
+						other)));
+		proc_exit(0);
+	}
+	exa_shared->worker_pid = MyProcPid;
+	exa_shared->worker_dboid = MyDatabaseId;
+	exa_shared->worker_latch = MyLatch;
+	exa_shared->status.worker_pid = MyProcPid;
+	strlcpy(exa_shared->status.database, dbname, NAMEDATALEN);
+	exa_shared->status.redis_connected = false;
+	exa_shared->status.refusals[0] = '\0';
+	SpinLockRelease(&exa_shared->mutex);
+}
+
+/* ------------------------------------------------------------------------
+ * Registration (for the launcher)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * A dynamic worker for one database.  It is never restarted by the
+ * postmaster (BGW_NEVER_RESTART): the launcher restarts it after it exits,
+ * once it has checked that the database still exists, so that a dropped
+ * database can never make it crash-loop.
+ */
+void
+exa_worker_prepare(BackgroundWorker *worker, Oid dboid)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "%s", EXA_EXTENSION_NAME);
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "exa_worker_main");
+	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", EXA_WORKER_NAME);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", EXA_WORKER_NAME);
+	worker->bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker->bgw_notify_pid = MyProcPid;
+}
+
+/* ------------------------------------------------------------------------
+ * The worker
+ * ------------------------------------------------------------------------
+ */
+
+static ExaStmt stmt_backlog = {
+	"SELECT COALESCE(pg_catalog.min(o.created_at)"
+	"                < pg_catalog.now() - $1 * interval '1 second', false),"
+	"       pg_catalog.pg_current_snapshot()::pg_catalog.text,"
+	"       pg_catalog.count(*)"
+	"  FROM exchange.outbox o WHERE o.kind = 'cache'",
+	1, {INT4OID},
+	NULL
+};
+
+static ExaStmt stmt_drop_cache_rows = {
+	"DELETE FROM exchange.outbox o"
+	" WHERE o.id IN (SELECT i.id FROM exchange.outbox i"
+	"                 WHERE i.kind = 'cache'"
+	"                   AND pg_catalog.pg_visible_in_snapshot(i.xid,"
+	"                                   $1::pg_catalog.pg_snapshot)"
+	"                 FOR UPDATE SKIP LOCKED)",
+	1, {TEXTOID},
+	NULL
+};
+
+typedef struct WorkerState
+{
+	char	   *dbname;
+	TimestampTz started_at;
+	RedisClient *client;
+	MemoryContext batch_cxt;
+	bool		ext_ready;
+	TimestampTz ext_reported_at;	/* 0: not reported */
+	bool		claims_released;
+	TimestampTz next_attempt;	/* no Redis I/O before this */
+	int			backoff_ms;
+	bool		outage_reported;
+	TimestampTz next_heartbeat;
+	bool		check_backlog;
+	bool		no_url_reported;
+} WorkerState;
+
+static void
+begin_txn(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+end_txn(MemoryContext next)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	MemoryContextSwitchTo(next);
+}
+
+/* Is the extension installed here?  In a transaction of its own. */
+static bool
+extension_installed(void)
+{
+	bool		ok;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	ok = OidIsValid(get_extension_oid(EXA_EXTENSION_NAME, true)) &&
+		OidIsValid(exa_relation_oid("outbox")) &&
+		OidIsValid(exa_relation_oid("services"));
+	CommitTransactionCommand();
+	return ok;
+}
+
+static bool
+report_due(TimestampTz last)
+{
+	return last == 0 ||
+		TimestampDifferenceExceeds(last, GetCurrentTimestamp(),
+								   EXA_REPORT_INTERVAL_MS);
+}
+
+/* A failure of Redis: record it, schedule the next attempt. */
+static void
+redis_trouble(WorkerState *ws, const char *error, bool connected,
+			  bool count_push)
+{
+	if (ws->backoff_ms == 0)
+		ws->backoff_ms = Min(EXA_BACKOFF_MIN_MS, exa_retry_backoff_max);
+	else
+		ws->backoff_ms = Min(ws->backoff_ms * 2, exa_retry_backoff_max);
+	ws->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												   ws->backoff_ms);
+	if (count_push)
+		status_failed(error, connected);
+	else
+		status_set_connected(connected, error);
+
+	if (!ws->outage_reported)
+	{
+		ws->outage_reported = true;
+		ereport(WARNING,
+				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+				 errmsg("exchange_adapter cannot deliver to Redis: %s", error),
+				 errdetail("Outbox rows are kept and delivered when Redis is back; "
+						   "retrying with back-off up to %d ms. Further failures "
+						   "of this outage are shown by exchange.adapter_status() only.",
+						   exa_retry_backoff_max)));
+	}
+}
+
+static void
+redis_recovered(WorkerState *ws)
+{
+	ws->backoff_ms = 0;
+	ws->next_attempt = 0;
+	if (ws->outage_reported)
+	{
+		ws->outage_reported = false;
+		ereport(LOG,
+				(errmsg("exchange_adapter delivers to Redis at %s again",
+						ws->client->server)));
+	}
+}
+
+/* Connect, check the connection, schedule the backlog check. */
+static bool
+worker_connect(WorkerState *ws)
+{
+	char		errbuf[EXA_STATUS_ERROR_LEN];
+	RedisResult r;
+	DeliveryResult d;
+
+	pgstat_report_activity(STATE_RUNNING, "connecting to Redis");
+	r = redis_connect(ws->client);
+	if (r != REDIS_RESULT_OK)
+	{
+		redis_trouble(ws, ws->client->errmsg, false, false);
+		return false;
+	}
+	delivery_connected();
+	d = delivery_ping(ws->client, errbuf, sizeof(errbuf));
+	if (d != DELIVERY_OK)
+	{
+		redis_disconnect(ws->client);
+		redis_trouble(ws, errbuf, false, false);
+		return false;
+	}
+	status_set_connected(true, NULL);
+	ws->check_backlog = true;
+	ws->next_heartbeat = 0;
+	return true;
+}
+
+/* After a failed push: status, back-off, and the connection if it broke. */
+static void
+push_failed(WorkerState *ws, DeliveryResult d, const char *errbuf)
+{
+	redis_trouble(ws, errbuf, d != DELIVERY_FAILED, true);
+}
+
+/*
+ * Backlog older than outbox_flush_after at (re)connect: invalidate the whole
+ * cache space, then drop the cache rows committed before the SCAN started
+ * (those visible in a snapshot taken before it), and report it once.
+ */
+static void
+worker_check_backlog(WorkerState *ws)
+{
+	bool		stale = false;
+	char	   *snapshot = NULL;
+	int64		nrows = 0;
+	int64		nkeys = 0;
+	uint64		dropped = 0;
+	char		errbuf[EXA_STATUS_ERROR_LEN];
+	DeliveryResult d;
+	Datum		values[1];
+
+	ws->check_backlog = false;
+	if (exa_outbox_flush_after < 0)
+		return;
+
+	MemoryContextReset(ws->batch_cxt);
+	begin_txn("checking the outbox backlog");
+	values[0] = Int32GetDatum(exa_outbox_flush_after);
+	if (exa_exec(&stmt_backlog, values, NULL, 1) == 1)
+	{
+		bool		isnull;
+
+		stale = DatumGetBool(exa_col(0, 1, &isnull));
+		snapshot = MemoryContextStrdup(ws->batch_cxt, exa_col_cstring(0, 2));
+		nrows = DatumGetInt64(exa_col(0, 3, &isnull));
+	}
+	end_txn(ws->batch_cxt);
+	if (!stale)
+		return;
+
+	pgstat_report_activity(STATE_RUNNING, "invalidating the whole cache space");
+	d = delivery_unlink_cache_space(ws->client, &nkeys, errbuf, sizeof(errbuf));
+	if (d != DELIVERY_OK)
+	{
+		/* Not done: reconnect later, which checks the backlog again. */
+		if (d == DELIVERY_REFUSED)
+			redis_disconnect(ws->client);
+		push_failed(ws, d, errbuf);
+		return;
+	}
+
+	begin_txn("dropping the replaced outbox rows");
+	values[0] = CStringGetTextDatum(snapshot);
+	dropped = exa_exec(&stmt_drop_cache_rows, values, NULL, 0);
+	end_txn(ws->batch_cxt);
+
+	ereport(LOG,
+			(errmsg("exchange_adapter invalidated the whole cache space instead of replaying an outbox backlog older than %d s",
+					exa_outbox_flush_after),
+			 errdetail("Deleted %lld keys matching \"%scache:*\" and dropped %llu of %lld pending cache rows.",
+					   (long long) nkeys, exa_key_prefix,
+					   (unsigned long long) dropped, (long long) nrows)));
+	status_pushed(nkeys);
+}
+
+/* Every heartbeat_interval: re-apply live registrations and our own. */
+static void
+worker_heartbeat(WorkerState *ws)
+{
+	DeliveryBatch *batch;
+	DeliveryResult d;
+	char		errbuf[EXA_STATUS_ERROR_LEN];
+
+	ws->next_heartbeat = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													 exa_heartbeat_interval * 1000);
+	MemoryContextReset(ws->batch_cxt);
+	begin_txn("reading live service registrations");
+	batch = delivery_live_services(ws->batch_cxt);
+	delivery_add_self(batch, ws->dbname, ws->started_at, ws->batch_cxt);
+	end_txn(ws->batch_cxt);
+
+	if (batch->nservices == 0)
+	{
+		/* Nothing to write: keep the connection honest with a PING. */
+		d = delivery_ping(ws->client, errbuf, sizeof(errbuf));
+	}
+	else
+	{
+		pgstat_report_activity(STATE_RUNNING, "re-applying service registrations");
+		d = delivery_push(ws->client, batch, errbuf, sizeof(errbuf));
+	}
+	if (d != DELIVERY_OK)
+	{
+		if (d == DELIVERY_REFUSED)
+			redis_disconnect(ws->client);
+		push_failed(ws, d, errbuf);
+		/* Retry the re-application soon after the reconnect. */
+		ws->next_heartbeat = 0;
+	}
+	else
+		redis_recovered(ws);
+}
+
+/*
+ * Claim, push, delete one batch.  Returns the number of rows delivered, 0
+ * when there was nothing to do, -1 on failure.
+ */
+static int
+worker_deliver(WorkerState *ws)
+{
+	DeliveryBatch *batch;
+	DeliveryResult d;
+	char		errbuf[EXA_STATUS_ERROR_LEN];
+	char		activity[64];
+
+	MemoryContextReset(ws->batch_cxt);
+	begin_txn("claiming outbox rows");
+	if (!OidIsValid(exa_relation_oid("outbox")))
+	{
+		/* DROP EXTENSION: back to idling. */
+		end_txn(ws->batch_cxt);
+		ws->ext_ready = false;
+		return 0;
+	}
+	batch = delivery_claim_worker(exa_outbox_batch_size, ws->batch_cxt);
+	if (batch->nrows > 0)
+		delivery_load_services(batch, ws->batch_cxt);
+	end_txn(ws->batch_cxt);
+
+	if (batch->nrows == 0)
+		return 0;
+
+	snprintf(activity, sizeof(activity), "pushing %d outbox rows to Redis",
+			 batch->nrows);
+	pgstat_report_activity(STATE_RUNNING, activity);
+	d = delivery_push(ws->client, batch, errbuf, sizeof(errbuf));
+	if (d != DELIVERY_OK)
+	{
+		/* Give the rows back now rather than after the lease. */
+		begin_txn("releasing outbox rows");
+		delivery_release(batch);
+		end_txn(ws->batch_cxt);
+		push_failed(ws, d, errbuf);
+		return -1;
+	}
+
+	begin_txn("deleting delivered outbox rows");
+	delivery_delete(batch);
+	end_txn(ws->batch_cxt);
+	status_pushed(batch->nkeys);
+	redis_recovered(ws);
+	return batch->nrows;
+}
+
+static void
+worker_reload(WorkerState *ws)
+{
+	char	   *old_url = pstrdup(exa_redis_url ? exa_redis_url : "");
+	char	   *old_pwfile = pstrdup(exa_redis_password_file ? exa_redis_password_file : "");
+
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+
+	if (exa_database == NULL || strcmp(exa_database, ws->dbname) != 0)
+	{
+		ereport(LOG,
+				(errmsg("exchange_adapter worker for database \"%s\" exits: exchange_adapter.database changed",
+						ws->dbname)));
+		proc_exit(1);
+	}
+	if (strcmp(old_url, exa_redis_url ? exa_redis_url : "") != 0 ||
+		strcmp(old_pwfile, exa_redis_password_file ? exa_redis_password_file : "") != 0)
+	{
+		redis_disconnect(ws->client);
+		status_set_connected(false, NULL);
+		ws->next_attempt = 0;
+		ws->backoff_ms = 0;
+		ws->no_url_reported = false;
+	}
+	pfree(old_url);
+	pfree(old_pwfile);
+}
+
+void
+exa_worker_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	WorkerState ws;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	/*
+	 * The launcher checked that the database exists and allows connections
+	 * just before starting us; if it was dropped since, this FATALs once and
+	 * the launcher, finding it missing, does not start us again.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	am_worker = true;
+
+	memset(&ws, 0, sizeof(ws));
+	StartTransactionCommand();
+	ws.dbname = MemoryContextStrdup(TopMemoryContext,
+									get_database_name(MyDatabaseId));
+	CommitTransactionCommand();
+	ws.started_at = GetCurrentTimestamp();
+	ws.client = redis_client_create(TopMemoryContext);
+	ws.batch_cxt = AllocSetContextCreate(TopMemoryContext,
+										 "exchange_adapter worker batch",
+										 ALLOCSET_DEFAULT_SIZES);
+
+	/* Our SQL is qualified; pin the path anyway (ALTER DATABASE SET ...). */
+	SetConfigOption("search_path", "pg_catalog, pg_temp",
+					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0",
+					PGC_SUSET, PGC_S_OVERRIDE);
+
+	pgstat_report_appname(EXA_WORKER_NAME);
+	worker_attach(ws.dbname);
+	ereport(LOG,
+			(errmsg("exchange_adapter worker started for database \"%s\"",
+					ws.dbname)));
+
+	for (;;)
+	{
+		long		timeout = exa_poll_interval;
+		int			delivered = 0;
+		TimestampTz now;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+			worker_reload(&ws);
+
+		if (!ws.ext_ready)
+		{
+			ws.ext_ready = extension_installed();
+			if (!ws.ext_ready)
+			{
+				if (report_due(ws.ext_reported_at))
+				{
+					ws.ext_reported_at = GetCurrentTimestamp();
+					ereport(LOG,
+							(errmsg("extension \"%s\" is not installed in database \"%s\"",
+									EXA_EXTENSION_NAME, ws.dbname),
+							 errdetail("The exchange_adapter worker idles until it is."),
+							 errhint("Run CREATE EXTENSION %s in database \"%s\", or point exchange_adapter.database at the database that has it.",
+									 EXA_EXTENSION_NAME, ws.dbname)));
+				}
+				redis_disconnect(ws.client);
+				status_set_connected(false, NULL);
+				ws.claims_released = false;
+				goto wait;
+			}
+			ws.ext_reported_at = 0;
+		}
+
+		if (!ws.claims_released)
+		{
+			/*
+			 * We are the only worker and the previous one is gone: claims
+			 * left by it are given back now, not after the lease.
+			 */
+			begin_txn("releasing claims of a previous worker");
+			(void) delivery_release_all_claims();
+			end_txn(TopMemoryContext);
+			ws.claims_released = true;
+		}
+
+		if (exa_redis_target == NULL)
+		{
+			if (!ws.no_url_reported)
+			{
+				ws.no_url_reported = true;
+				status_set_connected(false,
+									 "exchange_adapter.redis_url is not set: outbox rows are kept, nothing is pushed");
+			}
+			goto wait;
+		}
+
+		now = GetCurrentTimestamp();
+		if (ws.next_attempt != 0 && now < ws.next_attempt)
+		{
+			timeout = Min(timeout,
+						  TimestampDifferenceMilliseconds(now, ws.next_attempt));
+			goto wait;
+		}
+
+		if (!redis_is_connected(ws.client) && !worker_connect(&ws))
+			goto wait;
+
+		if (ws.check_backlog)
+		{
+			worker_check_backlog(&ws);
+			if (!redis_is_connected(ws.client))
+				goto wait;
+		}
+
+		if (ws.next_heartbeat == 0 || GetCurrentTimestamp() >= ws.next_heartbeat)
+		{
+			worker_heartbeat(&ws);
+			if (!redis_is_connected(ws.client))
+				goto wait;
+		}
+
+		delivered = worker_deliver(&ws);
+		if (delivered > 0)
+			continue;			/* more may be waiting: claim again at once */
+
+wait:
+		pgstat_report_activity(STATE_IDLE, NULL);
+		now = GetCurrentTimestamp();
+		if (ws.next_heartbeat != 0 && redis_is_connected(ws.client))
+			timeout = Min(timeout,
+						  Max(1, TimestampDifferenceMilliseconds(now, ws.next_heartbeat)));
+		if (ws.next_attempt != 0 && now < ws.next_attempt)
+			timeout = Min(timeout,
+						  Max(1, TimestampDifferenceMilliseconds(now, ws.next_attempt)));
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(timeout, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
