@@ -10,6 +10,16 @@
  * backend memory to be written at commit.  This file must not talk to
  * Redis.
  *
+ * Commit wake-up: the first enqueue of a backend registers one transaction
+ * callback for the rest of its life (never one per transaction).  At
+ * XACT_EVENT_COMMIT of a transaction that enqueued, it sets the latch of the
+ * worker serving this database (exa_worker_wake: a spinlock and SetLatch,
+ * no allocation, never raises; the callback runs after the commit is
+ * visible, so the worker's next claim sees the rows).  Parallel events are
+ * ignored (parallel workers never enqueue); a PREPARE TRANSACTION wakes
+ * nobody: COMMIT PREPARED runs elsewhere, and the worker's poll
+ * (poll_interval) picks the rows up.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -23,6 +33,13 @@
 
 #include "outbox.h"
 #include "stmt.h"
+#include "worker.h"
+
+/* Registered once per backend, at its first enqueue. */
+static bool xact_callback_registered = false;
+
+/* The current top-level transaction enqueued at least one row. */
+static bool xact_enqueued = false;
 
 static ExaStmt stmt_enqueue_cache = {
 	"INSERT INTO exchange.outbox (xid, kind, keys) VALUES ($1, 'cache', $2)",
@@ -36,6 +53,43 @@ static ExaStmt stmt_enqueue_registry = {
 	NULL
 };
 
+/*
+ * Must not raise, allocate or do I/O: it runs at COMMIT, when an error
+ * would be a PANIC-worthy surprise.
+ */
+static void
+outbox_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (xact_enqueued)
+			{
+				xact_enqueued = false;
+				exa_worker_wake();
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			xact_enqueued = false;
+			break;
+		default:
+			/* PRE_* events and every PARALLEL_* event: nothing to do. */
+			break;
+	}
+}
+
+static void
+outbox_note_enqueue(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(outbox_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	xact_enqueued = true;
+}
+
 void
 outbox_enqueue_cache(List *keys)
 {
@@ -44,6 +98,7 @@ outbox_enqueue_cache(List *keys)
 	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	values[1] = exa_text_array(keys);
 	exa_exec(&stmt_enqueue_cache, values, NULL, 0);
+	outbox_note_enqueue();
 }
 
 void
@@ -54,4 +109,5 @@ outbox_enqueue_registry(const char *service_id)
 	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	values[1] = CStringGetTextDatum(service_id);
 	exa_exec(&stmt_enqueue_registry, values, NULL, 0);
+	outbox_note_enqueue();
 }
