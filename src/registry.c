@@ -1,0 +1,905 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  The service registry and the Redis-facing SQL functions:
+ *	  register_service, heartbeat_service, deregister_service,
+ *	  discover_services, adapter_status, flush_outbox.
+ *
+ * The three registry functions change exchange.services and enqueue one
+ * registry outbox row naming the id, in the caller's transaction; they do
+ * no Redis I/O.  The worker applies the table's current state (delivery.c).
+ * They lock only the services row they change (INSERT ... ON CONFLICT,
+ * UPDATE, DELETE), never a ledger row.
+ *
+ * discover_services and flush_outbox are the only SQL functions that do
+ * Redis I/O in the calling backend (DESIGN §5).  Both use the latch-aware
+ * client with the connect and command deadlines, can be cancelled, hold no
+ * ledger lock, and raise LX011 when Redis fails.  discover_services does all
+ * its I/O first, closes the connection and only then parses what it read,
+ * so no error can be raised while hiredis state is live outside the
+ * client's own PG_TRY; flush_outbox wraps its I/O in PG_TRY to close the
+ * connection on any error.  flush_outbox locks the outbox rows it delivers
+ * (FOR UPDATE SKIP LOCKED) until the caller's transaction ends and never
+ * delivers rows of the caller's own, uncommitted, transaction.
+ *
+ * Go layout (compatibility with the original services): key
+ * <prefix>service:<id> holds JSON {ServiceName, ServiceID, Address, Port
+ * (number), Version, Metadata (flat object of strings), RegisteredAt,
+ * LastHeartbeat (RFC 3339 UTC)}; <prefix>heartbeat:<id> holds Unix seconds.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/jsonapi.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "args.h"
+#include "delivery.h"
+#include "exchange_adapter.h"
+#include "outbox.h"
+#include "redis_client.h"
+#include "stmt.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(register_service);
+PG_FUNCTION_INFO_V1(heartbeat_service);
+PG_FUNCTION_INFO_V1(deregister_service);
+PG_FUNCTION_INFO_V1(discover_services);
+PG_FUNCTION_INFO_V1(adapter_status);
+PG_FUNCTION_INFO_V1(flush_outbox);
+
+/* Longest service id, name, address and version. */
+#define SERVICE_TEXT_MAX	255
+/* Longest ttl: registrations are heartbeats, not archives. */
+#define SERVICE_TTL_MAX_DAYS	30
+/* Most rows one flush_outbox call delivers. */
+#define FLUSH_MAX_ROWS		100000
+
+static ExaStmt stmt_register = {
+	"INSERT INTO exchange.services AS s"
+	"   (service_id, service_name, address, port, version, metadata, ttl,"
+	"    registered_at, last_heartbeat)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, pg_catalog.now(), pg_catalog.now())"
+	" ON CONFLICT (service_id) DO UPDATE"
+	"   SET service_name = excluded.service_name, address = excluded.address,"
+	"       port = excluded.port, version = excluded.version,"
+	"       metadata = excluded.metadata, ttl = excluded.ttl,"
+	"       registered_at = excluded.registered_at,"
+	"       last_heartbeat = excluded.last_heartbeat"
+	" RETURNING s.*",
+	7, {TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, JSONBOID, INTERVALOID},
+	NULL
+};
+
+static ExaStmt stmt_heartbeat = {
+	"UPDATE exchange.services SET last_heartbeat = pg_catalog.now()"
+	" WHERE service_id = $1 RETURNING *",
+	1, {TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_deregister = {
+	"DELETE FROM exchange.services WHERE service_id = $1 RETURNING service_id",
+	1, {TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_outbox_summary = {
+	"SELECT pg_catalog.count(*), pg_catalog.min(created_at) FROM exchange.outbox",
+	0, {InvalidOid},
+	NULL
+};
+
+/* ------------------------------------------------------------------------
+ * Argument checks
+ * ------------------------------------------------------------------------
+ */
+
+/* An id, name or address: no control characters (they end up in keys). */
+static char *
+service_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
+				 bool null_ok)
+{
+	char	   *s = exa_arg_text(fcinfo, argno, name, null_ok, SERVICE_TEXT_MAX);
+	const unsigned char *c;
+
+	if (s == NULL)
+		return NULL;
+	for (c = (const unsigned char *) s; *c; c++)
+	{
+		if (*c < 0x20 || *c == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not contain control characters", name)));
+	}
+	return s;
+}
+
+/* Metadata must be a flat object of strings (Go's map[string]string). */
+static void
+check_flat_metadata(Jsonb *metadata)
+{
+	JsonbIterator *it = JsonbIteratorInit(&metadata->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && v.type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("metadata values must be strings"),
+					 errdetail("The value of key \"%s\" is not a string.",
+							   key ? key : ""),
+					 errhint("Service metadata is a flat object of strings, as the Go services read it.")));
+	}
+}
+
+static Interval *
+ttl_arg(FunctionCallInfo fcinfo, int argno)
+{
+	Interval   *ttl;
+	int64		usecs;
+	int64		min_usecs = (int64) exa_heartbeat_interval * USECS_PER_SEC;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ttl must not be null")));
+	ttl = PG_GETARG_INTERVAL_P(argno);
+	if (ttl->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must not be given in months or years"),
+				 errhint("Use seconds, minutes, hours or days.")));
+	if (ttl->day < 0 || ttl->day > SERVICE_TTL_MAX_DAYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must lie between exchange_adapter.heartbeat_interval and %d days",
+						SERVICE_TTL_MAX_DAYS)));
+	usecs = ttl->day * USECS_PER_DAY + ttl->time;
+	if (usecs > (int64) SERVICE_TTL_MAX_DAYS * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must lie between exchange_adapter.heartbeat_interval and %d days",
+						SERVICE_TTL_MAX_DAYS)));
+	if (usecs <= min_usecs)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must be longer than exchange_adapter.heartbeat_interval"),
+				 errdetail("ttl is %s; heartbeat_interval is %d s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(ttl))),
+						   exa_heartbeat_interval),
+				 errhint("The worker re-applies live registrations every heartbeat_interval; "
+						 "a shorter ttl would let them lapse between two.")));
+	return ttl;
+}
+
+/* ------------------------------------------------------------------------
+ * register_service, heartbeat_service, deregister_service
+ * ------------------------------------------------------------------------
+ */
+
+Datum
+register_service(PG_FUNCTION_ARGS)
+{
+	char	   *service_id = service_text_arg(fcinfo, 0, "service_id", false);
+	char	   *service_name = service_text_arg(fcinfo, 1, "service_name", false);
+	char	   *address = service_text_arg(fcinfo, 2, "address", false);
+	int32		port;
+	char	   *version;
+	Datum		metadata;
+	Interval   *ttl;
+	Datum		values[7];
+	char		nulls[7] = "       ";
+	Datum		result;
+
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("port must not be null")));
+	port = PG_GETARG_INT32(3);
+	if (port < 1 || port > 65535)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("port must lie between 1 and 65535"),
+				 errdetail("port is %d.", port)));
+	version = service_text_arg(fcinfo, 4, "version", true);
+	metadata = exa_arg_metadata(fcinfo, 5);
+	check_flat_metadata(DatumGetJsonbP(metadata));
+	ttl = ttl_arg(fcinfo, 6);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = CStringGetTextDatum(service_id);
+	values[1] = CStringGetTextDatum(service_name);
+	values[2] = CStringGetTextDatum(address);
+	values[3] = Int32GetDatum(port);
+	values[4] = version ? CStringGetTextDatum(version) : (Datum) 0;
+	if (version == NULL)
+		nulls[4] = 'n';
+	values[5] = metadata;
+	values[6] = IntervalPGetDatum(ttl);
+	if (exa_exec(&stmt_register, values, nulls, 0) != 1)
+		elog(ERROR, "register_service wrote no row");
+	result = exa_return_row(0);
+	outbox_enqueue_registry(service_id);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+Datum
+heartbeat_service(PG_FUNCTION_ARGS)
+{
+	char	   *service_id = service_text_arg(fcinfo, 0, "service_id", false);
+	Datum		values[1];
+	Datum		result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = CStringGetTextDatum(service_id);
+	if (exa_exec(&stmt_heartbeat, values, NULL, 0) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("service \"%s\" is not registered", service_id),
+				 errhint("Call exchange.register_service first.")));
+	result = exa_return_row(0);
+	outbox_enqueue_registry(service_id);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+Datum
+deregister_service(PG_FUNCTION_ARGS)
+{
+	char	   *service_id = service_text_arg(fcinfo, 0, "service_id", false);
+	Datum		values[1];
+	bool		deleted;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = CStringGetTextDatum(service_id);
+	deleted = (exa_exec(&stmt_deregister, values, NULL, 0) == 1);
+	/* A call that changes nothing writes no outbox row. */
+	if (deleted)
+		outbox_enqueue_registry(service_id);
+	SPI_finish();
+	PG_RETURN_BOOL(deleted);
+}
+
+/* ------------------------------------------------------------------------
+ * discover_services
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct FoundService
+{
+	char	   *id;				/* from the key */
+	char	   *json;			/* NULL: key vanished between SCAN and MGET */
+	size_t		jsonlen;
+	char	   *heartbeat;		/* NULL: no heartbeat key */
+} FoundService;
+
+/* State of the JSON walk over one registration. */
+typedef struct SvcParse
+{
+	int			level;			/* open objects and arrays */
+	bool		root_object;
+	char	   *field;			/* current top-level field */
+	bool		in_metadata;	/* inside the Metadata object (level 2) */
+	char	   *meta_key;
+	char	   *service_name;
+	char	   *service_id;
+	char	   *address;
+	char	   *port;
+	char	   *version;
+	char	   *registered_at;
+	char	   *last_heartbeat;
+	StringInfoData metadata;	/* JSON text of the flat metadata */
+	int			nmeta;
+} SvcParse;
+
+static void
+svc_object_start(void *state)
+{
+	SvcParse   *p = state;
+
+	if (p->level == 0)
+		p->root_object = true;
+	else if (p->level == 1 && p->field && strcmp(p->field, "Metadata") == 0)
+		p->in_metadata = true;
+	p->level++;
+}
+
+static void
+svc_object_end(void *state)
+{
+	SvcParse   *p = state;
+
+	p->level--;
+	if (p->level == 1)
+		p->in_metadata = false;
+}
+
+static void
+svc_array_start(void *state)
+{
+	((SvcParse *) state)->level++;
+}
+
+static void
+svc_array_end(void *state)
+{
+	((SvcParse *) state)->level--;
+}
+
+static void
+svc_field_start(void *state, char *fname, bool isnull)
+{
+	SvcParse   *p = state;
+
+	if (p->level == 1)
+		p->field = fname;
+	else if (p->level == 2 && p->in_metadata)
+		p->meta_key = fname;
+}
+
+static void
+svc_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	SvcParse   *p = state;
+
+	if (tokentype == JSON_TOKEN_NULL)
+		return;
+	if (p->level == 1 && p->field != NULL)
+	{
+		if (strcmp(p->field, "ServiceName") == 0)
+			p->service_name = token;
+		else if (strcmp(p->field, "ServiceID") == 0)
+			p->service_id = token;
+		else if (strcmp(p->field, "Address") == 0)
+			p->address = token;
+		else if (strcmp(p->field, "Port") == 0)
+			p->port = token;
+		else if (strcmp(p->field, "Version") == 0)
+			p->version = token;
+		else if (strcmp(p->field, "RegisteredAt") == 0)
+			p->registered_at = token;
+		else if (strcmp(p->field, "LastHeartbeat") == 0)
+			p->last_heartbeat = token;
+	}
+	else if (p->level == 2 && p->in_metadata && p->meta_key != NULL)
+	{
+		appendStringInfoChar(&p->metadata, p->nmeta++ ? ',' : '{');
+		escape_json(&p->metadata, p->meta_key);
+		appendStringInfoChar(&p->metadata, ':');
+		escape_json(&p->metadata, token);
+	}
+}
+
+/* RFC 3339 (or any timestamptz input) without raising; false if invalid. */
+static bool
+parse_timestamptz(const char *str, TimestampTz *out)
+{
+	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dtype;
+	struct pg_tm tt;
+	fsec_t		fsec;
+	int			tz;
+
+	if (str == NULL || strlen(str) >= MAXDATELEN)
+		return false;
+	if (ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
+					  MAXDATEFIELDS, &nf) != 0)
+		return false;
+	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0)
+		return false;
+	if (dtype != DTK_DATE)
+		return false;
+	return tm2timestamp(&tt, fsec, &tz, out) == 0;
+}
+
+static int
+found_cmp(const void *a, const void *b)
+{
+	return strcmp(((const FoundService *) a)->id, ((const FoundService *) b)->id);
+}
+
+static int
+cstr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * All Redis I/O of discover_services: SCAN <prefix>service:*, then MGET of
+ * the service and heartbeat keys, 1,000 at a time.  Results are copied
+ * into palloc'd memory.  Returns false with errbuf set on failure.
+ */
+static bool
+discover_read(RedisClient *client, FoundService **out, int *nout,
+			  char *errbuf, size_t errlen)
+{
+	char	   *pattern = psprintf("%sservice:*", exa_key_prefix);
+	size_t		skip = strlen(exa_key_prefix) + strlen("service:");
+	char		cursor[32] = "0";
+	char	  **keys = NULL;
+	int			nkeys = 0;
+	int			maxkeys = 0;
+	FoundService *found;
+	int			i,
+				j;
+
+	if (redis_connect(client) != REDIS_RESULT_OK)
+	{
+		strlcpy(errbuf, client->errmsg, errlen);
+		return false;
+	}
+
+	do
+	{
+		redisReply *r;
+		redisReply *page;
+
+		redis_appendv(client, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", "1000");
+		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+		{
+			strlcpy(errbuf, client->errmsg, errlen);
+			return false;
+		}
+		r = redis_reply(client, 0);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+			r->element[0]->type != REDIS_REPLY_STRING ||
+			r->element[1]->type != REDIS_REPLY_ARRAY)
+		{
+			snprintf(errbuf, errlen, "Redis refused SCAN: %s",
+					 r && r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+			return false;
+		}
+		strlcpy(cursor, r->element[0]->str, sizeof(cursor));
+		page = r->element[1];
+		for (i = 0; i < (int) page->elements; i++)
+		{
+			if (page->element[i]->type != REDIS_REPLY_STRING ||
+				page->element[i]->len <= skip)
+				continue;
+			if (nkeys >= maxkeys)
+			{
+				maxkeys = Max(64, maxkeys * 2);
+				keys = keys ? repalloc(keys, sizeof(char *) * maxkeys) :
+					palloc(sizeof(char *) * maxkeys);
+			}
+			keys[nkeys++] = pnstrdup(page->element[i]->str, page->element[i]->len);
+		}
+		redis_clear_replies(client);
+	} while (strcmp(cursor, "0") != 0);
+
+	/* SCAN may return a key twice. */
+	if (nkeys > 1)
+	{
+		qsort(keys, nkeys, sizeof(char *), cstr_cmp);
+		for (i = 1, j = 1; i < nkeys; i++)
+			if (strcmp(keys[i], keys[j - 1]) != 0)
+				keys[j++] = keys[i];
+		nkeys = j;
+	}
+
+	found = palloc0(sizeof(FoundService) * Max(nkeys, 1));
+	for (i = 0; i < nkeys; i += DELIVERY_KEYS_PER_COMMAND)
+	{
+		int			n = Min(DELIVERY_KEYS_PER_COMMAND, nkeys - i);
+		const char **argv = palloc(sizeof(char *) * (n + 1));
+		size_t	   *argvlen = palloc(sizeof(size_t) * (n + 1));
+		char	  **hkeys = palloc(sizeof(char *) * n);
+		redisReply *sv;
+		redisReply *hb;
+
+		argv[0] = "MGET";
+		argvlen[0] = 4;
+		for (j = 0; j < n; j++)
+		{
+			found[i + j].id = keys[i + j] + skip;
+			argv[j + 1] = keys[i + j];
+			argvlen[j + 1] = strlen(keys[i + j]);
+		}
+		redis_append(client, n + 1, argv, argvlen);
+		for (j = 0; j < n; j++)
+		{
+			hkeys[j] = psprintf("%sheartbeat:%s", exa_key_prefix, found[i + j].id);
+			argv[j + 1] = hkeys[j];
+			argvlen[j + 1] = strlen(hkeys[j]);
+		}
+		redis_append(client, n + 1, argv, argvlen);
+		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+		{
+			strlcpy(errbuf, client->errmsg, errlen);
+			return false;
+		}
+		sv = redis_reply(client, 0);
+		hb = redis_reply(client, 1);
+		if (sv == NULL || sv->type != REDIS_REPLY_ARRAY || sv->elements != (size_t) n ||
+			hb == NULL || hb->type != REDIS_REPLY_ARRAY || hb->elements != (size_t) n)
+		{
+			redisReply *bad = (sv && sv->type == REDIS_REPLY_ERROR) ? sv : hb;
+
+			snprintf(errbuf, errlen, "Redis refused MGET: %s",
+					 bad && bad->type == REDIS_REPLY_ERROR ? bad->str : "unexpected reply");
+			return false;
+		}
+		for (j = 0; j < n; j++)
+		{
+			redisReply *s = sv->element[j];
+			redisReply *h = hb->element[j];
+
+			if (s->type == REDIS_REPLY_STRING)
+			{
+				found[i + j].json = pnstrdup(s->str, s->len);
+				found[i + j].jsonlen = s->len;
+			}
+			if (h->type == REDIS_REPLY_STRING)
+				found[i + j].heartbeat = pnstrdup(h->str, h->len);
+		}
+		redis_clear_replies(client);
+		pfree(argv);
+		pfree(argvlen);
+		for (j = 0; j < n; j++)
+			pfree(hkeys[j]);
+		pfree(hkeys);
+	}
+	*out = found;
+	*nout = nkeys;
+	return true;
+}
+
+/* Parse one registration and add it to the result; skips what is unusable. */
+static void
+discover_emit(ReturnSetInfo *rsinfo, FoundService *f, const char *filter)
+{
+	SvcParse	p;
+	JsonSemAction sem;
+	JsonLexContext *lex;
+	Datum		values[8];
+	bool		nulls[8];
+	TimestampTz ts;
+	TimestampTz hb_ts = 0;
+	bool		have_hb = false;
+
+	if (f->json == NULL)
+		return;
+	if (!pg_verifymbstr(f->json, f->jsonlen, true))
+		return;
+
+	memset(&p, 0, sizeof(p));
+	initStringInfo(&p.metadata);
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &p;
+	sem.object_start = svc_object_start;
+	sem.object_end = svc_object_end;
+	sem.array_start = svc_array_start;
+	sem.array_end = svc_array_end;
+	sem.object_field_start = svc_field_start;
+	sem.scalar = svc_scalar;
+	lex = makeJsonLexContextCstringLen(f->json, f->jsonlen,
+									   GetDatabaseEncoding(), true);
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !p.root_object)
+		return;
+
+	if (filter != NULL &&
+		(p.service_name == NULL || strcmp(p.service_name, filter) != 0))
+		return;
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = CStringGetTextDatum(p.service_id ? p.service_id : f->id);
+	if (p.service_name)
+		values[1] = CStringGetTextDatum(p.service_name);
+	else
+		nulls[1] = true;
+	if (p.address)
+		values[2] = CStringGetTextDatum(p.address);
+	else
+		nulls[2] = true;
+	nulls[3] = true;
+	if (p.port)
+	{
+		char	   *end;
+		long		port;
+
+		errno = 0;
+		port = strtol(p.port, &end, 10);
+		if (errno == 0 && *end == '\0' && end != p.port &&
+			port >= 0 && port <= 65535)
+		{
+			values[3] = Int32GetDatum((int32) port);
+			nulls[3] = false;
+		}
+	}
+	if (p.version)
+		values[4] = CStringGetTextDatum(p.version);
+	else
+		nulls[4] = true;
+	appendStringInfoString(&p.metadata, p.nmeta ? "}" : "{}");
+	values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(p.metadata.data));
+	if (parse_timestamptz(p.registered_at, &ts))
+		values[6] = TimestampTzGetDatum(ts);
+	else
+		nulls[6] = true;
+
+	/* Last heartbeat: the later of LastHeartbeat and the heartbeat key. */
+	if (f->heartbeat)
+	{
+		char	   *end;
+		long long	secs;
+
+		errno = 0;
+		secs = strtoll(f->heartbeat, &end, 10);
+		if (errno == 0 && *end == '\0' && end != f->heartbeat &&
+			secs >= 0 && secs < (long long) 1e11)
+		{
+			hb_ts = (TimestampTz) (secs -
+								   ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) *
+				USECS_PER_SEC;
+			have_hb = true;
+		}
+	}
+	if (parse_timestamptz(p.last_heartbeat, &ts))
+	{
+		if (have_hb && hb_ts > ts)
+			ts = hb_ts;
+		values[7] = TimestampTzGetDatum(ts);
+		nulls[7] = false;
+	}
+	else if (have_hb)
+		values[7] = TimestampTzGetDatum(hb_ts);
+	else
+		nulls[7] = true;
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+static void
+require_redis(const char *what)
+{
+	if (exa_redis_target == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+				 errmsg("Redis is not configured"),
+				 errdetail("%s needs Redis, and exchange_adapter.redis_url is empty.", what),
+				 errhint("Set exchange_adapter.redis_url (and redis_password_file) and reload.")));
+}
+
+Datum
+discover_services(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *filter = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	RedisClient *client;
+	FoundService *found = NULL;
+	int			nfound = 0;
+	volatile bool ok;
+	char		errbuf[512];
+	int			i;
+
+	require_redis("discover_services");
+	InitMaterializedSRF(fcinfo, 0);
+
+	client = redis_client_create(CurrentMemoryContext);
+	PG_TRY();
+	{
+		ok = discover_read(client, &found, &nfound, errbuf, sizeof(errbuf));
+	}
+	PG_CATCH();
+	{
+		redis_client_destroy(client);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	redis_client_destroy(client);
+
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+				 errmsg("could not read service registrations from Redis"),
+				 errdetail("%s", errbuf)));
+
+	if (nfound > 1)
+		qsort(found, nfound, sizeof(FoundService), found_cmp);
+	for (i = 0; i < nfound; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		discover_emit(rsinfo, &found[i], filter);
+	}
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * adapter_status
+ * ------------------------------------------------------------------------
+ */
+
+Datum
+adapter_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[9];
+	bool		nulls[9];
+	ExaStatus	st;
+	bool		preloaded;
+	bool		running;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	memset(nulls, true, sizeof(nulls));
+
+	preloaded = exa_status_read(&st);
+	running = preloaded && st.worker_pid != 0;
+
+	if (running)
+	{
+		values[0] = Int32GetDatum(st.worker_pid);
+		nulls[0] = false;
+		values[1] = CStringGetTextDatum(st.database);
+		nulls[1] = false;
+		values[2] = BoolGetDatum(st.redis_connected);
+		nulls[2] = false;
+	}
+	else if (exa_database != NULL && exa_database[0] != '\0')
+	{
+		values[1] = CStringGetTextDatum(exa_database);
+		nulls[1] = false;
+	}
+
+	if (preloaded)
+	{
+		if (st.last_error[0] != '\0' && st.refusals[0] != '\0' &&
+			strstr(st.last_error, "refused") == NULL)
+		{
+			values[3] = CStringGetTextDatum(psprintf("%s (in force: %s)",
+													 st.last_error, st.refusals));
+			nulls[3] = false;
+		}
+		else if (st.last_error[0] != '\0')
+		{
+			values[3] = CStringGetTextDatum(st.last_error);
+			nulls[3] = false;
+		}
+		else if (st.refusals[0] != '\0')
+		{
+			values[3] = CStringGetTextDatum(st.refusals);
+			nulls[3] = false;
+		}
+		if (!running && nulls[3])
+		{
+			values[3] = CStringGetTextDatum("no exchange_adapter worker is running");
+			nulls[3] = false;
+		}
+		if (st.last_push_at != 0)
+		{
+			values[4] = TimestampTzGetDatum(st.last_push_at);
+			nulls[4] = false;
+		}
+		values[7] = Int64GetDatum((int64) st.pushed_keys);
+		nulls[7] = false;
+		values[8] = Int64GetDatum((int64) st.failed_pushes);
+		nulls[8] = false;
+	}
+
+	/* The outbox of this database, whatever the worker serves. */
+	if (OidIsValid(exa_relation_oid("outbox")))
+	{
+		bool		isnull;
+		Datum		d;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (exa_exec(&stmt_outbox_summary, NULL, NULL, 1) == 1)
+		{
+			values[5] = Int64GetDatum(DatumGetInt64(exa_col(0, 1, &isnull)));
+			nulls[5] = false;
+			d = exa_col(0, 2, &isnull);
+			if (!isnull)
+			{
+				values[6] = d;
+				nulls[6] = false;
+			}
+		}
+		SPI_finish();
+	}
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ------------------------------------------------------------------------
+ * flush_outbox
+ * ------------------------------------------------------------------------
+ */
+
+/* Connect and push; false with errbuf set on failure. */
+static bool
+flush_push(RedisClient *client, DeliveryBatch *batch, char *errbuf,
+		   size_t errlen)
+{
+	if (redis_connect(client) != REDIS_RESULT_OK)
+	{
+		strlcpy(errbuf, client->errmsg, errlen);
+		return false;
+	}
+	delivery_connected();
+	return delivery_push(client, batch, errbuf, errlen) == DELIVERY_OK;
+}
+
+Datum
+flush_outbox(PG_FUNCTION_ARGS)
+{
+	int32		max_rows;
+	MemoryContext cxt = CurrentMemoryContext;
+	DeliveryBatch *batch;
+	RedisClient *client;
+	volatile bool ok;
+	char		errbuf[512];
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_rows must not be null")));
+	max_rows = PG_GETARG_INT32(0);
+	if (max_rows < 1 || max_rows > FLUSH_MAX_ROWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must lie between 1 and %d", FLUSH_MAX_ROWS),
+				 errdetail("max_rows is %d.", max_rows)));
+	require_redis("flush_outbox");
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	batch = delivery_claim_locked(max_rows, cxt);
+	if (batch->nrows == 0)
+	{
+		SPI_finish();
+		PG_RETURN_INT32(0);
+	}
+	delivery_load_services(batch, cxt);
+
+	client = redis_client_create(cxt);
+	PG_TRY();
+	{
+		ok = flush_push(client, batch, errbuf, sizeof(errbuf));
+	}
+	PG_CATCH();
+	{
+		redis_client_destroy(client);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	redis_client_destroy(client);
+
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+				 errmsg("could not deliver outbox rows to Redis"),
+				 errdetail("%s", errbuf),
+				 errhint("The rows stay in the outbox; the worker delivers them when Redis is back.")));
+
+	delivery_delete(batch);
+	SPI_finish();
+	PG_RETURN_INT32(batch->nrows);
+}
