@@ -22,7 +22,11 @@ OBJS = \
 	src/orders.o \
 	src/outbox.o \
 	src/stmt.o \
-	src/trades.o
+	src/trades.o \
+	src/redis_client.o \
+	src/delivery.o \
+	src/worker.o \
+	src/registry.o
 
 DATA        = sql/$(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC  = "exchange_adapter - exchange ledger with post-commit Redis delivery"
