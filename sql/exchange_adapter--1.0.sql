@@ -635,6 +635,70 @@ CREATE FUNCTION exchange.check_invariants()
 	AS 'MODULE_PATHNAME', 'check_invariants';
 
 -- ---------------------------------------------------------------------------
+-- SQL API: service registry and Redis delivery (C; SECURITY DEFINER with a
+-- pinned search_path; PARALLEL UNSAFE).  The registry functions only change
+-- exchange.services and queue an outbox row; discover_services and
+-- flush_outbox are the only functions that talk to Redis, in the calling
+-- backend, with deadlines (LX011 when Redis fails).
+-- ---------------------------------------------------------------------------
+
+CREATE TYPE exchange.service_instance AS (
+	service_id		text,
+	service_name	text,
+	address			text,
+	port			integer,
+	version			text,
+	metadata		jsonb,
+	registered_at	timestamptz,
+	last_heartbeat	timestamptz
+);
+
+CREATE FUNCTION exchange.register_service(service_id text, service_name text, address text,
+										  port integer, version text DEFAULT NULL,
+										  metadata jsonb DEFAULT '{}'::pg_catalog.jsonb,
+										  ttl interval DEFAULT '90 seconds'::interval)
+	RETURNS exchange.services
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'register_service';
+
+CREATE FUNCTION exchange.heartbeat_service(service_id text)
+	RETURNS exchange.services
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'heartbeat_service';
+
+CREATE FUNCTION exchange.deregister_service(service_id text)
+	RETURNS boolean
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'deregister_service';
+
+-- Its result columns are a type of their own: service_name is both a
+-- parameter and a result column, which RETURNS TABLE cannot express.
+CREATE FUNCTION exchange.discover_services(service_name text DEFAULT NULL)
+	RETURNS SETOF exchange.service_instance
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'discover_services';
+
+CREATE FUNCTION exchange.adapter_status(OUT worker_pid integer, OUT database text,
+										OUT redis_connected boolean, OUT last_error text,
+										OUT last_push_at timestamptz, OUT outbox_pending bigint,
+										OUT outbox_oldest timestamptz, OUT pushed_keys bigint,
+										OUT failed_pushes bigint)
+	RETURNS record
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'adapter_status';
+
+CREATE FUNCTION exchange.flush_outbox(max_rows integer DEFAULT 1000)
+	RETURNS integer
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'flush_outbox';
+
+-- ---------------------------------------------------------------------------
 -- pg_dump: ledger tables and their identity sequences are dumped; the outbox
 -- and the service registry are not.
 -- ---------------------------------------------------------------------------
@@ -776,6 +840,21 @@ COMMENT ON FUNCTION exchange.apply_match(uuid, uuid, numeric, numeric, numeric, 
 	'Fills a BUY and a SELL order of one market against each other, both or neither, with one match_id; returns the BUY then the SELL trade. maker BUY, SELL or NULL (the older order). Idempotent per (buy, sell, trade_ref).';
 COMMENT ON FUNCTION exchange.check_invariants() IS
 	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, event_replay). Empty when sound.';
+
+COMMENT ON TYPE exchange.service_instance IS
+	'A service instance as discover_services reads it from Redis (Go layout).';
+COMMENT ON FUNCTION exchange.register_service(text, text, text, integer, text, jsonb, interval) IS
+	'Registers or re-registers a service instance in exchange.services; after commit the worker writes exchange:service:<id> (JSON in the Go layout) and exchange:heartbeat:<id>, both expiring when last_heartbeat + ttl passes. ttl must exceed exchange_adapter.heartbeat_interval; metadata is a flat object of strings.';
+COMMENT ON FUNCTION exchange.heartbeat_service(text) IS
+	'Renews a registration (last_heartbeat = now()); after commit the worker rewrites its keys with the new LastHeartbeat and expiry. LX003 when the id is not registered.';
+COMMENT ON FUNCTION exchange.deregister_service(text) IS
+	'Removes a registration; after commit the worker deletes its keys. Returns false (and changes nothing) when it was not registered.';
+COMMENT ON FUNCTION exchange.discover_services(text) IS
+	'Lists the service instances found in Redis (SCAN + MGET, written by any service in the Go layout), of one service_name or all. Talks to Redis in the calling backend within the connect and command timeouts; cancellable; LX011 when Redis fails.';
+COMMENT ON FUNCTION exchange.adapter_status() IS
+	'The delivery worker: pid, served database, Redis connection, last error (refusals included), last push, keys pushed and failed pushes since server start; and this database''s outbox backlog. Without shared_preload_libraries only database and the outbox columns are filled.';
+COMMENT ON FUNCTION exchange.flush_outbox(integer) IS
+	'Delivers up to max_rows committed outbox rows to Redis in the calling backend (never the caller''s own uncommitted rows) and returns how many; they stay locked until the caller''s transaction ends. LX011 when Redis fails: the rows stay for the worker.';
 
 -- ---------------------------------------------------------------------------
 -- Privileges, last: reset every member's ACL to owner-only (default
