@@ -209,7 +209,7 @@ order_keys(ExaCall *call, ExaOrder *o, bool book)
 
 Datum
 order_close(ExaCall *call, ExaOrder *o, const char *to_status,
-			const char *reason, ReturnSetInfo *rsinfo)
+			const char *reason, ReturnSetInfo *rsinfo, LedgerMove *release)
 {
 	Datum		values[2] = {UUIDPGetDatum(&o->order_id), CStringGetTextDatum(to_status)};
 	Datum		result;
@@ -217,18 +217,14 @@ order_close(ExaCall *call, ExaOrder *o, const char *to_status,
 	exa_exec(&stmt_close_order, values, NULL, 1);
 	result = order_result(rsinfo);
 
-	if (!exa_is_zero(o->locked_amount))
-	{
-		LedgerMove	move = {0};
+	memset(release, 0, sizeof(LedgerMove));
+	release->account_id = &o->account_id;
+	release->asset = o->lock_asset;
+	release->delta_available = o->locked_amount;
+	release->delta_locked = exa_neg(o->locked_amount);
+	release->kind = "ORDER_RELEASE";
+	release->order_id = &o->order_id;
 
-		move.account_id = &o->account_id;
-		move.asset = o->lock_asset;
-		move.delta_available = o->locked_amount;
-		move.delta_locked = exa_neg(o->locked_amount);
-		move.kind = "ORDER_RELEASE";
-		move.order_id = &o->order_id;
-		ledger_move(call, &move, 1);
-	}
 	order_event(call, &o->order_id, o->status, to_status, NULL, reason);
 	order_keys(call, o, order_in_book(o->status));
 	return result;
@@ -528,6 +524,7 @@ close_one(FunctionCallInfo fcinfo, const char *to_status, const char *verb)
 	ExaAccount	acct;
 	ExaOrder	o;
 	ExaCall		call;
+	LedgerMove	release;
 	Datum		result;
 
 	exa_call_begin(&call);
@@ -539,7 +536,8 @@ close_one(FunctionCallInfo fcinfo, const char *to_status, const char *verb)
 				 errmsg("illegal order transition from %s to %s", o.status, to_status),
 				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be %s.",
 						   exa_uuid_str(order_id), o.status, verb)));
-	result = order_close(&call, &o, to_status, reason, NULL);
+	result = order_close(&call, &o, to_status, reason, NULL, &release);
+	ledger_move(&call, &release, 1);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
@@ -589,6 +587,34 @@ uuid_column(uint64 n, int col)
 }
 
 /*
+ * Close every order of ids that is still live once locked: all order rows
+ * first (order 2, ids ascending), then every release in one ledger_move()
+ * (order 4).
+ */
+static void
+close_orders(ExaCall *call, List *ids, const char *to_status,
+			 const char *reason, ReturnSetInfo *rsinfo)
+{
+	int			n = list_length(ids);
+	ExaOrder   *orders = palloc(sizeof(ExaOrder) * Max(n, 1));
+	LedgerMove *moves = palloc(sizeof(LedgerMove) * Max(n, 1));
+	int			nmoves = 0;
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, ids)
+		order_lock((pg_uuid_t *) lfirst(lc), &orders[i++]);
+	for (i = 0; i < n; i++)
+	{
+		/* it may have been filled or closed while we waited for it */
+		if (order_is_live(orders[i].status))
+			order_close(call, &orders[i], to_status, reason, rsinfo,
+						&moves[nmoves++]);
+	}
+	ledger_move(call, moves, nmoves);
+}
+
+/*
  * Lock (in order 1) every account in ids, which the query returned in
  * ascending order.
  */
@@ -627,7 +653,6 @@ cancel_orders(PG_FUNCTION_ARGS)
 	ExaAccount	acct;
 	ExaCall		call;
 	List	   *ids;
-	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
@@ -636,14 +661,7 @@ cancel_orders(PG_FUNCTION_ARGS)
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = symbol ? CStringGetTextDatum(symbol) : (Datum) 0;
 	ids = uuid_column(exa_exec(&stmt_account_live_orders, values, nulls, 0), 1);
-	foreach(lc, ids)
-	{
-		ExaOrder	o;
-
-		order_lock((pg_uuid_t *) lfirst(lc), &o);
-		if (order_is_live(o.status))	/* it may have been filled meanwhile */
-			order_close(&call, &o, "CANCELLED", "cancel_orders", rsinfo);
-	}
+	close_orders(&call, ids, "CANCELLED", "cancel_orders", rsinfo);
 	exa_call_end(&call);
 	return (Datum) 0;
 }
@@ -705,7 +723,6 @@ expire_orders(PG_FUNCTION_ARGS)
 	ExaCall		call;
 	List	   *accounts;
 	List	   *ids;
-	ListCell   *lc;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -724,14 +741,7 @@ expire_orders(PG_FUNCTION_ARGS)
 
 	values[2] = uuid_array(accounts);
 	ids = uuid_column(exa_exec(&stmt_expirable_orders, values, NULL, 0), 1);
-	foreach(lc, ids)
-	{
-		ExaOrder	o;
-
-		order_lock((pg_uuid_t *) lfirst(lc), &o);
-		if (order_is_live(o.status))
-			order_close(&call, &o, "EXPIRED", "expire_orders", rsinfo);
-	}
+	close_orders(&call, ids, "EXPIRED", "expire_orders", rsinfo);
 	exa_call_end(&call);
 	return (Datum) 0;
 }

@@ -55,12 +55,16 @@ extern void order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
 						const char *to, Numeric filled_delta, const char *reason);
 
 /*
- * Cancel or expire a locked live order: set the status, release its lock
- * (journal kind ORDER_RELEASE), write the event and the stale keys.  The
- * updated row goes to rsinfo's tuplestore when rsinfo is given; otherwise
- * it is returned as a composite Datum.
+ * Cancel or expire a locked live order: set the status, write the event and
+ * the stale keys, and fill *release with the move that releases its lock
+ * (journal kind ORDER_RELEASE; delta NULL when nothing is locked).  The
+ * caller applies the moves of all the orders it closes in one
+ * ledger_move(), after it has locked every order: balance rows come after
+ * order rows in the lock order.  The updated row goes to rsinfo's
+ * tuplestore when rsinfo is given; otherwise it is returned as a Datum.
  */
 extern Datum order_close(ExaCall *call, ExaOrder *o, const char *to_status,
-						 const char *reason, ReturnSetInfo *rsinfo);
+						 const char *reason, ReturnSetInfo *rsinfo,
+						 LedgerMove *release);
 
 #endif							/* EXA_ORDERS_H */
