@@ -164,6 +164,17 @@ status_set_connected(bool connected, const char *error)
 	SpinLockRelease(&exa_shared->mutex);
 }
 
+/* Delivery works again: last_error describes only a current problem. */
+static void
+status_clear_error(void)
+{
+	if (exa_shared == NULL)
+		return;
+	SpinLockAcquire(&exa_shared->mutex);
+	exa_shared->status.last_error[0] = '\0';
+	SpinLockRelease(&exa_shared->mutex);
+}
+
 static void
 status_pushed(int64 nkeys)
 {
@@ -415,6 +426,7 @@ redis_recovered(WorkerState *ws)
 {
 	ws->backoff_ms = 0;
 	ws->next_attempt = 0;
+	status_clear_error();
 	if (ws->outage_reported)
 	{
 		ws->outage_reported = false;
