@@ -238,9 +238,9 @@ launcher_step(LauncherState *ls)
 		snprintf(msg, sizeof(msg),
 				 "database \"%s\" named by exchange_adapter.database %s",
 				 database, problem);
-		launcher_report(ls, msg,
-						"No exchange_adapter worker runs until it can connect; nothing is pushed to Redis meanwhile.",
-						"Create the database, or set exchange_adapter.database to the database that has the extension and reload.");
+		/* Two lines in the log, repeated at most every 10 minutes. */
+		launcher_report(ls, msg, NULL,
+						"No exchange_adapter worker runs until it can connect: create the database, or set exchange_adapter.database to the one that has the extension and reload.");
 		return EXA_DATABASE_RECHECK_MS;
 	}
 
