@@ -168,12 +168,13 @@ sub wait_worker
 	return undef;
 }
 
+# Pid of the worker, undef when there is none or the server does not answer (yet).
 sub worker_pid
 {
 	my ($node) = @_;
-	my $pid = $node->safe_psql('postgres',
+	my ($rc, $pid) = $node->psql('postgres',
 		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'exchange_adapter worker'});
-	return $pid eq '' ? undef : $pid;
+	return $rc == 0 && defined $pid && $pid ne '' ? $pid : undef;
 }
 
 # adapter_status() as a hashref.
