@@ -24,6 +24,7 @@ DECLARE
 	owner_name name;
 	owner_super boolean;
 	revoked text[];
+	quarantined text[];
 	r record;
 BEGIN
 	SELECT o.rolname, o.rolsuper INTO owner_name, owner_super
@@ -60,6 +61,45 @@ BEGIN
 		RAISE WARNING 'revoked CREATE on schema "exchange" from %',
 			pg_catalog.array_to_string(revoked, ', ')
 			USING DETAIL = 'Only the schema owner may create objects beside the ledger.';
+	END IF;
+
+	-- Functions and operators that other roles created in the schema could
+	-- shadow ours: an overload taking text wins over ours for untyped
+	-- literals, even in a superuser's call.  Move them, before anything is
+	-- created, to schema exchange_quarantine (not part of the extension, so
+	-- it survives DROP EXTENSION) for the DBA to review.
+	FOR r IN
+		SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE'
+			   ELSE 'FUNCTION' END AS kind,
+			   p.oid::pg_catalog.regprocedure::pg_catalog.text AS obj, o.rolname
+		  FROM pg_catalog.pg_proc p
+		  JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner
+		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'exchange'::pg_catalog.regnamespace
+		   AND NOT o.rolsuper
+		UNION ALL
+		SELECT 'OPERATOR', op.oid::pg_catalog.regoperator::pg_catalog.text, o.rolname
+		  FROM pg_catalog.pg_operator op
+		  JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) op.oprowner
+		 WHERE op.oprnamespace OPERATOR(pg_catalog.=) 'exchange'::pg_catalog.regnamespace
+		   AND NOT o.rolsuper
+	LOOP
+		IF quarantined IS NULL
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_namespace
+							WHERE nspname OPERATOR(pg_catalog.=) 'exchange_quarantine') THEN
+			EXECUTE 'CREATE SCHEMA exchange_quarantine';
+			EXECUTE 'ALTER EXTENSION exchange_adapter DROP SCHEMA exchange_quarantine';
+			EXECUTE 'REVOKE ALL ON SCHEMA exchange_quarantine FROM PUBLIC';
+		END IF;
+		EXECUTE pg_catalog.format('ALTER %s %s SET SCHEMA exchange_quarantine', r.kind, r.obj);
+		quarantined := quarantined OPERATOR(pg_catalog.||)
+			pg_catalog.format('%s %s owned by %I', pg_catalog.lower(r.kind), r.obj, r.rolname);
+	END LOOP;
+
+	IF quarantined IS NOT NULL THEN
+		RAISE WARNING 'moved % function(s) and operator(s) owned by non-superusers from schema "exchange" to schema "exchange_quarantine"',
+			pg_catalog.cardinality(quarantined)
+			USING DETAIL = pg_catalog.array_to_string(quarantined, E'\n'),
+				  HINT = 'They could shadow the extension''s functions and operators. Review them, then drop them (or the schema exchange_quarantine).';
 	END IF;
 END
 $exa$;
@@ -124,6 +164,9 @@ CREATE TABLE exchange.markets (
 	CONSTRAINT markets_taker_fee_rate_check
 		CHECK (taker_fee_rate OPERATOR(pg_catalog.>=) 0 AND taker_fee_rate OPERATOR(pg_catalog.<=) 0.1),
 	CONSTRAINT markets_status_check CHECK (status IN ('ACTIVE', 'HALTED')),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT markets_amounts_not_nan_check
+		CHECK (tick_size OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND lot_size OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND min_quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND min_notional OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND maker_fee_rate OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND taker_fee_rate OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT markets_metadata_check
 		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
 );
@@ -154,6 +197,8 @@ CREATE TABLE exchange.orders (
 	CONSTRAINT orders_pkey PRIMARY KEY (order_id),
 	CONSTRAINT orders_order_id_account_id_key UNIQUE (order_id, account_id),
 	CONSTRAINT orders_account_id_client_order_id_key UNIQUE (account_id, client_order_id),
+	-- the target of trades_order_fkey: a trade's symbol and side are its order's
+	CONSTRAINT orders_trade_target_key UNIQUE (order_id, account_id, symbol, side),
 	CONSTRAINT orders_account_id_fkey FOREIGN KEY (account_id)
 		REFERENCES exchange.accounts (account_id),
 	CONSTRAINT orders_symbol_fkey FOREIGN KEY (symbol)
@@ -171,6 +216,9 @@ CREATE TABLE exchange.orders (
 		CHECK (filled_quantity OPERATOR(pg_catalog.>=) 0
 			   AND filled_quantity OPERATOR(pg_catalog.<=) quantity),
 	CONSTRAINT orders_locked_amount_check CHECK (locked_amount OPERATOR(pg_catalog.>=) 0),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT orders_amounts_not_nan_check
+		CHECK (quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND filled_quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND average_price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND stop_price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND locked_amount OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND filled_value OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT orders_filled_value_check CHECK (filled_value OPERATOR(pg_catalog.>=) 0),
 	CONSTRAINT orders_lock_asset_check
 		CHECK (lock_asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
@@ -236,14 +284,18 @@ CREATE TABLE exchange.trades (
 	match_id		uuid,
 	CONSTRAINT trades_pkey PRIMARY KEY (trade_id),
 	CONSTRAINT trades_order_id_trade_ref_key UNIQUE (order_id, trade_ref),
-	CONSTRAINT trades_order_fkey FOREIGN KEY (order_id, account_id)
-		REFERENCES exchange.orders (order_id, account_id),
+	-- (order_id, account_id) -> orders, with the order's symbol and side (DESIGN §2)
+	CONSTRAINT trades_order_fkey FOREIGN KEY (order_id, account_id, symbol, side)
+		REFERENCES exchange.orders (order_id, account_id, symbol, side),
 	CONSTRAINT trades_symbol_fkey FOREIGN KEY (symbol)
 		REFERENCES exchange.markets (symbol),
 	CONSTRAINT trades_side_check CHECK (side IN ('BUY', 'SELL')),
 	CONSTRAINT trades_quantity_check CHECK (quantity OPERATOR(pg_catalog.>) 0),
 	CONSTRAINT trades_price_check CHECK (price OPERATOR(pg_catalog.>) 0),
 	CONSTRAINT trades_fee_check CHECK (fee OPERATOR(pg_catalog.>=) 0),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT trades_amounts_not_nan_check
+		CHECK (quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND fee OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT trades_fee_currency_check
 		CHECK (fee_currency OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
 	CONSTRAINT trades_liquidity_check CHECK (liquidity IN ('MAKER', 'TAKER')),
@@ -279,6 +331,9 @@ CREATE TABLE exchange.balances (
 		CHECK (available_balance OPERATOR(pg_catalog.>=) 0),
 	CONSTRAINT balances_locked_balance_check
 		CHECK (locked_balance OPERATOR(pg_catalog.>=) 0),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT balances_amounts_not_nan_check
+		CHECK (available_balance OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND locked_balance OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT balances_metadata_check
 		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
 );
@@ -298,6 +353,9 @@ CREATE TABLE exchange.holds (
 		REFERENCES exchange.accounts (account_id),
 	CONSTRAINT holds_asset_check CHECK (asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
 	CONSTRAINT holds_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT holds_amounts_not_nan_check
+		CHECK (amount OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND remaining OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND captured OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT holds_remaining_check
 		CHECK (remaining OPERATOR(pg_catalog.>=) 0 AND captured OPERATOR(pg_catalog.>=) 0
 			   AND (remaining OPERATOR(pg_catalog.+) captured) OPERATOR(pg_catalog.<=) amount),
@@ -331,6 +389,9 @@ CREATE TABLE exchange.balance_journal (
 	CONSTRAINT balance_journal_kind_check
 		CHECK (kind IN ('DEPOSIT', 'WITHDRAWAL', 'LOCK', 'UNLOCK', 'CAPTURE',
 						'ORDER_LOCK', 'ORDER_RELEASE', 'TRADE', 'FEE', 'MIGRATION')),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT balance_journal_amounts_not_nan_check
+		CHECK (delta_available OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND delta_locked OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT balance_journal_nonzero_check
 		CHECK (delta_available OPERATOR(pg_catalog.<>) 0 OR delta_locked OPERATOR(pg_catalog.<>) 0)
 );
@@ -361,6 +422,9 @@ CREATE TABLE exchange.order_events (
 		CHECK (from_status IN ('PENDING', 'OPEN', 'PARTIAL', 'FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED')),
 	CONSTRAINT order_events_to_status_check
 		CHECK (to_status IN ('PENDING', 'OPEN', 'PARTIAL', 'FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED')),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT order_events_amounts_not_nan_check
+		CHECK (filled_delta OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT order_events_filled_delta_check CHECK (filled_delta OPERATOR(pg_catalog.>=) 0)
 );
 
@@ -378,6 +442,9 @@ CREATE TABLE exchange.fee_ledger (
 		REFERENCES exchange.trades (trade_id),
 	CONSTRAINT fee_ledger_asset_check
 		CHECK (asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT fee_ledger_amounts_not_nan_check
+		CHECK (amount OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT fee_ledger_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0)
 );
 
@@ -929,6 +996,23 @@ BEGIN
 		   AND a.grantee OPERATOR(pg_catalog.<>) 0
 	LOOP
 		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %I', r.obj,
+								  r.grantee::pg_catalog.regrole::pg_catalog.text);
+	END LOOP;
+
+	-- Types (the composite result types): default privileges may grant USAGE.
+	FOR r IN
+		SELECT DISTINCT t.oid::pg_catalog.regtype::pg_catalog.text AS obj, a.grantee
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.objid,
+			   LATERAL pg_catalog.aclexplode(t.typacl) a
+		 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+		   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid OPERATOR(pg_catalog.=) ext_oid
+		   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+		   AND a.grantee OPERATOR(pg_catalog.<>) t.typowner
+		   AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON TYPE %s FROM %I', r.obj,
 								  r.grantee::pg_catalog.regrole::pg_catalog.text);
 	END LOOP;
 

@@ -196,7 +196,19 @@ grant_profile_functions(const AdapterProfile *profile, const char *rolename)
 
 	values[0] = ObjectIdGetDatum(exa_schema_oid(false));
 	values[1] = PointerGetDatum(namearray);
+	/*
+	 * Only the extension's own functions: an overload that some other role
+	 * created in the schema must never be granted.
+	 */
 	ret = SPI_execute_with_args("SELECT p.oid FROM pg_catalog.pg_proc p"
+								" JOIN pg_catalog.pg_depend d"
+								"   ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass"
+								"  AND d.objid OPERATOR(pg_catalog.=) p.oid"
+								"  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
+								"  AND d.deptype OPERATOR(pg_catalog.=) 'e'"
+								" JOIN pg_catalog.pg_extension e"
+								"   ON e.oid OPERATOR(pg_catalog.=) d.refobjid"
+								"  AND e.extname OPERATOR(pg_catalog.=) 'exchange_adapter'"
 								" WHERE p.pronamespace OPERATOR(pg_catalog.=) $1"
 								" AND p.proname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2)"
 								" ORDER BY p.proname, p.oid",
