@@ -186,6 +186,14 @@ sub status
 	return decode_json($row);
 }
 
+# Issue 5 item 7, at the end of every test: the worker's password is in no server log.
+sub password_not_logged
+{
+	my ($node) = @_;
+	unlike(slurp_file($node->logfile), qr/\Q$PASSWORD\E/,
+		'the Redis password is nowhere in the server log');
+}
+
 sub outbox_count
 {
 	my ($node, $db) = @_;

@@ -189,4 +189,5 @@ is($st->{database}, 'app', 'adapter_status: served database');
 $sub->stop;
 $mon->stop;
 $node->stop;
+ExchangeRedis::password_not_logged($node);
 done_testing();

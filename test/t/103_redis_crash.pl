@@ -92,4 +92,5 @@ sub all_delivered
 
 is($node->safe_psql('app', 'SELECT count(*) FROM exchange.check_invariants()'), '0', 'ledger sound');
 $node->stop;
+ExchangeRedis::password_not_logged($node);
 done_testing();

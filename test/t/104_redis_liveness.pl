@@ -125,4 +125,5 @@ hang();
 	cmp_ok($secs, '<', 5, sprintf('pg_ctl stop -m fast returns in %.3f s (< 5 s)', $secs));
 }
 close($silent->{socket});
+ExchangeRedis::password_not_logged($node);
 done_testing();

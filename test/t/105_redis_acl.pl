@@ -88,4 +88,5 @@ ok($st->{redis_connected}, 'and is connected');
 is($st->{failed_pushes}, 0, 'no push failed');
 
 $node->stop;
+ExchangeRedis::password_not_logged($node);
 done_testing();

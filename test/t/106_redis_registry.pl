@@ -224,4 +224,5 @@ is(sqlstate(q{SELECT exchange.flush_outbox()}) , 'rc=0', 'app: nothing to flush,
 $r->restart;
 
 $node->stop;
+ExchangeRedis::password_not_logged($node);
 done_testing();
