@@ -508,6 +508,7 @@ SELECT o.symbol, o.side, o.price,
 	   pg_catalog.count(*) AS orders
   FROM exchange.orders o
  WHERE o.status IN ('OPEN', 'PARTIAL')
+   AND o.order_type OPERATOR(pg_catalog.<>) 'MARKET'
    AND o.price IS NOT NULL
  GROUP BY o.symbol, o.side, o.price;
 
@@ -857,7 +858,7 @@ COMMENT ON TABLE exchange.services IS
 	'Internal: the durable service registry whose live rows the worker projects into Redis. Not dumped.';
 
 COMMENT ON VIEW exchange.open_orders IS 'Live orders (PENDING, OPEN, PARTIAL) with their remaining quantity.';
-COMMENT ON VIEW exchange.order_book IS 'Aggregated open quantity per symbol, side and price level.';
+COMMENT ON VIEW exchange.order_book IS 'Aggregated open quantity per symbol, side and price level of resting LIMIT and triggered stop-limit orders (a MARKET order''s price is only its protection price).';
 COMMENT ON VIEW exchange.account_balances IS 'Balances with their account''s user, type and status.';
 
 COMMENT ON FUNCTION exchange.orders_lifecycle_guard() IS

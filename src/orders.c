@@ -631,6 +631,25 @@ lock_accounts(List *ids)
 	}
 }
 
+static ExaStmt stmt_market_status = {
+	"SELECT status::pg_catalog.text FROM exchange.markets"
+	" WHERE symbol OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID},
+	NULL
+};
+
+static char *
+market_status(const char *symbol)
+{
+	Datum		key[1] = {CStringGetTextDatum(symbol)};
+
+	if (exa_exec(&stmt_market_status, key, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("market \"%s\" does not exist", symbol)));
+	return exa_col_cstring(0, 1);
+}
+
 static ExaStmt stmt_account_live_orders = {
 	"SELECT order_id FROM exchange.orders"
 	" WHERE account_id OPERATOR(pg_catalog.=) $1"
@@ -656,6 +675,8 @@ cancel_orders(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
+	if (symbol != NULL)
+		(void) market_status(symbol);	/* LX003 for an unknown market */
 	ledger_lock_account(account_id, false, &acct);
 
 	values[0] = UUIDPGetDatum(account_id);
@@ -664,25 +685,6 @@ cancel_orders(PG_FUNCTION_ARGS)
 	close_orders(&call, ids, "CANCELLED", "cancel_orders", rsinfo);
 	exa_call_end(&call);
 	return (Datum) 0;
-}
-
-static ExaStmt stmt_market_status = {
-	"SELECT status::pg_catalog.text FROM exchange.markets"
-	" WHERE symbol OPERATOR(pg_catalog.=) $1",
-	1, {TEXTOID},
-	NULL
-};
-
-static char *
-market_status(const char *symbol)
-{
-	Datum		key[1] = {CStringGetTextDatum(symbol)};
-
-	if (exa_exec(&stmt_market_status, key, NULL, 1) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXA_NOT_FOUND),
-				 errmsg("market \"%s\" does not exist", symbol)));
-	return exa_col_cstring(0, 1);
 }
 
 static ExaStmt stmt_expirable_accounts = {

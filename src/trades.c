@@ -118,23 +118,53 @@ fill_received_asset(const ExaOrder *o)
 	return order_is_buy(o) ? o->base_asset : o->quote_asset;
 }
 
-/* Effective fee and currency of a fill (DESIGN §3 "Fee"). */
+/*
+ * Effective fee and currency of a fill (DESIGN §3 "Fee").  A computed fee is
+ * ceil8(amount x rate) of the fill's amount in the fee's currency: the
+ * quantity when it is the base asset, the notional when it is the quote
+ * asset; in any other asset it cannot be computed and must be given.
+ */
 static void
 fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg)
 {
 	ExaOrder   *o = f->o;
+	const char *received = fill_received_asset(o);
+	Numeric		proceeds;
 
 	f->notional = exa_trunc8(exa_mul(f->quantity, f->price));
-	f->fee_currency = fee_currency_arg ? fee_currency_arg : (char *) fill_received_asset(o);
+	proceeds = order_is_buy(o) ? f->quantity : f->notional;
+	f->fee_currency = fee_currency_arg ? fee_currency_arg : (char *) received;
 	if (fee_arg != NULL)
+	{
 		f->fee = fee_arg;
+		if (strcmp(f->fee_currency, received) == 0 && exa_cmp(f->fee, proceeds) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("fee %s %s exceeds the fill's proceeds", exa_num_str(f->fee),
+							f->fee_currency),
+					 errdetail("The fill of order %s receives %s %s.",
+							   exa_uuid_str(&o->order_id), exa_num_str(proceeds), received),
+					 errhint("A fee in the received asset is taken from the proceeds.")));
+	}
 	else if (f->liquidity != NULL)
 	{
 		Numeric		rate = strcmp(f->liquidity, "MAKER") == 0 ?
 			o->maker_fee_rate : o->taker_fee_rate;
-		Numeric		proceeds = order_is_buy(o) ? f->quantity : f->notional;
+		Numeric		base;
 
-		f->fee = exa_ceil8(exa_mul(proceeds, rate));
+		if (strcmp(f->fee_currency, o->base_asset) == 0)
+			base = f->quantity;
+		else if (strcmp(f->fee_currency, o->quote_asset) == 0)
+			base = f->notional;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a fee in %s cannot be computed for market %s",
+							f->fee_currency, o->symbol),
+					 errdetail("A computed fee is the %s rate of the fill's quantity in %s or of its notional in %s.",
+							   f->liquidity, o->base_asset, o->quote_asset),
+					 errhint("Pass the fee explicitly to charge it in another asset.")));
+		f->fee = exa_ceil8(exa_mul(base, rate));
 	}
 	else
 		f->fee = exa_zero();

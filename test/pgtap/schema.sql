@@ -70,7 +70,7 @@ CREATE TEMP TABLE fks (n serial, tbl name, cols name[], reftbl name, refcols nam
 INSERT INTO fks (tbl, cols, reftbl, refcols) VALUES
 	('orders', '{account_id}', 'accounts', '{account_id}'),
 	('orders', '{symbol}', 'markets', '{symbol}'),
-	('trades', '{order_id,account_id}', 'orders', '{order_id,account_id}'),
+	('trades', '{order_id,account_id,symbol,side}', 'orders', '{order_id,account_id,symbol,side}'),
 	('trades', '{symbol}', 'markets', '{symbol}'),
 	('balances', '{account_id}', 'accounts', '{account_id}'),
 	('holds', '{account_id}', 'accounts', '{account_id}'),
@@ -81,7 +81,8 @@ INSERT INTO fks (tbl, cols, reftbl, refcols) VALUES
 CREATE TEMP TABLE uniques (n serial, tbl name, cols name[]);
 INSERT INTO uniques (tbl, cols) VALUES
 	('accounts', '{user_id,account_type}'), ('orders', '{account_id,client_order_id}'),
-	('orders', '{order_id,account_id}'), ('trades', '{order_id,trade_ref}'),
+	('orders', '{order_id,account_id}'), ('orders', '{order_id,account_id,symbol,side}'),
+	('trades', '{order_id,trade_ref}'),
 	('balances', '{account_id,symbol}');
 
 CREATE TEMP TABLE pks (tbl name, col name);

@@ -72,8 +72,8 @@ SELECT throws_ok(format($$SELECT exchange.apply_trade(%s, 1, 10)$$, :'nil'), 'LX
 	'apply_trade: an unknown order is LX003');
 SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, 0.01, 'NOFUNDS')$$, :'buy'), 'LX001', NULL,
 	'apply_trade: a fee in an asset the account lacks is LX001');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, 100, 'USDT')$$, :'sell'), 'LX001', NULL,
-	'apply_trade: a fee above the available balance of its asset is LX001');
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, 100, 'USDT')$$, :'sell'), '22023', NULL,
+	'apply_trade: a fee in the received asset above the fill''s proceeds is 22023');
 -- apply_trade: idempotency conflicts (LX009), and the same retry ------------------------------
 SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.4, 9.5, trade_ref => 'f-1', liquidity => 'TAKER')$$, :'buy'),
 	'LX009', NULL, 'apply_trade: a trade_ref retry with another quantity is LX009');

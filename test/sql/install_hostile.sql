@@ -175,14 +175,21 @@ SELECT pg_describe_object(m.catalog, m.objid, 0) AS object, a.grantee::regrole, 
    AND NOT (a.grantee = 0 AND a.privilege_type = 'USAGE' AND t.oid IS NOT NULL)
  ORDER BY 1, 2, 3;
 
--- 5. The planted objects are still there, the role's own, untouched by the install: no
--- privilege on them was granted to anyone.
+-- 5. The planted objects were moved out of the way, before anything was created, to schema
+-- exchange_quarantine (not part of the extension): still the role's own, no privilege on them
+-- granted to anyone, and none left in exchange to shadow the extension's names.
 SELECT p.oid::regprocedure AS planted, p.proowner::regrole AS owner, p.proacl IS NULL AS acl_untouched
   FROM pg_proc p
- WHERE p.pronamespace = 'exchange'::regnamespace
-   AND NOT EXISTS (SELECT FROM members m WHERE m.catalog = 'pg_proc'::regclass AND m.objid = p.oid)
+ WHERE p.pronamespace = 'exchange_quarantine'::regnamespace
    AND p.proname IN ('deposit', 'create_account', 'grant_adapter', 'gen_random_uuid', 'now')
  ORDER BY 1::text;
+SELECT count(*) AS planted_left_in_exchange
+  FROM pg_proc p
+ WHERE p.pronamespace = 'exchange'::regnamespace
+   AND NOT EXISTS (SELECT FROM members m WHERE m.catalog = 'pg_proc'::regclass AND m.objid = p.oid);
+SELECT count(*) AS extension_members_in_quarantine
+  FROM members m JOIN pg_proc p ON m.catalog = 'pg_proc'::regclass AND p.oid = m.objid
+ WHERE p.pronamespace = 'exchange_quarantine'::regnamespace;
 
 -- 6. The role works through the API; typed arguments reach the extension's functions, not the
 -- planted overloads.
@@ -240,7 +247,7 @@ RESET exchange_adapter.allow_drop;
 SELECT a.grantee::regrole, a.privilege_type
   FROM pg_namespace n, aclexplode(n.nspacl) a
  WHERE n.nspname = 'exchange' AND a.grantee <> n.nspowner;
--- What is left in the schema is the role's own ...
+-- Schema exchange is left empty; the quarantined objects are the role's own ...
 SELECT 'function' AS kind, count(*), bool_and(proowner = 'exchange_adapter'::regrole) AS all_the_roles
   FROM pg_proc WHERE pronamespace = 'exchange'::regnamespace
 UNION ALL
@@ -249,6 +256,11 @@ SELECT 'operator', count(*), bool_and(oprowner = 'exchange_adapter'::regrole)
 UNION ALL
 SELECT 'relation', count(*), bool_and(relowner = 'exchange_adapter'::regrole)
   FROM pg_class WHERE relnamespace = 'exchange'::regnamespace;
+SELECT 'quarantined function' AS kind, count(*), bool_and(proowner = 'exchange_adapter'::regrole) AS all_the_roles
+  FROM pg_proc WHERE pronamespace = 'exchange_quarantine'::regnamespace
+UNION ALL
+SELECT 'quarantined operator', count(*), bool_and(oprowner = 'exchange_adapter'::regrole)
+  FROM pg_operator WHERE oprnamespace = 'exchange_quarantine'::regnamespace;
 -- ... and so are the orchestrator's default privileges (they name no object: they are what
 -- CREATE EXTENSION found, and reset, at install).  DROP OWNED removes both.
 SELECT d.defaclobjtype, a.grantee::regrole, a.privilege_type
@@ -256,6 +268,7 @@ SELECT d.defaclobjtype, a.grantee::regrole, a.privilege_type
  WHERE d.defaclnamespace = 'exchange'::regnamespace AND a.privilege_type IN ('INSERT', 'EXECUTE', 'USAGE')
  ORDER BY 1, 3;
 DROP OWNED BY exchange_adapter, exa_regress_install_app;
+DROP SCHEMA exchange_quarantine;
 
 -- 9. A schema exchange owned by a non-superuser is refused (42501); nothing is created.
 CREATE ROLE exa_regress_install_owner;

@@ -85,9 +85,9 @@ SELECT * FROM pg_temp.new_journal();
 SELECT * FROM pg_temp.orders();
 
 -- 7. The read views: open_orders lists the live orders (PENDING too) with their remaining
--- quantity; order_book aggregates OPEN and PARTIAL orders that have a price, per level.
--- (The open MARKET BUY orders appear at their protection prices 110 and 120: the view takes
--- every OPEN order with a price.  DESIGN is silent on it; reported as doubtful.)
+-- quantity; order_book aggregates resting OPEN and PARTIAL orders that have a price, per level.
+-- The open MARKET BUY orders (protection prices 110 and 120) are not price levels: a MARKET
+-- order's price is only the most it may pay, so the book leaves them out.
 SELECT pg_temp.l(order_id), symbol, side, order_type, status, remaining_quantity, locked_amount
   FROM exchange.open_orders
  WHERE account_id = pg_temp.id('op_alice')
