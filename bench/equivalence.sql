@@ -70,6 +70,11 @@ DECLARE
 		$c$T x | %1$I.apply_trade(:o3, 0.1, 100.5, 5, 'BNB')$c$,
 		$c$T x | %1$I.apply_trade(:o3, 0.1, 100.5, -1)$c$,
 		$c$T x | %1$I.apply_trade('00000000-0000-0000-0000-00000000ffff', 0.1, 100)$c$,
+		-- fee rules: explicit above the proceeds, computed in a third asset, computed in the quote for a BUY
+		$c$T x | %1$I.apply_trade(:o3, 0.1, 100.5, 0.2)$c$,
+		$c$T x | %1$I.apply_trade(:o3, 0.1, 100.5, NULL, 'BNB', now(), NULL, 'MAKER')$c$,
+		$c$T t6b | %1$I.apply_trade(:o3, 0.05, 100.5, NULL, 'USDT', '2024-01-01 00:00:05+00', NULL, 'MAKER')$c$,
+		$c$T t6c | %1$I.apply_trade(:o3, 0.05, 100.5, 0.05, 'BTC', '2024-01-01 00:00:05+00')$c$,
 		-- FOK: partial refused, full fill below the limit (refund)
 		$c$P o9 | %1$I.place_order($1, 'BTC-USDT', 'BUY', 'LIMIT', 0.2, 100, 'FOK')$c$,
 		$c$T x | %1$I.apply_trade(:o9, 0.1, 100)$c$,

@@ -397,6 +397,7 @@ DECLARE
 	is_buy boolean;
 	received text;
 	notional numeric;
+	proceeds numeric;
 	remaining numeric;
 	filled numeric;
 	fvalue numeric;
@@ -473,22 +474,37 @@ BEGIN
 		RAISE EXCEPTION 'order % does not exist', oid_ USING ERRCODE = 'LX003';
 	END IF;
 
-	-- Effective fee (DESIGN §3 "Fee").
+	-- Effective fee (DESIGN §3 "Fee"): explicit (in the received asset at most the proceeds),
+	-- or ceil8(rate x the fill's amount in the fee's currency: quantity in the base asset,
+	-- notional in the quote asset), or 0.
 	is_buy := o.side = 'BUY';
 	received := CASE WHEN is_buy THEN o.base_asset ELSE o.quote_asset END;
 	notional := trunc(q * p, 8);
+	proceeds := CASE WHEN is_buy THEN q ELSE notional END;
 	ccy := coalesce(ccy, received);
-	IF fee_ IS NULL THEN
-		IF liq IS NULL THEN
-			fee_ := 0;
+	IF fee_ IS NOT NULL THEN
+		IF ccy = received AND fee_ > proceeds THEN
+			RAISE EXCEPTION 'fee % % exceeds the fill''s proceeds', fee_, ccy USING ERRCODE = '22023',
+				DETAIL = format('The fill of order %s receives %s %s.', oid_, proceeds, received),
+				HINT = 'A fee in the received asset is taken from the proceeds.';
+		END IF;
+	ELSIF liq IS NULL THEN
+		fee_ := 0;
+	ELSE
+		IF ccy = o.base_asset THEN
+			x := q;
+		ELSIF ccy = o.quote_asset THEN
+			x := notional;
 		ELSE
-			-- ceil8(proceeds x rate)
-			x := (CASE WHEN is_buy THEN q ELSE notional END)
-			     * (CASE WHEN liq = 'MAKER' THEN o.maker_fee_rate ELSE o.taker_fee_rate END);
-			fee_ := trunc(x, 8);
-			IF fee_ < x THEN
-				fee_ := fee_ + 0.00000001;
-			END IF;
+			RAISE EXCEPTION 'a fee in % cannot be computed for market %', ccy, o.symbol USING ERRCODE = '22023',
+				DETAIL = format('A computed fee is the %s rate of the fill''s quantity in %s or of its notional in %s.',
+				                liq, o.base_asset, o.quote_asset),
+				HINT = 'Pass the fee explicitly to charge it in another asset.';
+		END IF;
+		x := x * CASE WHEN liq = 'MAKER' THEN o.maker_fee_rate ELSE o.taker_fee_rate END;
+		fee_ := trunc(x, 8);			-- ceil8
+		IF fee_ < x THEN
+			fee_ := fee_ + 0.00000001;
 		END IF;
 	END IF;
 

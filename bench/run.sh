@@ -22,7 +22,7 @@
 # account 1), BENCH_EXTRA_ROUNDS rounds of BENCH_EXTRA_DURATION s.
 #
 # Knobs (environment):
-#   BENCH_CLIENTS=2  BENCH_DURATION=20  BENCH_ROUNDS=3  BENCH_WARMUP=5
+#   BENCH_CLIENTS=2  BENCH_DURATION=20  BENCH_ROUNDS=5  BENCH_WARMUP=5
 #   BENCH_EXTRA_DURATION=10  BENCH_EXTRA_ROUNDS=3  BENCH_EXTRAS=1 (0: main only)
 #   BENCH_WORKLOADS="place trade"  BENCH_PORTS="55470 ... 55479"  BENCH_KEEP=0
 #   EA_PG_BINDIR=/usr/lib/postgresql/15/bin  EA_RUN_USER (default: postgres when root, else you)
@@ -34,7 +34,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PGBIN=${EA_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 CLIENTS=${BENCH_CLIENTS:-2}
 DURATION=${BENCH_DURATION:-20}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 WARMUP=${BENCH_WARMUP:-5}
 EXTRA_DURATION=${BENCH_EXTRA_DURATION:-10}
 EXTRA_ROUNDS=${BENCH_EXTRA_ROUNDS:-3}
@@ -49,6 +49,7 @@ die() { printf 'bench/run.sh: error: %s\n' "$*" >&2; exit 1; }
 for f in initdb pg_ctl psql pgbench; do
 	[ -x "$PGBIN/$f" ] || die "$PGBIN/$f not found (set EA_PG_BINDIR)"
 done
+EA_PG_CONFIG_ORIG=$PGBIN/pg_config
 [ -f "$("$PGBIN/pg_config" --pkglibdir)/exchange_adapter.so" ] ||
 	die "exchange_adapter is not installed: run make && sudo make install first"
 [ "$CLIENTS" -ge 1 ] && [ "$CLIENTS" -le 8 ] || die "BENCH_CLIENTS must be 1..8 (the fixture has 8 accounts)"
@@ -92,6 +93,21 @@ trap 'exit 143' TERM
 
 # The scripts, readable by the run user.
 cp -r "$HERE/setup.sql" "$HERE/plpgsql.sql" "$HERE/equivalence.sql" "$HERE/pgbench" "$WORK/"
+
+# A snapshot of the installed PostgreSQL and extension, run from the run directory: another
+# `make install` on this machine during the run cannot swap the library under the benchmark.
+# (PostgreSQL finds its share and lib directories relative to its binaries, so a copy that
+# keeps the layout works.)
+SNAP=$WORK/pg
+for d in "$PGBIN" "$("$PGBIN/pg_config" --pkglibdir)" "$("$PGBIN/pg_config" --sharedir)"; do
+	mkdir -p "$SNAP$(dirname "$d")"
+	[ -d "$SNAP$d" ] || cp -a "$d" "$SNAP$d"
+done
+SO=$("$PGBIN/pg_config" --pkglibdir)/exchange_adapter.so
+SO_INFO="$(sha256sum "$SO" | cut -c1-12), installed $(date -r "$SO" '+%F %T')"
+PGBIN=$SNAP$PGBIN
+[ "$("$PGBIN/pg_config" --sharedir)" = "$SNAP$("$EA_PG_CONFIG_ORIG" --sharedir)" ] ||
+	die "the PostgreSQL snapshot in $SNAP does not find its own share directory"
 [ "$(id -u)" -eq 0 ] && chown -R "$RUN_USER" "$WORK"
 
 # ---------------------------------------------------------------------------------------------
@@ -125,6 +141,7 @@ for p in $PORTS; do
 		shared_buffers = 256MB
 		max_wal_size = 8GB
 		checkpoint_timeout = 30min
+		autovacuum = off
 		lc_messages = 'C'
 		log_min_messages = warning
 	EOF
@@ -144,6 +161,7 @@ ENVS=(PGPASSFILE="$WORK/pgpass" PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres 
 run_psql() { as_user env "${ENVS[@]}" "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 say "== PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT, data in $DATA"
+say "   exchange_adapter.so $SO_INFO (snapshot); tree $(git -C "$HERE" describe --always --dirty 2>/dev/null || echo '?'); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 run_psql -d postgres -c 'CREATE DATABASE bench'
 run_psql -c 'CREATE EXTENSION exchange_adapter' -f "$WORK/plpgsql.sql" -f "$WORK/setup.sql" >/dev/null
 
@@ -186,17 +204,38 @@ run_one() {
 	hot) naccts=1 ;;
 	esac
 	run_psql -c CHECKPOINT
+	sleep 0.3
+	cpu0=$(children_cpu)
 	out=$(as_user env "${ENVS[@]}" PGOPTIONS="-c synchronous_commit=$sync" \
+		/usr/bin/time -f '%U %S' -o "$WORK/time.out" \
 		"$PGBIN/pgbench" -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$secs" -D naccts="$naccts" -D acct0=0 \
 		-f "$WORK/pgbench/${workload}_${variant}.sql" 2>&1) ||
 		{ printf '%s\n' "$out" >&2; die "pgbench failed: $config $workload $variant"; }
+	sleep 0.3				# the backends exit and the postmaster reaps them
+	cpu1=$(children_cpu)
 	grep -q '^number of failed transactions: 0 ' <<<"$out" ||
 		{ printf '%s\n' "$out" >&2; die "failed transactions: $config $workload $variant"; }
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out")
 	lat=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' <<<"$out")
-	[ -n "$tps" ] || { printf '%s\n' "$out" >&2; die "no tps in the pgbench output"; }
-	printf '   %-8s %-6s %-8s %-7s %10.1f tps  %7.3f ms\n' "$config" "$workload" "$variant" "$round" "$tps" "$lat"
-	[ "$round" = warmup ] || printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$workload" "$variant" "$round" "$tps" "$lat" >>"$RESULTS"
+	ntx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\)$/\1/p' <<<"$out")
+	[ -n "$tps" ] && [ -n "$ntx" ] && [ "$ntx" -gt 0 ] ||
+		{ printf '%s\n' "$out" >&2; die "no tps in the pgbench output"; }
+	# CPU per transaction, in microseconds: the backends (CPU time of the postmaster's reaped
+	# children) and pgbench itself.  Much less sensitive than tps to other load on the machine.
+	srv=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$ntx" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (b - a) / hz / n * 1e6 }')
+	cli=$(awk -v n="$ntx" '{ printf "%.1f", ($1 + $2) / n * 1e6 }' "$WORK/time.out")
+	printf '   %-8s %-6s %-8s %-7s %10.1f tps  %7.3f ms  server %7.1f us/tx  pgbench %6.1f us/tx\n' \
+		"$config" "$workload" "$variant" "$round" "$tps" "$lat" "$srv" "$cli"
+	[ "$round" = warmup ] ||
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$workload" "$variant" "$round" "$tps" "$lat" "$srv" "$cli" >>"$RESULTS"
+}
+
+# CPU ticks (user + system) of the postmaster's terminated and reaped children: the backends.
+CLK_TCK=$(getconf CLK_TCK)
+children_cpu() {
+	local pid
+	pid=$(head -n 1 "$DATA/postmaster.pid")
+	sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $14 + $15 }'
 }
 
 CONFIGS=main
@@ -233,23 +272,32 @@ say "   empty ($(run_psql -At -c "SELECT format('%s orders, %s trades, %s journa
 # The table: medians per configuration, workload and variant.
 
 say ""
-say "== median tps ($CLIENTS clients; per-run figures above)"
+say "== medians over the rounds ($CLIENTS clients; per-run figures above); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 perl -e '
-	my %v;
+	my (%tps, %srv, %cli);
 	while (<STDIN>) {
 		chomp;
-		my ($c, $w, $var, $r, $tps) = split /\t/;
-		push @{ $v{$c}{$w}{$var} }, $tps;
+		my ($c, $w, $var, $r, $tps, $lat, $srv, $cli) = split /\t/;
+		push @{ $tps{$c}{$w}{$var} }, $tps;
+		push @{ $srv{$c}{$w}{$var} }, $srv;
+		push @{ $cli{$c}{$w}{$var} }, $cli;
 	}
 	sub median { my @s = sort { $a <=> $b } @_; my $n = @s;
 		return $n % 2 ? $s[($n - 1) / 2] : ($s[$n / 2 - 1] + $s[$n / 2]) / 2; }
 	my %label = (main => "sync_commit=off", sync_on => "sync_commit=on", hot => "one hot account");
 	my %wl = (place => "place_order", trade => "apply_trade");
-	printf "%-17s %-12s %10s %13s %11s %9s %9s\n", "configuration", "workload", "C", "PL/pgSQL", "client", "C/PL", "C/client";
-	for my $c (grep { $v{$_} } qw(main sync_on hot)) {
-		for my $w (grep { $v{$c}{$_} } qw(place trade)) {
-			my ($mc, $mp, $ml) = map { median(@{ $v{$c}{$w}{$_} }) } qw(c plpgsql client);
-			printf "%-17s %-12s %10.1f %13.1f %11.1f %8.2fx %8.2fx%s\n", $label{$c}, $wl{$w}, $mc, $mp, $ml,
-				$mc / $mp, $mc / $ml, $c eq "main" ? "   (targets 1.30x, 3.00x)" : "";
+	my @rows;
+	printf "%-16s %-12s %9s %9s %9s %7s %8s   %-26s %-20s\n", "", "", "tps:", "", "", "", "",
+		"server CPU us/tx:", "pgbench CPU us/tx:";
+	printf "%-16s %-12s %9s %9s %9s %7s %8s   %8s %8s %8s   %6s %6s %6s\n", "configuration", "workload",
+		"C", "PL/pgSQL", "client", "C/PL", "C/client", "C", "PL/pgSQL", "client", "C", "PL", "client";
+	for my $c (grep { $tps{$_} } qw(main sync_on hot)) {
+		for my $w (grep { $tps{$c}{$_} } qw(place trade)) {
+			my ($tc, $tp, $tl) = map { median(@{ $tps{$c}{$w}{$_} }) } qw(c plpgsql client);
+			my ($sc, $sp, $sl) = map { median(@{ $srv{$c}{$w}{$_} }) } qw(c plpgsql client);
+			my ($cc, $cp, $cl) = map { median(@{ $cli{$c}{$w}{$_} }) } qw(c plpgsql client);
+			printf "%-16s %-12s %9.1f %9.1f %9.1f %6.2fx %7.2fx   %8.1f %8.1f %8.1f   %6.1f %6.1f %6.1f\n",
+				$label{$c}, $wl{$w}, $tc, $tp, $tl, $tc / $tp, $tc / $tl, $sc, $sp, $sl, $cc, $cp, $cl;
 		}
-	}' <"$RESULTS"
+	}
+	print "targets (sync_commit=off): C/PL >= 1.30x, C/client >= 3.00x\n";' <"$RESULTS"
