@@ -238,6 +238,36 @@ hold_take(pg_uuid_t *hold_id, Numeric *amount, const char *action)
 	return asset;
 }
 
+/*
+ * Take amount out of a locked hold: released back to available (UNLOCK) or
+ * captured out of the account (CAPTURE).  Returns the updated hold row.
+ */
+static Datum
+hold_reduce(ExaCall *call, pg_uuid_t *hold_id, pg_uuid_t *account_id,
+			const char *asset, Numeric amount, bool capture,
+			const char *reference)
+{
+	Datum		values[3];
+	LedgerMove	move = {0};
+	Datum		result;
+
+	values[0] = UUIDPGetDatum(hold_id);
+	values[1] = NumericGetDatum(amount);
+	values[2] = NumericGetDatum(capture ? amount : exa_zero());
+	exa_exec(&stmt_reduce_hold, values, NULL, 1);
+	result = exa_return_row(0);
+
+	move.account_id = account_id;
+	move.asset = asset;
+	move.delta_available = capture ? NULL : amount;
+	move.delta_locked = exa_neg(amount);
+	move.kind = capture ? "CAPTURE" : "UNLOCK";
+	move.hold_id = hold_id;
+	move.reference = reference;
+	ledger_move(call, &move, 1);
+	return result;
+}
+
 /* unlock_balance(hold_id uuid, amount numeric DEFAULT NULL) -> holds */
 Datum
 unlock_balance(PG_FUNCTION_ARGS)
@@ -248,28 +278,13 @@ unlock_balance(PG_FUNCTION_ARGS)
 	pg_uuid_t	account_id;
 	ExaAccount	acct;
 	ExaCall		call;
-	LedgerMove	move = {0};
-	Datum		values[3];
 	char	   *asset;
 	Datum		result;
 
 	exa_call_begin(&call);
 	hold_account(hold_id, &account_id, &acct);
 	asset = hold_take(hold_id, &amount, "release");
-
-	values[0] = UUIDPGetDatum(hold_id);
-	values[1] = NumericGetDatum(amount);
-	values[2] = NumericGetDatum(exa_zero());
-	exa_exec(&stmt_reduce_hold, values, NULL, 1);
-	result = exa_return_row(0);
-
-	move.account_id = &account_id;
-	move.asset = asset;
-	move.delta_available = amount;
-	move.delta_locked = exa_neg(amount);
-	move.kind = "UNLOCK";
-	move.hold_id = hold_id;
-	ledger_move(&call, &move, 1);
+	result = hold_reduce(&call, hold_id, &account_id, asset, amount, false, NULL);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
@@ -290,7 +305,6 @@ capture_hold(PG_FUNCTION_ARGS)
 	pg_uuid_t	account_id;
 	ExaAccount	acct;
 	ExaCall		call;
-	LedgerMove	move = {0};
 	Datum		values[3];
 	char	   *asset;
 	Datum		result;
@@ -321,20 +335,7 @@ capture_hold(PG_FUNCTION_ARGS)
 
 	ledger_require_status(&acct, "a capture", true);
 	asset = hold_take(hold_id, &amount, "capture");
-
-	values[0] = UUIDPGetDatum(hold_id);
-	values[1] = NumericGetDatum(amount);
-	values[2] = NumericGetDatum(amount);
-	exa_exec(&stmt_reduce_hold, values, NULL, 1);
-	result = exa_return_row(0);
-
-	move.account_id = &account_id;
-	move.asset = asset;
-	move.delta_locked = exa_neg(amount);
-	move.kind = "CAPTURE";
-	move.hold_id = hold_id;
-	move.reference = reference;
-	ledger_move(&call, &move, 1);
+	result = hold_reduce(&call, hold_id, &account_id, asset, amount, true, reference);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
