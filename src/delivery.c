@@ -425,6 +425,24 @@ delivery_delete(DeliveryBatch *batch)
 }
 
 void
+delivery_delete_ids(const int64 *ids, int nids)
+{
+	Datum	   *elems;
+	Datum		values[1];
+	int			i;
+
+	if (nids == 0)
+		return;
+	elems = palloc(sizeof(Datum) * nids);
+	for (i = 0; i < nids; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	values[0] = PointerGetDatum(construct_array(elems, nids, INT8OID,
+												sizeof(int64), FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	exa_exec(&stmt_delete, values, NULL, 0);
+}
+
+void
 delivery_release(DeliveryBatch *batch)
 {
 	Datum		values[1];

@@ -75,6 +75,7 @@ extern DeliveryBatch *delivery_live_services(MemoryContext mcxt);
 extern void delivery_add_self(DeliveryBatch *batch, const char *database,
 							  TimestampTz started_at, MemoryContext mcxt);
 extern void delivery_delete(DeliveryBatch *batch);
+extern void delivery_delete_ids(const int64 *ids, int nids);
 extern void delivery_release(DeliveryBatch *batch);
 extern int64 delivery_release_all_claims(void);
 

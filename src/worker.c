@@ -9,10 +9,12 @@
  * callback of outbox.c calls.
  *
  * Worker loop: claim a batch in a short transaction (delivery.c), commit,
- * push with no transaction open and no lock held, delete what was delivered
- * in another short transaction; claim again at once after a non-empty
- * batch, otherwise sleep on the latch (set at commit by any backend that
- * enqueued) for at most poll_interval.  Redis failures close the connection
+ * push with no transaction open and no lock held; the next claim's
+ * transaction deletes what was delivered, and the worker claims again at
+ * once after a non-empty batch, otherwise sleeps on the latch (set at commit
+ * by any backend that enqueued) for at most poll_interval.  Its commits are
+ * asynchronous (synchronous_commit = off): a claim or a delete lost in a
+ * crash only means a row delivered again.  Redis failures close the connection
  * and the worker reconnects with exponential back-off up to
  * retry_backoff_max; claimed rows of a failed push are released at once.
  * At each connect the worker checks the backlog (outbox_flush_after), and
@@ -87,6 +89,12 @@ static bool am_worker = false;
 
 /* Interval between two reports of the same lasting problem. */
 #define EXA_REPORT_INTERVAL_MS	(10 * 60 * 1000)
+
+/*
+ * Shortest claim-push cycle while busy with partial batches: commits gather
+ * for the rest of it (see the main loop).  Bounds the added latency.
+ */
+#define EXA_MIN_CYCLE_US		2000
 
 /* First retry after a failure; doubled up to retry_backoff_max. */
 #define EXA_BACKOFF_MIN_MS		250
@@ -346,6 +354,9 @@ typedef struct WorkerState
 	TimestampTz next_heartbeat;
 	bool		check_backlog;
 	bool		no_url_reported;
+	int64	   *done;			/* ids delivered, to delete with the next claim */
+	int			ndone;
+	int			maxdone;
 } WorkerState;
 
 static void
@@ -571,8 +582,27 @@ worker_heartbeat(WorkerState *ws)
 		redis_recovered(ws);
 }
 
+/* Keep the ids of a delivered batch for the next claim transaction. */
+static void
+remember_delivered(WorkerState *ws, DeliveryBatch *batch)
+{
+	int			i;
+
+	if (ws->ndone + batch->nrows > ws->maxdone)
+	{
+		int			newmax = Max(ws->ndone + batch->nrows, 2 * ws->maxdone);
+
+		ws->done = ws->done == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(int64) * newmax) :
+			repalloc(ws->done, sizeof(int64) * newmax);
+		ws->maxdone = newmax;
+	}
+	for (i = 0; i < batch->nrows; i++)
+		ws->done[ws->ndone++] = batch->rows[i].id;
+}
+
 /*
- * Claim, push, delete one batch.  Returns the number of rows delivered, 0
+ * Claim (deleting what the previous batch delivered), push one batch.  Returns the number of rows delivered, 0
  * when there was nothing to do, -1 on failure.
  */
 static int
@@ -590,8 +620,18 @@ worker_deliver(WorkerState *ws)
 		/* DROP EXTENSION: back to idling. */
 		end_txn(ws->batch_cxt);
 		ws->ext_ready = false;
+		ws->ndone = 0;
 		return 0;
 	}
+
+	/*
+	 * The rows the previous push delivered are deleted in this transaction:
+	 * one transaction per batch instead of two.  The loop claims again at
+	 * once after a delivery, so they never linger; if we die first, they
+	 * are delivered again (idempotent).
+	 */
+	delivery_delete_ids(ws->done, ws->ndone);
+	ws->ndone = 0;
 	batch = delivery_claim_worker(exa_outbox_batch_size, ws->batch_cxt);
 	if (batch->nrows > 0)
 		delivery_load_services(batch, ws->batch_cxt);
@@ -614,9 +654,7 @@ worker_deliver(WorkerState *ws)
 		return -1;
 	}
 
-	begin_txn("deleting delivered outbox rows");
-	delivery_delete(batch);
-	end_txn(ws->batch_cxt);
+	remember_delivered(ws, batch);
 	status_pushed(batch->nkeys);
 	redis_recovered(ws);
 	return batch->nrows;
@@ -688,6 +726,13 @@ exa_worker_main(Datum main_arg)
 	SetConfigOption("idle_in_transaction_session_timeout", "0",
 					PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * Our commits need no flush: a lost claim is retaken (claims are
+	 * released at start), a lost delete is delivered again (idempotent).
+	 * Not waiting for WAL flushes keeps commit-to-delivery latency low.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	pgstat_report_appname(EXA_WORKER_NAME);
 	worker_attach(ws.dbname);
 	ereport(LOG,
@@ -699,6 +744,7 @@ exa_worker_main(Datum main_arg)
 		long		timeout = exa_poll_interval;
 		int			delivered = 0;
 		TimestampTz now;
+		TimestampTz cycle_start;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -775,9 +821,29 @@ exa_worker_main(Datum main_arg)
 				goto wait;
 		}
 
+		cycle_start = GetCurrentTimestamp();
 		delivered = worker_deliver(&ws);
 		if (delivered > 0)
-			continue;			/* more may be waiting: claim again at once */
+		{
+			/*
+			 * More may be waiting: claim again at once after a full batch.
+			 * After a partial one, let commits gather for what is left of
+			 * EXA_MIN_CYCLE_US: under a stream of small transactions each
+			 * cycle then carries several, which keeps the worker's share of
+			 * the CPU small, for at most that much latency.  The wait is on
+			 * the clock only (every commit sets the latch), and short.
+			 */
+			if (delivered < exa_outbox_batch_size)
+			{
+				long		left = EXA_MIN_CYCLE_US -
+					(long) (GetCurrentTimestamp() - cycle_start);
+
+				if (left > 0)
+					(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 Max(1, left / 1000), PG_WAIT_EXTENSION);
+			}
+			continue;
+		}
 
 wait:
 		pgstat_report_activity(STATE_IDLE, NULL);
