@@ -5,8 +5,8 @@
  *
  * This file owns the SQL of delivery (claim, service state, delete) and the
  * Redis commands that carry it out.  Both halves are used by the worker
- * (claim and delete in short transactions of their own, push with no
- * transaction open) and by flush_outbox (everything in the caller's
+ * (claim, and delete of the previous batch, in one short transaction; push
+ * with no transaction open) and by flush_outbox (everything in the caller's
  * transaction; rows taken with FOR UPDATE SKIP LOCKED).
  *
  * Locks: the claim takes outbox rows FOR UPDATE SKIP LOCKED, so deliverers

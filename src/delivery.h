@@ -5,7 +5,8 @@
  *	  delivery", "Service registry").
  *
  * Shared by the background worker (worker.c), which claims in a short
- * transaction, pushes with no transaction open and deletes in another, and
+ * transaction, pushes with no transaction open and deletes what it
+ * delivered in the next claim's transaction, and
  * by flush_outbox (registry.c), which does all three in the caller's
  * transaction holding row locks (never ledger locks) on what it delivers.
  *
