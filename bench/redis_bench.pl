@@ -20,7 +20,8 @@
 #
 # Environment: BENCH_PG_PORT (55451), BENCH_REDIS_PORT (56451), BENCH_DIR (a new temp dir),
 # PG_BINDIR (/usr/lib/postgresql/15/bin), REDIS_SERVER, REDIS_CLI, BENCH_RATE, BENCH_SECONDS (10),
-# BENCH_ROWS, BENCH_KEYS, BENCH_BATCH (outbox_batch_size for the drain, default 1000).
+# BENCH_ROWS, BENCH_KEYS, BENCH_BATCH (outbox_batch_size for the drain, default 1000),
+# BENCH_FILLFACTOR (an experiment: ALTER TABLE exchange.outbox SET (fillfactor = N) first).
 use strict;
 use warnings;
 
@@ -264,6 +265,9 @@ if ($phase{drain})
 	my $wpid = worker_pid();
 	my $rss0 = rss_kb($wpid);
 	my $t0 = time();
+	# BENCH_FILLFACTOR: an experiment (room for HOT claims), not the shipped table.
+	sql('bench', "ALTER TABLE exchange.outbox SET (fillfactor = $ENV{BENCH_FILLFACTOR})")
+	  if $ENV{BENCH_FILLFACTOR};
 	sqlf('bench', <<"EOF");
 INSERT INTO exchange.outbox (xid, kind, keys)
 SELECT (1000000000 + i)::text::xid8, 'cache',
