@@ -92,6 +92,15 @@ sub rss_kb
 	return "$m{VmRSS} kB (private $m{RssAnon} kB)";
 }
 
+# CPU seconds (user + system) a process has used.
+sub cpu_secs
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return 0;
+	my @f = split ' ', (<$fh> =~ s/^.*\) //r);
+	return ($f[11] + $f[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+}
+
 sub commandstats
 {
 	my %c;
@@ -242,9 +251,17 @@ EOF
 			: "exchange_adapter.redis_url = ''");
 		wait_outbox_empty(300) if $mode eq 'on';
 		sql('bench', 'CHECKPOINT');
+		my ($wpid, $rpid) = (worker_pid(), `cat $dir/redis.pid` =~ s/\s//gr);
+		my ($w0, $r0) = (cpu_secs($wpid), cpu_secs($rpid));
 		my $out = `$bindir/pgbench -n -h $dir -p $pgport -U postgres -c 4 -j 2 -T $secs -f $dir/cost.pgb bench 2>&1`;
 		my ($tps) = $out =~ /tps = ([\d.]+)/;
 		push @{ $tps{$mode} }, $tps;
+		if ($mode eq 'on')
+		{
+			push @{ $tps{worker_cpu} }, (cpu_secs($wpid) - $w0) / $secs;
+			push @{ $tps{redis_cpu} },  (cpu_secs($rpid) - $r0) / $secs;
+			push @{ $tps{per_ktx} }, 1e6 * (cpu_secs($wpid) - $w0) / ($tps * $secs);
+		}
 	}
 	conf_set("exchange_adapter.redis_url = 'redis://127.0.0.1:$rport'");
 	wait_outbox_empty(300);
@@ -255,6 +272,8 @@ EOF
 	  join('/', map { int } @{ $tps{on} }), $off, join('/', map { int } @{ $tps{off} });
 	printf "   cost of delivery: %.1f %%   (target <= 10 %%; 2 shared cores: noisy)\n",
 	  100 * ($off - $on) / $off;
+	printf "   while delivering: worker %.0f %% of a core (%.0f ms CPU per 1,000 transactions), redis-server %.0f %% of a core\n",
+	  100 * $avg->($tps{worker_cpu}), $avg->($tps{per_ktx}), 100 * $avg->($tps{redis_cpu});
 }
 
 # ---- drain ----------------------------------------------------------------------------------
