@@ -465,7 +465,10 @@ CREATE TABLE exchange.outbox (
 	CONSTRAINT outbox_kind_check CHECK (kind IN ('cache', 'registry')),
 	CONSTRAINT outbox_registry_check
 		CHECK ((kind OPERATOR(pg_catalog.=) 'registry') OPERATOR(pg_catalog.=) (service_id IS NOT NULL))
-);
+)
+-- Half of each page stays free so the worker's claim (claimed_at, attempts:
+-- no index) is a HOT update: measured to double the drain rate of a backlog.
+WITH (fillfactor = 50);
 
 -- Internal: the durable service registry; Redis holds its projection (§5).
 -- Not dumped: a restored copy must not re-announce another environment's services.
