@@ -183,16 +183,32 @@ illegal_account_transition(const char *what, pg_uuid_t *account_id,
 			 hint ? errhint("%s", hint) : 0));
 }
 
+/*
+ * Write an account's new status or KYC status with stmt ($1 account_id, $2
+ * value), name its stale key and end the call; returns the updated row.
+ */
+static Datum
+account_update(ExaCall *call, ExaStmt *stmt, pg_uuid_t *account_id,
+			   const char *value)
+{
+	Datum		values[2] = {UUIDPGetDatum(account_id), CStringGetTextDatum(value)};
+	Datum		result;
+
+	exa_exec(stmt, values, NULL, 1);
+	result = exa_return_row(0);
+	exa_call_key(call, "cache:account:%s", exa_uuid_str(account_id));
+	exa_call_end(call);
+	return result;
+}
+
 /* set_account_status(account_id uuid, status text) -> accounts */
 Datum
 set_account_status(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	const char *status = exa_arg_enum(fcinfo, 1, "status", account_statuses, false);
-	Datum		values[2];
 	ExaAccount	acct;
 	ExaCall		call;
-	Datum		result;
 
 	exa_call_begin(&call);
 	ledger_lock_account(account_id, true, &acct);
@@ -223,13 +239,7 @@ set_account_status(PG_FUNCTION_ARGS)
 					 errhint("Cancel its orders, release its holds and withdraw its funds first.")));
 	}
 
-	values[0] = UUIDPGetDatum(account_id);
-	values[1] = CStringGetTextDatum(status);
-	exa_exec(&stmt_set_account_status, values, NULL, 1);
-	result = exa_return_row(0);
-	exa_call_key(&call, "cache:account:%s", exa_uuid_str(account_id));
-	exa_call_end(&call);
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(account_update(&call, &stmt_set_account_status, account_id, status));
 }
 
 /* set_kyc_status(account_id uuid, kyc_status text) -> accounts */
@@ -238,10 +248,8 @@ set_kyc_status(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	const char *kyc = exa_arg_enum(fcinfo, 1, "kyc_status", kyc_statuses, false);
-	Datum		values[2];
 	ExaAccount	acct;
 	ExaCall		call;
-	Datum		result;
 	bool		legal;
 
 	exa_call_begin(&call);
@@ -260,13 +268,7 @@ set_kyc_status(PG_FUNCTION_ARGS)
 		illegal_account_transition("KYC status", account_id, acct.kyc_status, kyc,
 								   "KYC moves PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED, REJECTED -> PENDING.");
 
-	values[0] = UUIDPGetDatum(account_id);
-	values[1] = CStringGetTextDatum(kyc);
-	exa_exec(&stmt_set_kyc_status, values, NULL, 1);
-	result = exa_return_row(0);
-	exa_call_key(&call, "cache:account:%s", exa_uuid_str(account_id));
-	exa_call_end(&call);
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(account_update(&call, &stmt_set_kyc_status, account_id, kyc));
 }
 
 static Numeric
