@@ -57,7 +57,7 @@ ifneq ($(filter $(REGRESS),$(ISOLATION)),)
 $(error test names used by both pg_regress and isolation: $(filter $(REGRESS),$(ISOLATION)))
 endif
 
-.PHONY: pgtap prove bench test
+.PHONY: pgtap prove bench bench-redis bench-profile test
 # pgTAP against the server named by PGHOST/PGPORT (pgtap extension must be available).
 pgtap:
 	pg_prove --ext .sql -r test/pgtap
@@ -71,3 +71,12 @@ prove:
 # Every suite, with servers started and stopped: see scripts/test.sh.
 test:
 	bash scripts/test.sh
+
+# Benchmarks (installed extension; they start and stop their own servers, print figures and
+# ratios against peers measured in the same run, and assert nothing).
+bench:
+	bash bench/run.sh
+bench-redis:
+	bash bench/redis_bench.sh
+bench-profile:
+	bash bench/profile.sh
