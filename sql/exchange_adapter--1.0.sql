@@ -123,11 +123,11 @@ CREATE TABLE exchange.accounts (
 	CONSTRAINT accounts_user_id_account_type_key UNIQUE (user_id, account_type),
 	CONSTRAINT accounts_user_id_check CHECK (user_id OPERATOR(pg_catalog.<>) ''),
 	CONSTRAINT accounts_account_type_check
-		CHECK (account_type IN ('SPOT', 'MARGIN', 'FUTURES')),
+		CHECK (account_type::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{SPOT,MARGIN,FUTURES}'::pg_catalog.text[])),
 	CONSTRAINT accounts_status_check
-		CHECK (status IN ('ACTIVE', 'SUSPENDED', 'CLOSED')),
+		CHECK (status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{ACTIVE,SUSPENDED,CLOSED}'::pg_catalog.text[])),
 	CONSTRAINT accounts_kyc_status_check
-		CHECK (kyc_status IN ('PENDING', 'APPROVED', 'REJECTED')),
+		CHECK (kyc_status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{PENDING,APPROVED,REJECTED}'::pg_catalog.text[])),
 	CONSTRAINT accounts_metadata_check
 		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
 );
@@ -155,15 +155,15 @@ CREATE TABLE exchange.markets (
 	CONSTRAINT markets_symbol_check
 		CHECK (symbol::pg_catalog.text OPERATOR(pg_catalog.=)
 			   (base_asset::pg_catalog.text OPERATOR(pg_catalog.||) '-' OPERATOR(pg_catalog.||) quote_asset::pg_catalog.text)),
-	CONSTRAINT markets_tick_size_check CHECK (tick_size OPERATOR(pg_catalog.>) 0),
-	CONSTRAINT markets_lot_size_check CHECK (lot_size OPERATOR(pg_catalog.>) 0),
-	CONSTRAINT markets_min_quantity_check CHECK (min_quantity OPERATOR(pg_catalog.>=) 0),
-	CONSTRAINT markets_min_notional_check CHECK (min_notional OPERATOR(pg_catalog.>=) 0),
+	CONSTRAINT markets_tick_size_check CHECK (tick_size OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT markets_lot_size_check CHECK (lot_size OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT markets_min_quantity_check CHECK (min_quantity OPERATOR(pg_catalog.>=) 0.0),
+	CONSTRAINT markets_min_notional_check CHECK (min_notional OPERATOR(pg_catalog.>=) 0.0),
 	CONSTRAINT markets_maker_fee_rate_check
-		CHECK (maker_fee_rate OPERATOR(pg_catalog.>=) 0 AND maker_fee_rate OPERATOR(pg_catalog.<=) 0.1),
+		CHECK (maker_fee_rate OPERATOR(pg_catalog.>=) 0.0 AND maker_fee_rate OPERATOR(pg_catalog.<=) 0.1),
 	CONSTRAINT markets_taker_fee_rate_check
-		CHECK (taker_fee_rate OPERATOR(pg_catalog.>=) 0 AND taker_fee_rate OPERATOR(pg_catalog.<=) 0.1),
-	CONSTRAINT markets_status_check CHECK (status IN ('ACTIVE', 'HALTED')),
+		CHECK (taker_fee_rate OPERATOR(pg_catalog.>=) 0.0 AND taker_fee_rate OPERATOR(pg_catalog.<=) 0.1),
+	CONSTRAINT markets_status_check CHECK (status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{ACTIVE,HALTED}'::pg_catalog.text[])),
 	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
 	CONSTRAINT markets_amounts_not_nan_check
 		CHECK (tick_size OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND lot_size OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND min_quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND min_notional OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND maker_fee_rate OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND taker_fee_rate OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
@@ -203,23 +203,23 @@ CREATE TABLE exchange.orders (
 		REFERENCES exchange.accounts (account_id),
 	CONSTRAINT orders_symbol_fkey FOREIGN KEY (symbol)
 		REFERENCES exchange.markets (symbol),
-	CONSTRAINT orders_order_type_check CHECK (order_type IN ('MARKET', 'LIMIT', 'STOP')),
-	CONSTRAINT orders_side_check CHECK (side IN ('BUY', 'SELL')),
+	CONSTRAINT orders_order_type_check CHECK (order_type::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{MARKET,LIMIT,STOP}'::pg_catalog.text[])),
+	CONSTRAINT orders_side_check CHECK (side::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{BUY,SELL}'::pg_catalog.text[])),
 	CONSTRAINT orders_status_check
-		CHECK (status IN ('PENDING', 'OPEN', 'PARTIAL', 'FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED')),
-	CONSTRAINT orders_time_in_force_check CHECK (time_in_force IN ('GTC', 'IOC', 'FOK')),
-	CONSTRAINT orders_quantity_check CHECK (quantity OPERATOR(pg_catalog.>) 0),
-	CONSTRAINT orders_price_check CHECK (price OPERATOR(pg_catalog.>) 0),
-	CONSTRAINT orders_stop_price_check CHECK (stop_price OPERATOR(pg_catalog.>) 0),
-	CONSTRAINT orders_average_price_check CHECK (average_price OPERATOR(pg_catalog.>) 0),
+		CHECK (status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{PENDING,OPEN,PARTIAL,FILLED,CANCELLED,REJECTED,EXPIRED}'::pg_catalog.text[])),
+	CONSTRAINT orders_time_in_force_check CHECK (time_in_force::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{GTC,IOC,FOK}'::pg_catalog.text[])),
+	CONSTRAINT orders_quantity_check CHECK (quantity OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT orders_price_check CHECK (price OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT orders_stop_price_check CHECK (stop_price OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT orders_average_price_check CHECK (average_price OPERATOR(pg_catalog.>) 0.0),
 	CONSTRAINT orders_filled_quantity_check
-		CHECK (filled_quantity OPERATOR(pg_catalog.>=) 0
+		CHECK (filled_quantity OPERATOR(pg_catalog.>=) 0.0
 			   AND filled_quantity OPERATOR(pg_catalog.<=) quantity),
-	CONSTRAINT orders_locked_amount_check CHECK (locked_amount OPERATOR(pg_catalog.>=) 0),
+	CONSTRAINT orders_locked_amount_check CHECK (locked_amount OPERATOR(pg_catalog.>=) 0.0),
 	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
 	CONSTRAINT orders_amounts_not_nan_check
 		CHECK (quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND filled_quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND average_price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND stop_price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND locked_amount OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND filled_value OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
-	CONSTRAINT orders_filled_value_check CHECK (filled_value OPERATOR(pg_catalog.>=) 0),
+	CONSTRAINT orders_filled_value_check CHECK (filled_value OPERATOR(pg_catalog.>=) 0.0),
 	CONSTRAINT orders_lock_asset_check
 		CHECK (lock_asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
 	CONSTRAINT orders_client_order_id_check
@@ -236,8 +236,8 @@ CREATE TABLE exchange.orders (
 		CHECK (order_type OPERATOR(pg_catalog.<>) 'MARKET' OR time_in_force OPERATOR(pg_catalog.<>) 'GTC'),
 	-- invariant 3: terminal orders hold no lock; FILLED means fully filled.
 	CONSTRAINT orders_terminal_unlocked_check
-		CHECK (status NOT IN ('FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED')
-			   OR locked_amount OPERATOR(pg_catalog.=) 0),
+		CHECK (NOT (status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{FILLED,CANCELLED,REJECTED,EXPIRED}'::pg_catalog.text[]))
+			   OR locked_amount OPERATOR(pg_catalog.=) 0.0),
 	CONSTRAINT orders_filled_check
 		CHECK ((status OPERATOR(pg_catalog.=) 'FILLED') OPERATOR(pg_catalog.=)
 			   (filled_quantity OPERATOR(pg_catalog.=) quantity)),
@@ -289,16 +289,16 @@ CREATE TABLE exchange.trades (
 		REFERENCES exchange.orders (order_id, account_id, symbol, side),
 	CONSTRAINT trades_symbol_fkey FOREIGN KEY (symbol)
 		REFERENCES exchange.markets (symbol),
-	CONSTRAINT trades_side_check CHECK (side IN ('BUY', 'SELL')),
-	CONSTRAINT trades_quantity_check CHECK (quantity OPERATOR(pg_catalog.>) 0),
-	CONSTRAINT trades_price_check CHECK (price OPERATOR(pg_catalog.>) 0),
-	CONSTRAINT trades_fee_check CHECK (fee OPERATOR(pg_catalog.>=) 0),
+	CONSTRAINT trades_side_check CHECK (side::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{BUY,SELL}'::pg_catalog.text[])),
+	CONSTRAINT trades_quantity_check CHECK (quantity OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT trades_price_check CHECK (price OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT trades_fee_check CHECK (fee OPERATOR(pg_catalog.>=) 0.0),
 	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
 	CONSTRAINT trades_amounts_not_nan_check
 		CHECK (quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND fee OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT trades_fee_currency_check
 		CHECK (fee_currency OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
-	CONSTRAINT trades_liquidity_check CHECK (liquidity IN ('MAKER', 'TAKER')),
+	CONSTRAINT trades_liquidity_check CHECK (liquidity::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{MAKER,TAKER}'::pg_catalog.text[])),
 	CONSTRAINT trades_trade_ref_check CHECK (trade_ref OPERATOR(pg_catalog.<>) ''),
 	CONSTRAINT trades_metadata_check
 		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
@@ -328,9 +328,9 @@ CREATE TABLE exchange.balances (
 	CONSTRAINT balances_symbol_check
 		CHECK (symbol OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
 	CONSTRAINT balances_available_balance_check
-		CHECK (available_balance OPERATOR(pg_catalog.>=) 0),
+		CHECK (available_balance OPERATOR(pg_catalog.>=) 0.0),
 	CONSTRAINT balances_locked_balance_check
-		CHECK (locked_balance OPERATOR(pg_catalog.>=) 0),
+		CHECK (locked_balance OPERATOR(pg_catalog.>=) 0.0),
 	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
 	CONSTRAINT balances_amounts_not_nan_check
 		CHECK (available_balance OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND locked_balance OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
@@ -352,16 +352,16 @@ CREATE TABLE exchange.holds (
 	CONSTRAINT holds_account_id_fkey FOREIGN KEY (account_id)
 		REFERENCES exchange.accounts (account_id),
 	CONSTRAINT holds_asset_check CHECK (asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
-	CONSTRAINT holds_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0),
+	CONSTRAINT holds_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0.0),
 	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
 	CONSTRAINT holds_amounts_not_nan_check
 		CHECK (amount OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND remaining OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND captured OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT holds_remaining_check
-		CHECK (remaining OPERATOR(pg_catalog.>=) 0 AND captured OPERATOR(pg_catalog.>=) 0
+		CHECK (remaining OPERATOR(pg_catalog.>=) 0.0 AND captured OPERATOR(pg_catalog.>=) 0.0
 			   AND (remaining OPERATOR(pg_catalog.+) captured) OPERATOR(pg_catalog.<=) amount),
 	-- a hold is finished (released_at set) exactly when nothing remains
 	CONSTRAINT holds_released_check
-		CHECK ((remaining OPERATOR(pg_catalog.=) 0) OPERATOR(pg_catalog.=) (released_at IS NOT NULL))
+		CHECK ((remaining OPERATOR(pg_catalog.=) 0.0) OPERATOR(pg_catalog.=) (released_at IS NOT NULL))
 );
 
 CREATE INDEX holds_account_asset_idx
@@ -393,7 +393,7 @@ CREATE TABLE exchange.balance_journal (
 	CONSTRAINT balance_journal_amounts_not_nan_check
 		CHECK (delta_available OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND delta_locked OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
 	CONSTRAINT balance_journal_nonzero_check
-		CHECK (delta_available OPERATOR(pg_catalog.<>) 0 OR delta_locked OPERATOR(pg_catalog.<>) 0)
+		CHECK (delta_available OPERATOR(pg_catalog.<>) 0.0 OR delta_locked OPERATOR(pg_catalog.<>) 0.0)
 );
 
 CREATE INDEX balance_journal_account_asset_idx
@@ -419,13 +419,13 @@ CREATE TABLE exchange.order_events (
 	CONSTRAINT order_events_order_id_fkey FOREIGN KEY (order_id)
 		REFERENCES exchange.orders (order_id),
 	CONSTRAINT order_events_from_status_check
-		CHECK (from_status IN ('PENDING', 'OPEN', 'PARTIAL', 'FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED')),
+		CHECK (from_status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{PENDING,OPEN,PARTIAL,FILLED,CANCELLED,REJECTED,EXPIRED}'::pg_catalog.text[])),
 	CONSTRAINT order_events_to_status_check
-		CHECK (to_status IN ('PENDING', 'OPEN', 'PARTIAL', 'FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED')),
+		CHECK (to_status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{PENDING,OPEN,PARTIAL,FILLED,CANCELLED,REJECTED,EXPIRED}'::pg_catalog.text[])),
 	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
 	CONSTRAINT order_events_amounts_not_nan_check
 		CHECK (filled_delta OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
-	CONSTRAINT order_events_filled_delta_check CHECK (filled_delta OPERATOR(pg_catalog.>=) 0)
+	CONSTRAINT order_events_filled_delta_check CHECK (filled_delta OPERATOR(pg_catalog.>=) 0.0)
 );
 
 CREATE INDEX order_events_order_idx ON exchange.order_events (order_id, seq);
@@ -445,7 +445,7 @@ CREATE TABLE exchange.fee_ledger (
 	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
 	CONSTRAINT fee_ledger_amounts_not_nan_check
 		CHECK (amount OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
-	CONSTRAINT fee_ledger_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0)
+	CONSTRAINT fee_ledger_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0.0)
 );
 
 CREATE INDEX fee_ledger_asset_idx ON exchange.fee_ledger (asset, seq);
