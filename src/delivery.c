@@ -86,13 +86,19 @@ static char refusal_text[256];
 	"pg_catalog.ceil(EXTRACT(epoch FROM s.last_heartbeat + s.ttl" \
 	"                        - pg_catalog.clock_timestamp()) * 1000)::pg_catalog.int8"
 
+/*
+ * The worker's statements take their ids as an array (ARRAY(subquery) or a
+ * parameter), not as IN (subquery): no join to plan, so no planner probe of
+ * outbox_pkey's ends (mergejoinscansel), which walks every dead entry a
+ * drain leaves behind; the plan is an index scan by id.
+ */
 static ExaStmt stmt_claim_worker = {
 	"UPDATE exchange.outbox o"
 	"   SET claimed_at = pg_catalog.clock_timestamp(), attempts = o.attempts + 1"
-	" WHERE o.id IN (SELECT i.id FROM exchange.outbox i"
-	"                 WHERE i.claimed_at IS NULL"
-	"                    OR i.claimed_at < pg_catalog.now() - $1 * interval '1 millisecond'"
-	"                 ORDER BY i.id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+	" WHERE o.id = ANY (ARRAY(SELECT i.id FROM exchange.outbox i"
+	"                          WHERE i.claimed_at IS NULL"
+	"                             OR i.claimed_at < pg_catalog.now() - $1 * interval '1 millisecond'"
+	"                          ORDER BY i.id LIMIT $2 FOR UPDATE SKIP LOCKED))"
 	" RETURNING o.id, o.xid::pg_catalog.text, o.kind::pg_catalog.text, o.keys, o.service_id",
 	2, {INT4OID, INT8OID},
 	NULL
@@ -147,16 +153,16 @@ static ExaStmt stmt_self = {
 
 static ExaStmt stmt_delete = {
 	"DELETE FROM exchange.outbox o"
-	" WHERE o.id IN (SELECT i.id FROM exchange.outbox i"
-	"                 WHERE i.id = ANY ($1) FOR UPDATE SKIP LOCKED)",
+	" WHERE o.id = ANY (ARRAY(SELECT i.id FROM exchange.outbox i"
+	"                          WHERE i.id = ANY ($1) FOR UPDATE SKIP LOCKED))",
 	1, {INT8ARRAYOID},
 	NULL
 };
 
 static ExaStmt stmt_release = {
 	"UPDATE exchange.outbox o SET claimed_at = NULL"
-	" WHERE o.id IN (SELECT i.id FROM exchange.outbox i"
-	"                 WHERE i.id = ANY ($1) FOR UPDATE SKIP LOCKED)",
+	" WHERE o.id = ANY (ARRAY(SELECT i.id FROM exchange.outbox i"
+	"                          WHERE i.id = ANY ($1) FOR UPDATE SKIP LOCKED))",
 	1, {INT8ARRAYOID},
 	NULL
 };

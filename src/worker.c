@@ -14,9 +14,13 @@
  * once after a non-empty batch, otherwise sleeps on the latch (set at commit
  * by any backend that enqueued) for at most poll_interval.  Its commits are
  * asynchronous (synchronous_commit = off): a claim or a delete lost in a
- * crash only means a row delivered again.  Redis failures close the connection
- * and the worker reconnects with exponential back-off up to
- * retry_backoff_max; claimed rows of a failed push are released at once.
+ * crash only means a row delivered again.  Its statements read the outbox by
+ * id through outbox_pkey, never sequentially (enable_seqscan = off), with
+ * plans made once (force_generic_plan): a queue's statistics describe it
+ * nearly empty while its heap holds the dead rows of thousands of deliveries.
+ * Redis failures close the connection and the worker reconnects with
+ * exponential back-off up to retry_backoff_max; claimed rows of a failed
+ * push are released at once.
  * At each connect the worker checks the backlog (outbox_flush_after), and
  * every heartbeat_interval it re-applies every live registration and its
  * own (service_id).
@@ -732,6 +736,21 @@ exa_worker_main(Datum main_arg)
 	 * Not waiting for WAL flushes keeps commit-to-delivery latency low.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * The outbox is a queue: its statistics see it nearly empty while, under
+	 * a stream of commits, its heap holds thousands of dead rows between two
+	 * vacuums.  The planner then reads it sequentially, every page of it at
+	 * every claim and delete, which cost most of the worker's CPU (measured:
+	 * heapgetpage and visibility checks).  By id, through outbox_pkey, a
+	 * claim reads only the head of the queue, whose dead entries the index
+	 * scans mark and skip thereafter.  Our other statements read small
+	 * tables or run rarely.  With that, one generic plan per statement is
+	 * right whatever the queue's length: planned once, not at every cycle.
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("plan_cache_mode", "force_generic_plan",
+					PGC_SUSET, PGC_S_OVERRIDE);
 
 	pgstat_report_appname(EXA_WORKER_NAME);
 	worker_attach(ws.dbname);
