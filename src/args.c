@@ -29,23 +29,30 @@ exa_null_arg(const char *name)
 			 errmsg("%s must not be null", name)));
 }
 
+/*
+ * A numeric constant parsed once per backend and kept in TopMemoryContext:
+ * the arithmetic helpers below run on every fill and placement.
+ */
+static Numeric
+exa_const(Numeric *slot, const char *text)
+{
+	if (*slot == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		*slot = exa_num(text);
+		MemoryContextSwitchTo(old);
+	}
+	return *slot;
+}
+
 /* 1e16: the first value numeric(24,8) cannot hold. */
 static Numeric
 exa_amount_limit(void)
 {
 	static Numeric limit = NULL;
 
-	if (limit == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		limit = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-													CStringGetDatum("10000000000000000"),
-													ObjectIdGetDatum(InvalidOid),
-													Int32GetDatum(-1)));
-		MemoryContextSwitchTo(old);
-	}
-	return limit;
+	return exa_const(&limit, "10000000000000000");
 }
 
 Numeric
@@ -264,14 +271,7 @@ exa_zero(void)
 {
 	static Numeric zero = NULL;
 
-	if (zero == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		zero = int64_to_numeric(0);
-		MemoryContextSwitchTo(old);
-	}
-	return zero;
+	return exa_const(&zero, "0");
 }
 
 bool
@@ -307,10 +307,11 @@ exa_trunc8(Numeric a)
 Numeric
 exa_ceil8(Numeric a)
 {
+	static Numeric unit = NULL;
 	Numeric		t = exa_trunc8(a);
 
 	if (exa_cmp(t, a) < 0)
-		t = exa_add(t, exa_num("0.00000001"));
+		t = exa_add(t, exa_const(&unit, "0.00000001"));
 	return t;
 }
 
@@ -321,21 +322,25 @@ exa_ceil8(Numeric a)
 Numeric
 exa_div_half_even8(Numeric num, Numeric den)
 {
-	Numeric		scaled = exa_mul(num, exa_num("100000000"));
+	static Numeric e8 = NULL;
+	static Numeric one = NULL;
+	static Numeric two = NULL;
+	Numeric		scale = exa_const(&e8, "100000000");
+	Numeric		scaled = exa_mul(num, scale);
 	Numeric		q = DatumGetNumeric(DirectFunctionCall2(numeric_div_trunc,
 														NumericGetDatum(scaled),
 														NumericGetDatum(den)));
-	Numeric		rem2 = exa_mul(exa_sub(scaled, exa_mul(q, den)), exa_num("2"));
+	Numeric		rem2 = exa_mul(exa_sub(scaled, exa_mul(q, den)), exa_const(&two, "2"));
 	int			c = exa_cmp(rem2, den);
 
 	if (c > 0 ||
 		(c == 0 && !exa_is_zero(DatumGetNumeric(DirectFunctionCall2(numeric_mod,
 																	 NumericGetDatum(q),
-																	 NumericGetDatum(exa_num("2")))))))
-		q = exa_add(q, exa_num("1"));
+																	 NumericGetDatum(exa_const(&two, "2")))))))
+		q = exa_add(q, exa_const(&one, "1"));
 	return DatumGetNumeric(DirectFunctionCall2(numeric_div,
 											   NumericGetDatum(q),
-											   NumericGetDatum(exa_num("100000000"))));
+											   NumericGetDatum(scale)));
 }
 
 bool

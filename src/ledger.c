@@ -80,7 +80,7 @@ exa_call_end(ExaCall *call)
 	SPI_finish();
 }
 
-static text *
+text *
 exa_call_actor(ExaCall *call)
 {
 	if (call->actor == NULL)

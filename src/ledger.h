@@ -37,6 +37,9 @@ extern void exa_call_begin(ExaCall *call);
 /* Add a stale key (printf-style), once. */
 extern void exa_call_key(ExaCall *call, const char *fmt,...) pg_attribute_printf(2, 3);
 
+/* The call's actor (session_user[/outer role]), computed once per call. */
+extern text *exa_call_actor(ExaCall *call);
+
 /* Write the call's outbox row (if it made anything stale) and finish SPI. */
 extern void exa_call_end(ExaCall *call);
 

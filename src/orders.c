@@ -178,7 +178,7 @@ order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
 	values[2] = CStringGetTextDatum(to);
 	values[3] = NumericGetDatum(filled_delta ? filled_delta : exa_zero());
 	values[4] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	values[5] = PointerGetDatum(call->actor ? call->actor : (call->actor = exa_actor()));
+	values[5] = PointerGetDatum(exa_call_actor(call));
 	exa_exec(&stmt_insert_event, values, nulls, 0);
 }
 
