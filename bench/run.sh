@@ -54,20 +54,11 @@ EA_PG_CONFIG_ORIG=$PGBIN/pg_config
 	die "exchange_adapter is not installed: run make && sudo make install first"
 [ "$CLIENTS" -ge 1 ] && [ "$CLIENTS" -le 8 ] || die "BENCH_CLIENTS must be 1..8 (the fixture has 8 accounts)"
 
-if [ -n "${EA_RUN_USER:-}" ]; then
-	RUN_USER=$EA_RUN_USER
-elif [ "$(id -u)" -eq 0 ]; then
-	RUN_USER=postgres
-else
-	RUN_USER=$(id -un)
-fi
-as_user() {
-	if [ "$(id -u)" -eq 0 ] && [ "$RUN_USER" != root ]; then
-		runuser -u "$RUN_USER" -- "$@"
-	else
-		"$@"
-	fi
-}
+# The run user and running as it: the same rules as the test harness (scripts/lib.sh).
+# shellcheck source=scripts/lib.sh
+. "$HERE/../scripts/lib.sh"
+RUN_USER=$(ea_run_user)
+as_user() { ea_as_user "$@"; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/exchange_adapter-bench.XXXXXX")
 chmod 755 "$WORK"
