@@ -165,16 +165,26 @@ ledger_require_status(const ExaAccount *acct, const char *action,
  * ------------------------------------------------------------------------
  */
 
-static ExaStmt stmt_move = {
-	"UPDATE exchange.balances"
-	"   SET available_balance = available_balance OPERATOR(pg_catalog.+) $3,"
-	"       locked_balance = locked_balance OPERATOR(pg_catalog.+) $4,"
-	"       last_updated = pg_catalog.now()"
-	" WHERE account_id OPERATOR(pg_catalog.=) $1"
-	"   AND symbol OPERATOR(pg_catalog.=) $2"
-	"   AND available_balance OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.>=) 0"
+#define MOVE_SQL \
+	"UPDATE exchange.balances" \
+	"   SET available_balance = available_balance OPERATOR(pg_catalog.+) $3," \
+	"       locked_balance = locked_balance OPERATOR(pg_catalog.+) $4," \
+	"       last_updated = pg_catalog.now()" \
+	" WHERE account_id OPERATOR(pg_catalog.=) $1" \
+	"   AND symbol OPERATOR(pg_catalog.=) $2" \
+	"   AND available_balance OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.>=) 0" \
 	"   AND locked_balance OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.>=) 0"
-	" RETURNING *",
+
+/* The move, returning the row for callers that want it (deposit, withdraw). */
+static ExaStmt stmt_move_row = {
+	MOVE_SQL " RETURNING *",
+	4, {UUIDOID, TEXTOID, NUMERICOID, NUMERICOID},
+	NULL
+};
+
+/* The move as fills and placements make it: no row copied back. */
+static ExaStmt stmt_move = {
+	MOVE_SQL,
 	4, {UUIDOID, TEXTOID, NUMERICOID, NUMERICOID},
 	NULL
 };
@@ -246,7 +256,7 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
 		Numeric		avail;
 		Numeric		locked;
 
-		if (exa_exec(&stmt_move, mv, NULL, 1) == 1)
+		if (exa_exec(m->want_row ? &stmt_move_row : &stmt_move, mv, NULL, 1) == 1)
 		{
 			if (m->want_row)
 				m->result = exa_return_row(0);
