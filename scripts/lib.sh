@@ -29,6 +29,16 @@
 #   EA_PG_EXTRA_CONF         extra postgresql.conf lines for the throwaway cluster.
 #   EA_KEEP_TMP=1            keep the run directory even on success (test.sh).
 
+#   EA_PG_ROOT               a private copy of the PostgreSQL 15 installation (made by
+#                            scripts/private_pg.sh DIR): builds install into it and tests run its
+#                            binaries, so several work trees on one machine never share an install
+#                            (EA_PG_BINDIR, EA_PGXS_TOP and the install lock follow it).
+
+if [ -n "${EA_PG_ROOT:-}" ]; then
+	EA_PG_BINDIR=${EA_PG_BINDIR:-$EA_PG_ROOT/usr/lib/postgresql/15/bin}
+	EA_PGXS_TOP=${EA_PGXS_TOP:-$EA_PG_ROOT/usr/lib/postgresql/15/lib/pgxs}
+	EA_INSTALL_LOCK=${EA_INSTALL_LOCK:-$EA_PG_ROOT/install.lock}
+fi
 EA_PG_BINDIR=${EA_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 EA_PG_CONFIG=${EA_PG_CONFIG:-$EA_PG_BINDIR/pg_config}
 EA_PGXS_TOP=${EA_PGXS_TOP:-/usr/lib/postgresql/15/lib/pgxs}

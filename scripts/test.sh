@@ -5,6 +5,8 @@
 #   scripts/test.sh regress tap     only those layers (regress | isolation | pgtap | tap)
 #
 #   SKIP_INSTALL=1   use the extension already installed (no build, no make install)
+#   EA_ONLY=REGEX    run only the tests whose name (file name without extension) matches the
+#                    extended regular expression, e.g. EA_ONLY='^(funds|iso_lock|105_redis_acl)$'
 #   EA_KEEP_TMP=1    keep the run directory even when everything passed
 #   (more knobs, for the servers, at the top of scripts/lib.sh)
 #
@@ -244,6 +246,17 @@ RUN_ENV+=(PGHOST="$WORK" PGPORT="$EA_PG_PORT" PGUSER=postgres
 # ---------------------------------------------------------------------------------------------
 # layers
 
+# only_matching — filters lines (test names or paths) by EA_ONLY, matched against the base name.
+only_matching() {
+	local line base
+	while IFS= read -r line; do
+		[ -n "$line" ] || continue
+		base=${line##*/}
+		base=${base%.*}
+		if [ -z "${EA_ONLY:-}" ] || [[ $base =~ $EA_ONLY ]]; then printf '%s\n' "$line"; fi
+	done
+}
+
 # names_of DIR EXT — test names (file names without extension), sorted as the Makefile sorts.
 names_of() {
 	local f
@@ -258,21 +271,22 @@ names_of() {
 # (installcheck runs isolation only when regress passed; emptying the other list on the command
 # line runs each on its own).
 layer_pgxs() {
-	local layer=$1 dir ext other label log names rc=0 name line
+	local layer=$1 dir ext own other label log names rc=0 name line
 	case $layer in
-	regress) dir=test/sql ext=sql other=ISOLATION label=pg_regress ;;
-	isolation) dir=test/specs ext=spec other=REGRESS label=isolation ;;
+	regress) dir=test/sql ext=sql own=REGRESS other=ISOLATION label=pg_regress ;;
+	isolation) dir=test/specs ext=spec own=ISOLATION other=REGRESS label=isolation ;;
 	esac
 	ea_say ""
 	ea_say "== $label"
-	names=$(names_of "$dir" "$ext")
+	names=$(names_of "$dir" "$ext" | only_matching)
 	if [ -z "$names" ]; then
 		ea_say "no tests in $dir: nothing to run"
 		return 0
 	fi
 	log=$WORK/logs/$layer.log
 	rm -f "$TREE/regression.diffs" "$TREE/regression.out"
-	in_tree tee "$log" make --no-print-directory installcheck PG_CONFIG="$EA_PG_CONFIG" "$other=" || rc=$?
+	in_tree tee "$log" make --no-print-directory installcheck PG_CONFIG="$EA_PG_CONFIG" "$other=" \
+		${EA_ONLY:+"$own=$(printf '%s ' $names)"} || rc=$?
 	# pg_regress (PG 15) prints one line per test:
 	#   "test NAME   ... ok   12 ms", "     NAME ... FAILED   3 ms" (parallel group),
 	#   "... failed (ignored)".
@@ -317,7 +331,7 @@ layer_pgtap() {
 	local files f log t0
 	ea_say ""
 	ea_say "== pgtap"
-	files=$(cd "$TREE" && for f in test/pgtap/*.sql; do [ -f "$f" ] && printf '%s\n' "$f"; done)
+	files=$(cd "$TREE" && for f in test/pgtap/*.sql; do [ -f "$f" ] && printf '%s\n' "$f"; done | only_matching)
 	if [ -z "$files" ]; then
 		ea_say "no tests in test/pgtap: nothing to run"
 		return 0
@@ -349,7 +363,7 @@ layer_tap() {
 	local files f log base nl t0
 	ea_say ""
 	ea_say "== tap"
-	files=$(cd "$TREE" && for f in test/t/*.pl; do [ -f "$f" ] && printf '%s\n' "$f"; done)
+	files=$(cd "$TREE" && for f in test/t/*.pl; do [ -f "$f" ] && printf '%s\n' "$f"; done | only_matching)
 	if [ -z "$files" ]; then
 		ea_say "no tests in test/t: nothing to run"
 		return 0
