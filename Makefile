@@ -13,6 +13,7 @@ OBJS = \
 	src/accounts.o \
 	src/args.o \
 	src/ddl_guard.o \
+	src/install_guard.o \
 	src/funds.o \
 	src/grants.o \
 	src/lifecycle.o \
@@ -28,7 +29,10 @@ OBJS = \
 	src/worker.o \
 	src/registry.o
 
-DATA        = sql/$(EXTENSION)--$(EXTVERSION).sql
+# Every install and upgrade script: the released 1.0 script (never edited), the 1.0 -> 1.1
+# upgrade, and the full 1.1 script that fresh installs use (both paths give one catalog:
+# test/t/060_upgrade.pl).
+DATA        = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 PGFILEDESC  = "exchange_adapter - exchange ledger with post-commit Redis delivery"
 
 # hiredis through pkg-config; sources include it as <hiredis/hiredis.h>, so the

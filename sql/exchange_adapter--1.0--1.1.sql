@@ -1,0 +1,21 @@
+-- exchange_adapter 1.0 -> 1.1 — upgrade script.
+--
+-- ALTER EXTENSION exchange_adapter UPDATE runs this on a 1.0 installation; it
+-- must leave exactly the catalog that a fresh CREATE EXTENSION at 1.1 builds
+-- from exchange_adapter--1.1.sql (test/t/060_upgrade.pl compares the schema
+-- dumps, ACLs, comments and dump registrations of the two).  The same rules
+-- as the install script hold: search_path pinned, everything qualified, no
+-- row written to a dumped table, and the ACL of every object created here
+-- reset to owner-only before anything is granted (default privileges on the
+-- schema must reach nothing).
+--
+-- The library is the same file for both versions: between the package
+-- upgrade and this script it serves the 1.0 catalog (README "Upgrading").
+
+\echo Use "ALTER EXTENSION exchange_adapter UPDATE TO '1.1'" to load this file. \quit
+
+SET LOCAL search_path = pg_catalog, pg_temp;
+
+-- The DROP EXTENSION guard fires whatever session_replication_role says: a
+-- session in replica mode must not drop a ledger that holds rows.
+ALTER EVENT TRIGGER exchange_adapter_drop_guard ENABLE ALWAYS;

@@ -1,0 +1,1061 @@
+-- exchange_adapter 1.1 — install script (fresh installs).
+--
+-- Installs the exchange ledger into schema exchange (created by core from the
+-- control file when absent; never created or dropped here).  Existing 1.0
+-- installations reach the same catalog through exchange_adapter--1.0--1.1.sql
+-- (test/t/060_upgrade.pl compares the two): every change made here after the
+-- 1.0 release is made there too.
+--
+-- Hardening rules this file follows, because a non-superuser may own objects
+-- in the schema, or hold CREATE on it, before we run (README "Security
+-- model"; test/sql/install_hostile.sql, test/t/061_install_race.pl):
+--   * search_path is pinned to pg_catalog, pg_temp for the whole script, and
+--     every object, function, type and operator is schema-qualified anyway;
+--   * no other session can create a function or an operator anywhere in the
+--     database while the script runs (SHARE locks on pg_proc and pg_operator,
+--     taken first), CREATE on the schema is revoked from everybody but its
+--     owner, and planted functions and operators are moved out before ours
+--     are created; a CREATE that passed its permission check before the
+--     revoke became visible and is still waiting on those locks when the
+--     install commits is cancelled at commit (exa_install_guard, ddl_guard.c);
+--   * role names are passed as regrole text, which is already quoted: never
+--     through %I or quote_ident a second time;
+--   * no row is inserted into a dumped table, and no trigger on one acts on
+--     INSERT (pg_restore must reload data untouched);
+--   * every object's ACL is reset to owner-only before anything is granted,
+--     so default privileges planted on the schema never reach our objects.
+
+\echo Use "CREATE EXTENSION exchange_adapter" to load this file. \quit
+
+SET LOCAL search_path = pg_catalog, pg_temp;
+
+-- Nobody creates a function or an operator in this database until we commit:
+-- creators already running finish first (the lock waits for them), so the
+-- check below sees everything they planted; later ones wait for our commit.
+LOCK TABLE pg_catalog.pg_proc, pg_catalog.pg_operator IN SHARE MODE;
+
+-- Cancels, when this transaction commits, the CREATE FUNCTION and CREATE
+-- OPERATOR statements of non-superusers that are then waiting on the locks
+-- above: their permission check on the schema ran before our REVOKE was
+-- visible.  Dropped again at the end of this script.
+CREATE FUNCTION exchange.exa_install_guard() RETURNS void
+	LANGUAGE c VOLATILE PARALLEL UNSAFE
+	AS 'MODULE_PATHNAME', 'exa_install_guard';
+SELECT exchange.exa_install_guard();
+
+-- The schema must be one that only a superuser controls.  CREATE on it lets a
+-- role plant objects that shadow ours, so it is taken from everybody but the
+-- owner.  (CREATE EXTENSION raises client_min_messages to WARNING while this
+-- script runs, so the list is a WARNING: a NOTICE would never be seen.)
+DO $exa$
+DECLARE
+	owner_name name;
+	owner_super boolean;
+	revoked text[];
+	quarantined text[];
+	r record;
+BEGIN
+	SELECT o.rolname, o.rolsuper INTO owner_name, owner_super
+	  FROM pg_catalog.pg_namespace n
+	  JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) n.nspowner
+	 WHERE n.nspname OPERATOR(pg_catalog.=) 'exchange';
+
+	IF NOT owner_super THEN
+		RAISE EXCEPTION 'schema "exchange" is owned by non-superuser role "%"', owner_name
+			USING ERRCODE = '42501',
+				  DETAIL = 'The extension keeps its ledger in schema "exchange"; its owner could replace any object in it.',
+				  HINT = pg_catalog.format('Run ALTER SCHEMA exchange OWNER TO a superuser (it is owned by %I), or drop the schema, then retry.', owner_name);
+	END IF;
+
+	FOR r IN
+		SELECT DISTINCT a.grantee
+		  FROM pg_catalog.pg_namespace n,
+			   LATERAL pg_catalog.aclexplode(n.nspacl) a
+		 WHERE n.nspname OPERATOR(pg_catalog.=) 'exchange'
+		   AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+		   AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+	LOOP
+		IF r.grantee OPERATOR(pg_catalog.=) 0 THEN
+			EXECUTE 'REVOKE CREATE ON SCHEMA exchange FROM PUBLIC';
+			revoked := revoked OPERATOR(pg_catalog.||) 'PUBLIC'::pg_catalog.text;
+		ELSE
+			-- regrole's text form is already an identifier, quoted if needed
+			EXECUTE pg_catalog.format('REVOKE CREATE ON SCHEMA exchange FROM %s',
+									  r.grantee::pg_catalog.regrole::pg_catalog.text);
+			revoked := revoked OPERATOR(pg_catalog.||) r.grantee::pg_catalog.regrole::pg_catalog.text;
+		END IF;
+	END LOOP;
+
+	IF revoked IS NOT NULL THEN
+		RAISE WARNING 'revoked CREATE on schema "exchange" from %',
+			pg_catalog.array_to_string(revoked, ', ')
+			USING DETAIL = 'Only the schema owner may create objects beside the ledger.';
+	END IF;
+
+	-- Functions and operators that other roles created in the schema could
+	-- shadow ours: an overload taking text wins over ours for untyped
+	-- literals, even in a superuser's call.  Move them, before anything is
+	-- created, to schema exchange_quarantine (not part of the extension, so
+	-- it survives DROP EXTENSION) for the DBA to review.
+	FOR r IN
+		SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE'
+			   ELSE 'FUNCTION' END AS kind,
+			   p.oid::pg_catalog.regprocedure::pg_catalog.text AS obj, o.rolname
+		  FROM pg_catalog.pg_proc p
+		  JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner
+		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'exchange'::pg_catalog.regnamespace
+		   AND NOT o.rolsuper
+		UNION ALL
+		SELECT 'OPERATOR', op.oid::pg_catalog.regoperator::pg_catalog.text, o.rolname
+		  FROM pg_catalog.pg_operator op
+		  JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) op.oprowner
+		 WHERE op.oprnamespace OPERATOR(pg_catalog.=) 'exchange'::pg_catalog.regnamespace
+		   AND NOT o.rolsuper
+	LOOP
+		IF quarantined IS NULL
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_namespace
+							WHERE nspname OPERATOR(pg_catalog.=) 'exchange_quarantine') THEN
+			EXECUTE 'CREATE SCHEMA exchange_quarantine';
+			EXECUTE 'ALTER EXTENSION exchange_adapter DROP SCHEMA exchange_quarantine';
+			EXECUTE 'REVOKE ALL ON SCHEMA exchange_quarantine FROM PUBLIC';
+		END IF;
+		EXECUTE pg_catalog.format('ALTER %s %s SET SCHEMA exchange_quarantine', r.kind, r.obj);
+		quarantined := quarantined OPERATOR(pg_catalog.||)
+			pg_catalog.format('%s %s owned by %I', pg_catalog.lower(r.kind), r.obj, r.rolname);
+	END LOOP;
+
+	IF quarantined IS NOT NULL THEN
+		RAISE WARNING 'moved % function(s) and operator(s) owned by non-superusers from schema "exchange" to schema "exchange_quarantine"',
+			pg_catalog.cardinality(quarantined)
+			USING DETAIL = pg_catalog.array_to_string(quarantined, E'\n'),
+				  HINT = 'They could shadow the extension''s functions and operators. Review them, then drop them (or the schema exchange_quarantine).';
+	END IF;
+END
+$exa$;
+
+-- ---------------------------------------------------------------------------
+-- Tables.  Amounts are numeric(24,8); enumerations are varchar + CHECK in
+-- exact upper case; metadata is jsonb NOT NULL DEFAULT '{}'.  Column names are
+-- those of the original Go schema so that its readers keep working.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE exchange.accounts (
+	account_id		uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	user_id			varchar(255) NOT NULL,
+	account_type	varchar(16) NOT NULL DEFAULT 'SPOT',
+	status			varchar(16) NOT NULL DEFAULT 'ACTIVE',
+	kyc_status		varchar(16) NOT NULL DEFAULT 'PENDING',
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	metadata		jsonb NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
+	CONSTRAINT accounts_pkey PRIMARY KEY (account_id),
+	CONSTRAINT accounts_user_id_account_type_key UNIQUE (user_id, account_type),
+	CONSTRAINT accounts_user_id_check CHECK (user_id OPERATOR(pg_catalog.<>) ''),
+	CONSTRAINT accounts_account_type_check
+		CHECK (account_type::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{SPOT,MARGIN,FUTURES}'::pg_catalog.text[])),
+	CONSTRAINT accounts_status_check
+		CHECK (status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{ACTIVE,SUSPENDED,CLOSED}'::pg_catalog.text[])),
+	CONSTRAINT accounts_kyc_status_check
+		CHECK (kyc_status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{PENDING,APPROVED,REJECTED}'::pg_catalog.text[])),
+	CONSTRAINT accounts_metadata_check
+		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
+);
+
+CREATE TABLE exchange.markets (
+	symbol			varchar(21) NOT NULL,
+	base_asset		varchar(10) NOT NULL,
+	quote_asset		varchar(10) NOT NULL,
+	tick_size		numeric(24,8) NOT NULL DEFAULT 0.00000001,
+	lot_size		numeric(24,8) NOT NULL DEFAULT 0.00000001,
+	min_quantity	numeric(24,8) NOT NULL DEFAULT 0,
+	min_notional	numeric(24,8) NOT NULL DEFAULT 0,
+	maker_fee_rate	numeric(24,8) NOT NULL DEFAULT 0,
+	taker_fee_rate	numeric(24,8) NOT NULL DEFAULT 0,
+	status			varchar(16) NOT NULL DEFAULT 'ACTIVE',
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	metadata		jsonb NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
+	CONSTRAINT markets_pkey PRIMARY KEY (symbol),
+	CONSTRAINT markets_base_asset_check
+		CHECK (base_asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
+	CONSTRAINT markets_quote_asset_check
+		CHECK (quote_asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
+	CONSTRAINT markets_assets_differ_check
+		CHECK (base_asset OPERATOR(pg_catalog.<>) quote_asset),
+	CONSTRAINT markets_symbol_check
+		CHECK (symbol::pg_catalog.text OPERATOR(pg_catalog.=)
+			   (base_asset::pg_catalog.text OPERATOR(pg_catalog.||) '-' OPERATOR(pg_catalog.||) quote_asset::pg_catalog.text)),
+	CONSTRAINT markets_tick_size_check CHECK (tick_size OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT markets_lot_size_check CHECK (lot_size OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT markets_min_quantity_check CHECK (min_quantity OPERATOR(pg_catalog.>=) 0.0),
+	CONSTRAINT markets_min_notional_check CHECK (min_notional OPERATOR(pg_catalog.>=) 0.0),
+	CONSTRAINT markets_maker_fee_rate_check
+		CHECK (maker_fee_rate OPERATOR(pg_catalog.>=) 0.0 AND maker_fee_rate OPERATOR(pg_catalog.<=) 0.1),
+	CONSTRAINT markets_taker_fee_rate_check
+		CHECK (taker_fee_rate OPERATOR(pg_catalog.>=) 0.0 AND taker_fee_rate OPERATOR(pg_catalog.<=) 0.1),
+	CONSTRAINT markets_status_check CHECK (status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{ACTIVE,HALTED}'::pg_catalog.text[])),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT markets_amounts_not_nan_check
+		CHECK (tick_size OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND lot_size OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND min_quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND min_notional OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND maker_fee_rate OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND taker_fee_rate OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
+	CONSTRAINT markets_metadata_check
+		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
+);
+
+CREATE TABLE exchange.orders (
+	order_id		uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	account_id		uuid NOT NULL,
+	symbol			varchar(21) NOT NULL,
+	order_type		varchar(8) NOT NULL,
+	side			varchar(4) NOT NULL,
+	quantity		numeric(24,8) NOT NULL,
+	price			numeric(24,8),
+	filled_quantity numeric(24,8) NOT NULL DEFAULT 0,
+	average_price	numeric(24,8),
+	status			varchar(16) NOT NULL,
+	time_in_force	varchar(3) NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	filled_at		timestamptz,
+	cancelled_at	timestamptz,
+	metadata		jsonb NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
+	stop_price		numeric(24,8),
+	client_order_id varchar(64),
+	lock_asset		varchar(10) NOT NULL,
+	locked_amount	numeric(24,8) NOT NULL DEFAULT 0,
+	reject_reason	varchar(32),
+	filled_value	numeric NOT NULL DEFAULT 0,
+	CONSTRAINT orders_pkey PRIMARY KEY (order_id),
+	CONSTRAINT orders_order_id_account_id_key UNIQUE (order_id, account_id),
+	CONSTRAINT orders_account_id_client_order_id_key UNIQUE (account_id, client_order_id),
+	-- the target of trades_order_fkey: a trade's symbol and side are its order's
+	CONSTRAINT orders_trade_target_key UNIQUE (order_id, account_id, symbol, side),
+	CONSTRAINT orders_account_id_fkey FOREIGN KEY (account_id)
+		REFERENCES exchange.accounts (account_id),
+	CONSTRAINT orders_symbol_fkey FOREIGN KEY (symbol)
+		REFERENCES exchange.markets (symbol),
+	CONSTRAINT orders_order_type_check CHECK (order_type::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{MARKET,LIMIT,STOP}'::pg_catalog.text[])),
+	CONSTRAINT orders_side_check CHECK (side::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{BUY,SELL}'::pg_catalog.text[])),
+	CONSTRAINT orders_status_check
+		CHECK (status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{PENDING,OPEN,PARTIAL,FILLED,CANCELLED,REJECTED,EXPIRED}'::pg_catalog.text[])),
+	CONSTRAINT orders_time_in_force_check CHECK (time_in_force::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{GTC,IOC,FOK}'::pg_catalog.text[])),
+	CONSTRAINT orders_quantity_check CHECK (quantity OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT orders_price_check CHECK (price OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT orders_stop_price_check CHECK (stop_price OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT orders_average_price_check CHECK (average_price OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT orders_filled_quantity_check
+		CHECK (filled_quantity OPERATOR(pg_catalog.>=) 0.0
+			   AND filled_quantity OPERATOR(pg_catalog.<=) quantity),
+	CONSTRAINT orders_locked_amount_check CHECK (locked_amount OPERATOR(pg_catalog.>=) 0.0),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT orders_amounts_not_nan_check
+		CHECK (quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND filled_quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND average_price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND stop_price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND locked_amount OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND filled_value OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
+	CONSTRAINT orders_filled_value_check CHECK (filled_value OPERATOR(pg_catalog.>=) 0.0),
+	CONSTRAINT orders_lock_asset_check
+		CHECK (lock_asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
+	CONSTRAINT orders_client_order_id_check
+		CHECK (client_order_id OPERATOR(pg_catalog.<>) ''),
+	-- README "Order lifecycle and arithmetic": only STOP orders carry stop_price and start PENDING; a LIMIT
+	-- order has a price; MARKET is never GTC.
+	CONSTRAINT orders_stop_check
+		CHECK ((order_type OPERATOR(pg_catalog.=) 'STOP') OPERATOR(pg_catalog.=) (stop_price IS NOT NULL)),
+	CONSTRAINT orders_limit_price_check
+		CHECK (order_type OPERATOR(pg_catalog.<>) 'LIMIT' OR price IS NOT NULL),
+	CONSTRAINT orders_pending_check
+		CHECK (status OPERATOR(pg_catalog.<>) 'PENDING' OR order_type OPERATOR(pg_catalog.=) 'STOP'),
+	CONSTRAINT orders_market_tif_check
+		CHECK (order_type OPERATOR(pg_catalog.<>) 'MARKET' OR time_in_force OPERATOR(pg_catalog.<>) 'GTC'),
+	-- invariant 3: terminal orders hold no lock; FILLED means fully filled.
+	CONSTRAINT orders_terminal_unlocked_check
+		CHECK (NOT (status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{FILLED,CANCELLED,REJECTED,EXPIRED}'::pg_catalog.text[]))
+			   OR locked_amount OPERATOR(pg_catalog.=) 0.0),
+	CONSTRAINT orders_filled_check
+		CHECK ((status OPERATOR(pg_catalog.=) 'FILLED') OPERATOR(pg_catalog.=)
+			   (filled_quantity OPERATOR(pg_catalog.=) quantity)),
+	CONSTRAINT orders_reject_reason_check
+		CHECK ((status OPERATOR(pg_catalog.=) 'REJECTED') OPERATOR(pg_catalog.=) (reject_reason IS NOT NULL)),
+	CONSTRAINT orders_reject_reason_value_check
+		CHECK (reject_reason IN ('ACCOUNT_NOT_ACTIVE', 'KYC_NOT_APPROVED', 'MARKET_HALTED',
+								 'TICK_SIZE', 'LOT_SIZE', 'MIN_QUANTITY', 'MIN_NOTIONAL',
+								 'INSUFFICIENT_FUNDS')),
+	CONSTRAINT orders_metadata_check
+		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
+);
+
+-- A user's orders, newest first, keyset-paginated on (created_at, order_id).
+CREATE INDEX orders_account_created_idx
+	ON exchange.orders (account_id, created_at, order_id);
+-- The live book: open orders by symbol, side and price (order_book, matching).
+CREATE INDEX orders_book_idx
+	ON exchange.orders (symbol, side, price, created_at)
+	WHERE status IN ('OPEN', 'PARTIAL');
+-- Pending stop orders by symbol and trigger price (trigger_stop_orders), and
+-- every live order by symbol and age (expire_orders).
+CREATE INDEX orders_stop_idx
+	ON exchange.orders (symbol, side, stop_price)
+	WHERE status OPERATOR(pg_catalog.=) 'PENDING';
+CREATE INDEX orders_live_symbol_created_idx
+	ON exchange.orders (symbol, created_at)
+	WHERE status IN ('PENDING', 'OPEN', 'PARTIAL');
+
+CREATE TABLE exchange.trades (
+	trade_id		uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	order_id		uuid NOT NULL,
+	account_id		uuid NOT NULL,
+	symbol			varchar(21) NOT NULL,
+	side			varchar(4) NOT NULL,
+	quantity		numeric(24,8) NOT NULL,
+	price			numeric(24,8) NOT NULL,
+	fee				numeric(24,8) NOT NULL DEFAULT 0,
+	fee_currency	varchar(10) NOT NULL,
+	executed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	metadata		jsonb NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
+	trade_ref		varchar(128),
+	liquidity		varchar(5),
+	match_id		uuid,
+	CONSTRAINT trades_pkey PRIMARY KEY (trade_id),
+	CONSTRAINT trades_order_id_trade_ref_key UNIQUE (order_id, trade_ref),
+	-- (order_id, account_id) -> orders, with the order's symbol and side (README "Data model")
+	CONSTRAINT trades_order_fkey FOREIGN KEY (order_id, account_id, symbol, side)
+		REFERENCES exchange.orders (order_id, account_id, symbol, side),
+	CONSTRAINT trades_symbol_fkey FOREIGN KEY (symbol)
+		REFERENCES exchange.markets (symbol),
+	CONSTRAINT trades_side_check CHECK (side::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{BUY,SELL}'::pg_catalog.text[])),
+	CONSTRAINT trades_quantity_check CHECK (quantity OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT trades_price_check CHECK (price OPERATOR(pg_catalog.>) 0.0),
+	CONSTRAINT trades_fee_check CHECK (fee OPERATOR(pg_catalog.>=) 0.0),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT trades_amounts_not_nan_check
+		CHECK (quantity OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND price OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND fee OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
+	CONSTRAINT trades_fee_currency_check
+		CHECK (fee_currency OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
+	CONSTRAINT trades_liquidity_check CHECK (liquidity::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{MAKER,TAKER}'::pg_catalog.text[])),
+	CONSTRAINT trades_trade_ref_check CHECK (trade_ref OPERATOR(pg_catalog.<>) ''),
+	CONSTRAINT trades_metadata_check
+		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
+);
+
+CREATE INDEX trades_account_executed_idx
+	ON exchange.trades (account_id, executed_at, trade_id);
+CREATE INDEX trades_symbol_executed_idx
+	ON exchange.trades (symbol, executed_at);
+CREATE INDEX trades_match_id_idx
+	ON exchange.trades (match_id) WHERE match_id IS NOT NULL;
+
+CREATE TABLE exchange.balances (
+	balance_id		uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	account_id		uuid NOT NULL,
+	symbol			varchar(10) NOT NULL,
+	available_balance numeric(24,8) NOT NULL DEFAULT 0,
+	locked_balance	numeric(24,8) NOT NULL DEFAULT 0,
+	total_balance	numeric(24,8) GENERATED ALWAYS AS
+		(available_balance OPERATOR(pg_catalog.+) locked_balance) STORED,
+	last_updated	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	metadata		jsonb NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
+	CONSTRAINT balances_pkey PRIMARY KEY (balance_id),
+	CONSTRAINT balances_account_id_symbol_key UNIQUE (account_id, symbol),
+	CONSTRAINT balances_account_id_fkey FOREIGN KEY (account_id)
+		REFERENCES exchange.accounts (account_id),
+	CONSTRAINT balances_symbol_check
+		CHECK (symbol OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
+	CONSTRAINT balances_available_balance_check
+		CHECK (available_balance OPERATOR(pg_catalog.>=) 0.0),
+	CONSTRAINT balances_locked_balance_check
+		CHECK (locked_balance OPERATOR(pg_catalog.>=) 0.0),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT balances_amounts_not_nan_check
+		CHECK (available_balance OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND locked_balance OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
+	CONSTRAINT balances_metadata_check
+		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
+);
+
+CREATE TABLE exchange.holds (
+	hold_id			uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	account_id		uuid NOT NULL,
+	asset			varchar(10) NOT NULL,
+	amount			numeric(24,8) NOT NULL,
+	remaining		numeric(24,8) NOT NULL,
+	captured		numeric(24,8) NOT NULL DEFAULT 0,
+	reason			text,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	released_at		timestamptz,
+	CONSTRAINT holds_pkey PRIMARY KEY (hold_id),
+	CONSTRAINT holds_account_id_fkey FOREIGN KEY (account_id)
+		REFERENCES exchange.accounts (account_id),
+	CONSTRAINT holds_asset_check CHECK (asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
+	CONSTRAINT holds_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0.0),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT holds_amounts_not_nan_check
+		CHECK (amount OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND remaining OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND captured OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
+	CONSTRAINT holds_remaining_check
+		CHECK (remaining OPERATOR(pg_catalog.>=) 0.0 AND captured OPERATOR(pg_catalog.>=) 0.0
+			   AND (remaining OPERATOR(pg_catalog.+) captured) OPERATOR(pg_catalog.<=) amount),
+	-- a hold is finished (released_at set) exactly when nothing remains
+	CONSTRAINT holds_released_check
+		CHECK ((remaining OPERATOR(pg_catalog.=) 0.0) OPERATOR(pg_catalog.=) (released_at IS NOT NULL))
+);
+
+CREATE INDEX holds_account_asset_idx
+	ON exchange.holds (account_id, asset, created_at)
+	WHERE released_at IS NULL;
+
+CREATE TABLE exchange.balance_journal (
+	seq				bigint GENERATED ALWAYS AS IDENTITY,
+	account_id		uuid NOT NULL,
+	asset			varchar(10) NOT NULL,
+	delta_available numeric(24,8) NOT NULL DEFAULT 0,
+	delta_locked	numeric(24,8) NOT NULL DEFAULT 0,
+	kind			varchar(16) NOT NULL,
+	order_id		uuid,
+	trade_id		uuid,
+	hold_id			uuid,
+	reference		varchar(128),
+	actor			text NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT balance_journal_pkey PRIMARY KEY (seq),
+	CONSTRAINT balance_journal_account_id_fkey FOREIGN KEY (account_id)
+		REFERENCES exchange.accounts (account_id),
+	CONSTRAINT balance_journal_asset_check
+		CHECK (asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
+	CONSTRAINT balance_journal_kind_check
+		CHECK (kind IN ('DEPOSIT', 'WITHDRAWAL', 'LOCK', 'UNLOCK', 'CAPTURE',
+						'ORDER_LOCK', 'ORDER_RELEASE', 'TRADE', 'FEE', 'MIGRATION')),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT balance_journal_amounts_not_nan_check
+		CHECK (delta_available OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric AND delta_locked OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
+	CONSTRAINT balance_journal_nonzero_check
+		CHECK (delta_available OPERATOR(pg_catalog.<>) 0.0 OR delta_locked OPERATOR(pg_catalog.<>) 0.0)
+);
+
+CREATE INDEX balance_journal_account_asset_idx
+	ON exchange.balance_journal (account_id, asset, seq);
+-- Idempotency of deposit / withdraw / capture_hold with a reference: one
+-- journal row per (account, kind, reference).
+CREATE UNIQUE INDEX balance_journal_reference_key
+	ON exchange.balance_journal (account_id, kind, reference)
+	WHERE reference IS NOT NULL AND kind IN ('DEPOSIT', 'WITHDRAWAL', 'CAPTURE');
+CREATE INDEX balance_journal_order_idx
+	ON exchange.balance_journal (order_id) WHERE order_id IS NOT NULL;
+
+CREATE TABLE exchange.order_events (
+	seq				bigint GENERATED ALWAYS AS IDENTITY,
+	order_id		uuid NOT NULL,
+	from_status		varchar(16),
+	to_status		varchar(16) NOT NULL,
+	filled_delta	numeric(24,8) NOT NULL DEFAULT 0,
+	reason			text,
+	actor			text NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT order_events_pkey PRIMARY KEY (seq),
+	CONSTRAINT order_events_order_id_fkey FOREIGN KEY (order_id)
+		REFERENCES exchange.orders (order_id),
+	CONSTRAINT order_events_from_status_check
+		CHECK (from_status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{PENDING,OPEN,PARTIAL,FILLED,CANCELLED,REJECTED,EXPIRED}'::pg_catalog.text[])),
+	CONSTRAINT order_events_to_status_check
+		CHECK (to_status::pg_catalog.text OPERATOR(pg_catalog.=) ANY ('{PENDING,OPEN,PARTIAL,FILLED,CANCELLED,REJECTED,EXPIRED}'::pg_catalog.text[])),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT order_events_amounts_not_nan_check
+		CHECK (filled_delta OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
+	CONSTRAINT order_events_filled_delta_check CHECK (filled_delta OPERATOR(pg_catalog.>=) 0.0)
+);
+
+CREATE INDEX order_events_order_idx ON exchange.order_events (order_id, seq);
+
+CREATE TABLE exchange.fee_ledger (
+	seq				bigint GENERATED ALWAYS AS IDENTITY,
+	trade_id		uuid NOT NULL,
+	market			varchar(21) NOT NULL,
+	asset			varchar(10) NOT NULL,
+	amount			numeric(24,8) NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT fee_ledger_pkey PRIMARY KEY (seq),
+	CONSTRAINT fee_ledger_trade_id_fkey FOREIGN KEY (trade_id)
+		REFERENCES exchange.trades (trade_id),
+	CONSTRAINT fee_ledger_asset_check
+		CHECK (asset OPERATOR(pg_catalog.~) '^[A-Z0-9]{1,10}$'),
+	-- numeric(24,8) holds NaN, which compares above every number: refuse it.
+	CONSTRAINT fee_ledger_amounts_not_nan_check
+		CHECK (amount OPERATOR(pg_catalog.<>) 'NaN'::pg_catalog.numeric),
+	CONSTRAINT fee_ledger_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0.0)
+);
+
+CREATE INDEX fee_ledger_asset_idx ON exchange.fee_ledger (asset, seq);
+
+-- Internal: what changed, waiting for the worker to push it to Redis (§5).
+-- Not dumped: a restored copy must not replay another database's pushes.
+CREATE TABLE exchange.outbox (
+	id				bigint GENERATED ALWAYS AS IDENTITY,
+	xid				pg_catalog.xid8 NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	kind			varchar(8) NOT NULL,
+	keys			text[] NOT NULL DEFAULT '{}'::text[],
+	service_id		text,
+	claimed_at		timestamptz,
+	attempts		integer NOT NULL DEFAULT 0,
+	CONSTRAINT outbox_pkey PRIMARY KEY (id),
+	CONSTRAINT outbox_kind_check CHECK (kind IN ('cache', 'registry')),
+	CONSTRAINT outbox_registry_check
+		CHECK ((kind OPERATOR(pg_catalog.=) 'registry') OPERATOR(pg_catalog.=) (service_id IS NOT NULL))
+)
+-- Half of each page stays free so the worker's claim (claimed_at, attempts:
+-- no index) is a HOT update: measured to double the drain rate of a backlog.
+WITH (fillfactor = 50);
+
+-- Internal: the durable service registry; Redis holds its projection (§5).
+-- Not dumped: a restored copy must not re-announce another environment's services.
+CREATE TABLE exchange.services (
+	service_id		text NOT NULL,
+	service_name	text NOT NULL,
+	address			text NOT NULL,
+	port			integer NOT NULL,
+	version			text,
+	metadata		jsonb NOT NULL DEFAULT '{}'::pg_catalog.jsonb,
+	ttl				interval NOT NULL DEFAULT '90 seconds'::interval,
+	registered_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	last_heartbeat	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT services_pkey PRIMARY KEY (service_id),
+	CONSTRAINT services_service_id_check CHECK (service_id OPERATOR(pg_catalog.<>) ''),
+	CONSTRAINT services_service_name_check CHECK (service_name OPERATOR(pg_catalog.<>) ''),
+	CONSTRAINT services_port_check
+		CHECK (port OPERATOR(pg_catalog.>=) 1 AND port OPERATOR(pg_catalog.<=) 65535),
+	CONSTRAINT services_ttl_check CHECK (ttl OPERATOR(pg_catalog.>) '0'::interval),
+	CONSTRAINT services_metadata_check
+		CHECK (pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.=) 'object')
+);
+
+-- ---------------------------------------------------------------------------
+-- Views: the reads applications make.
+-- ---------------------------------------------------------------------------
+
+CREATE VIEW exchange.open_orders AS
+SELECT o.order_id, o.account_id, o.symbol, o.side, o.order_type, o.status,
+	   o.quantity, o.filled_quantity,
+	   (o.quantity OPERATOR(pg_catalog.-) o.filled_quantity) AS remaining_quantity,
+	   o.price, o.stop_price, o.average_price, o.time_in_force,
+	   o.lock_asset, o.locked_amount, o.client_order_id, o.created_at, o.updated_at
+  FROM exchange.orders o
+ WHERE o.status IN ('PENDING', 'OPEN', 'PARTIAL');
+
+CREATE VIEW exchange.order_book AS
+SELECT o.symbol, o.side, o.price,
+	   pg_catalog.sum(o.quantity OPERATOR(pg_catalog.-) o.filled_quantity)::numeric(24,8) AS quantity,
+	   pg_catalog.count(*) AS orders
+  FROM exchange.orders o
+ WHERE o.status IN ('OPEN', 'PARTIAL')
+   AND o.order_type OPERATOR(pg_catalog.<>) 'MARKET'
+   AND o.price IS NOT NULL
+ GROUP BY o.symbol, o.side, o.price;
+
+CREATE VIEW exchange.account_balances AS
+SELECT b.account_id, a.user_id, a.account_type, a.status AS account_status,
+	   b.symbol AS asset, b.available_balance, b.locked_balance, b.total_balance,
+	   b.last_updated
+  FROM exchange.balances b
+  JOIN exchange.accounts a ON a.account_id OPERATOR(pg_catalog.=) b.account_id;
+
+-- ---------------------------------------------------------------------------
+-- Triggers.  UPDATE-only: no trigger on a dumped table acts on INSERT.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION exchange.orders_lifecycle_guard() RETURNS trigger
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'orders_lifecycle_guard';
+
+CREATE TRIGGER orders_lifecycle_guard
+	BEFORE UPDATE ON exchange.orders
+	FOR EACH ROW EXECUTE FUNCTION exchange.orders_lifecycle_guard();
+-- ALWAYS: the lifecycle holds for replication and session_replication_role too.
+ALTER TABLE exchange.orders ENABLE ALWAYS TRIGGER orders_lifecycle_guard;
+
+-- ---------------------------------------------------------------------------
+-- Administration functions (C, superuser-only).
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION exchange.grant_adapter(role pg_catalog.regrole, profile pg_catalog.text DEFAULT 'all')
+	RETURNS void
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'grant_adapter';
+
+CREATE FUNCTION exchange.revoke_adapter(role pg_catalog.regrole)
+	RETURNS void
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'revoke_adapter';
+
+-- DROP EXTENSION guard: refuse while the ledger holds rows unless
+-- exchange_adapter.allow_drop is on.
+CREATE FUNCTION exchange.exa_drop_guard() RETURNS event_trigger
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'exa_drop_guard';
+
+CREATE EVENT TRIGGER exchange_adapter_drop_guard
+	ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
+	EXECUTE FUNCTION exchange.exa_drop_guard();
+-- ALWAYS: session_replication_role = replica must not switch the guard off.
+ALTER EVENT TRIGGER exchange_adapter_drop_guard ENABLE ALWAYS;
+
+-- ---------------------------------------------------------------------------
+-- SQL API: accounts, markets, funds and holds (C; SECURITY DEFINER with a
+-- pinned search_path; PARALLEL UNSAFE: every one writes or locks).
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION exchange.create_account(user_id text, account_type text DEFAULT 'SPOT',
+										metadata jsonb DEFAULT '{}'::pg_catalog.jsonb)
+	RETURNS exchange.accounts
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'create_account';
+
+CREATE FUNCTION exchange.set_account_status(account_id uuid, status text)
+	RETURNS exchange.accounts
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'set_account_status';
+
+CREATE FUNCTION exchange.set_kyc_status(account_id uuid, kyc_status text)
+	RETURNS exchange.accounts
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'set_kyc_status';
+
+CREATE FUNCTION exchange.create_market(symbol text, base_asset text, quote_asset text,
+									   tick_size numeric DEFAULT 0.00000001,
+									   lot_size numeric DEFAULT 0.00000001,
+									   min_quantity numeric DEFAULT 0,
+									   min_notional numeric DEFAULT 0,
+									   maker_fee_rate numeric DEFAULT 0,
+									   taker_fee_rate numeric DEFAULT 0,
+									   metadata jsonb DEFAULT '{}'::pg_catalog.jsonb)
+	RETURNS exchange.markets
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'create_market';
+
+CREATE FUNCTION exchange.set_market_status(symbol text, status text)
+	RETURNS exchange.markets
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'set_market_status';
+
+CREATE FUNCTION exchange.deposit(account_id uuid, asset text, amount numeric,
+								 reference text DEFAULT NULL)
+	RETURNS exchange.balances
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'deposit';
+
+CREATE FUNCTION exchange.withdraw(account_id uuid, asset text, amount numeric,
+								  reference text DEFAULT NULL)
+	RETURNS exchange.balances
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'withdraw';
+
+CREATE FUNCTION exchange.lock_balance(account_id uuid, asset text, amount numeric,
+									  reason text DEFAULT NULL)
+	RETURNS exchange.holds
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'lock_balance';
+
+CREATE FUNCTION exchange.unlock_balance(hold_id uuid, amount numeric DEFAULT NULL)
+	RETURNS exchange.holds
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'unlock_balance';
+
+CREATE FUNCTION exchange.capture_hold(hold_id uuid, amount numeric DEFAULT NULL,
+									  reference text DEFAULT NULL)
+	RETURNS exchange.holds
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'capture_hold';
+
+CREATE FUNCTION exchange.place_order(account_id uuid, symbol text, side text, order_type text,
+									 quantity numeric, price numeric DEFAULT NULL,
+									 time_in_force text DEFAULT NULL,
+									 stop_price numeric DEFAULT NULL,
+									 client_order_id text DEFAULT NULL,
+									 metadata jsonb DEFAULT '{}'::pg_catalog.jsonb)
+	RETURNS exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'place_order';
+
+CREATE FUNCTION exchange.cancel_order(order_id uuid, reason text DEFAULT NULL)
+	RETURNS exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'cancel_order';
+
+CREATE FUNCTION exchange.cancel_orders(account_id uuid, symbol text DEFAULT NULL)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'cancel_orders';
+
+CREATE FUNCTION exchange.expire_order(order_id uuid, reason text DEFAULT NULL)
+	RETURNS exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'expire_order';
+
+CREATE FUNCTION exchange.expire_orders(symbol text, placed_before timestamptz)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'expire_orders';
+
+CREATE FUNCTION exchange.trigger_stop_orders(symbol text, last_price numeric)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'trigger_stop_orders';
+
+CREATE FUNCTION exchange.apply_trade(order_id uuid, quantity numeric, price numeric,
+									 fee numeric DEFAULT NULL, fee_currency text DEFAULT NULL,
+									 executed_at timestamptz DEFAULT pg_catalog.now(),
+									 trade_ref text DEFAULT NULL, liquidity text DEFAULT NULL)
+	RETURNS exchange.trades
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'apply_trade';
+
+CREATE FUNCTION exchange.apply_match(buy_order_id uuid, sell_order_id uuid, quantity numeric,
+									 price numeric, buy_fee numeric DEFAULT NULL,
+									 sell_fee numeric DEFAULT NULL, trade_ref text DEFAULT NULL,
+									 maker text DEFAULT NULL)
+	RETURNS SETOF exchange.trades
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'apply_match';
+
+CREATE FUNCTION exchange.check_invariants()
+	RETURNS TABLE (invariant text, detail text)
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'check_invariants';
+
+-- ---------------------------------------------------------------------------
+-- SQL API: service registry and Redis delivery (C; SECURITY DEFINER with a
+-- pinned search_path; PARALLEL UNSAFE).  The registry functions only change
+-- exchange.services and queue an outbox row; discover_services and
+-- flush_outbox are the only functions that talk to Redis, in the calling
+-- backend, with deadlines (LX011 when Redis fails).
+-- ---------------------------------------------------------------------------
+
+CREATE TYPE exchange.service_instance AS (
+	service_id		text,
+	service_name	text,
+	address			text,
+	port			integer,
+	version			text,
+	metadata		jsonb,
+	registered_at	timestamptz,
+	last_heartbeat	timestamptz
+);
+
+CREATE FUNCTION exchange.register_service(service_id text, service_name text, address text,
+										  port integer, version text DEFAULT NULL,
+										  metadata jsonb DEFAULT '{}'::pg_catalog.jsonb,
+										  ttl interval DEFAULT '90 seconds'::interval)
+	RETURNS exchange.services
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'register_service';
+
+CREATE FUNCTION exchange.heartbeat_service(service_id text)
+	RETURNS exchange.services
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'heartbeat_service';
+
+CREATE FUNCTION exchange.deregister_service(service_id text)
+	RETURNS boolean
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'deregister_service';
+
+-- Its result columns are a type of their own: service_name is both a
+-- parameter and a result column, which RETURNS TABLE cannot express.
+CREATE FUNCTION exchange.discover_services(service_name text DEFAULT NULL)
+	RETURNS SETOF exchange.service_instance
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'discover_services';
+
+CREATE FUNCTION exchange.adapter_status(OUT worker_pid integer, OUT database text,
+										OUT redis_connected boolean, OUT last_error text,
+										OUT last_push_at timestamptz, OUT outbox_pending bigint,
+										OUT outbox_oldest timestamptz, OUT pushed_keys bigint,
+										OUT failed_pushes bigint)
+	RETURNS record
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'adapter_status';
+
+CREATE FUNCTION exchange.flush_outbox(max_rows integer DEFAULT 1000)
+	RETURNS integer
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'flush_outbox';
+
+-- ---------------------------------------------------------------------------
+-- pg_dump: ledger tables and their identity sequences are dumped; the outbox
+-- and the service registry are not.
+-- ---------------------------------------------------------------------------
+
+SELECT pg_catalog.pg_extension_config_dump('exchange.accounts'::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump('exchange.markets'::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump('exchange.orders'::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump('exchange.trades'::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump('exchange.balances'::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump('exchange.holds'::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump('exchange.balance_journal'::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump('exchange.order_events'::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump('exchange.fee_ledger'::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+		pg_catalog.pg_get_serial_sequence('exchange.balance_journal', 'seq')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+		pg_catalog.pg_get_serial_sequence('exchange.order_events', 'seq')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+		pg_catalog.pg_get_serial_sequence('exchange.fee_ledger', 'seq')::pg_catalog.regclass, '');
+
+-- ---------------------------------------------------------------------------
+-- Documentation: \d+ and \df+ describe every public object.
+-- ---------------------------------------------------------------------------
+
+COMMENT ON TABLE exchange.accounts IS
+	'Trading accounts: one per (user_id, account_type). status ACTIVE <-> SUSPENDED, -> CLOSED (final); kyc_status PENDING -> APPROVED | REJECTED. Written only by the exchange functions.';
+COMMENT ON COLUMN exchange.accounts.account_id IS 'Account identifier (uuid).';
+COMMENT ON COLUMN exchange.accounts.user_id IS 'The owning user''s identifier in the calling system.';
+COMMENT ON COLUMN exchange.accounts.account_type IS 'SPOT, MARGIN or FUTURES.';
+COMMENT ON COLUMN exchange.accounts.status IS 'ACTIVE, SUSPENDED or CLOSED; only ACTIVE accounts may place orders, withdraw or lock funds.';
+COMMENT ON COLUMN exchange.accounts.kyc_status IS 'PENDING, APPROVED or REJECTED; orders need APPROVED.';
+COMMENT ON COLUMN exchange.accounts.metadata IS 'Free-form JSON object.';
+
+COMMENT ON TABLE exchange.markets IS
+	'Tradable markets <BASE>-<QUOTE> with their tick, lot, minimums and fee rates. status ACTIVE or HALTED (a halt refuses new orders; settlement continues).';
+COMMENT ON COLUMN exchange.markets.symbol IS 'Market symbol <BASE>-<QUOTE>, e.g. BTC-USDT.';
+COMMENT ON COLUMN exchange.markets.tick_size IS 'Prices must be multiples of this.';
+COMMENT ON COLUMN exchange.markets.lot_size IS 'Quantities must be multiples of this.';
+COMMENT ON COLUMN exchange.markets.min_quantity IS 'Smallest order quantity.';
+COMMENT ON COLUMN exchange.markets.min_notional IS 'Smallest quantity x price (or protection price).';
+COMMENT ON COLUMN exchange.markets.maker_fee_rate IS 'Fee rate in [0, 0.1] applied to maker fills when no explicit fee is given.';
+COMMENT ON COLUMN exchange.markets.taker_fee_rate IS 'Fee rate in [0, 0.1] applied to taker fills when no explicit fee is given.';
+
+COMMENT ON TABLE exchange.orders IS
+	'Orders and their lifecycle (PENDING, OPEN, PARTIAL, FILLED, CANCELLED, REJECTED, EXPIRED). Every status change is checked by trigger orders_lifecycle_guard and journaled in order_events.';
+COMMENT ON COLUMN exchange.orders.price IS 'Limit price; for MARKET and STOP BUY orders the protection price (the most they may pay).';
+COMMENT ON COLUMN exchange.orders.filled_quantity IS 'Sum of the quantities of this order''s trades.';
+COMMENT ON COLUMN exchange.orders.average_price IS 'Volume-weighted average fill price, rounded half-even to 8 decimals.';
+COMMENT ON COLUMN exchange.orders.time_in_force IS 'GTC, IOC or FOK (MARKET is never GTC).';
+COMMENT ON COLUMN exchange.orders.stop_price IS 'Trigger price of a STOP order (BUY: last >= stop, SELL: last <= stop).';
+COMMENT ON COLUMN exchange.orders.client_order_id IS 'Caller''s idempotency key, unique per account.';
+COMMENT ON COLUMN exchange.orders.lock_asset IS 'Asset whose funds this order holds (quote for BUY, base for SELL).';
+COMMENT ON COLUMN exchange.orders.locked_amount IS 'Funds this order holds now; 0 once terminal.';
+COMMENT ON COLUMN exchange.orders.filled_value IS 'Exact sum of quantity x price over this order''s trades (average_price is derived from it).';
+COMMENT ON COLUMN exchange.orders.reject_reason IS 'Why a REJECTED order was refused (ACCOUNT_NOT_ACTIVE, KYC_NOT_APPROVED, MARKET_HALTED, TICK_SIZE, LOT_SIZE, MIN_QUANTITY, MIN_NOTIONAL, INSUFFICIENT_FUNDS).';
+
+COMMENT ON TABLE exchange.trades IS
+	'Fills applied to orders (one row per order side of an execution). apply_match writes two rows sharing match_id.';
+COMMENT ON COLUMN exchange.trades.fee IS 'Fee charged for this fill, in fee_currency.';
+COMMENT ON COLUMN exchange.trades.trade_ref IS 'Caller''s idempotency key, unique per order.';
+COMMENT ON COLUMN exchange.trades.liquidity IS 'MAKER or TAKER: selects the market''s fee rate when no fee is given.';
+COMMENT ON COLUMN exchange.trades.match_id IS 'Shared by the two trades of one apply_match.';
+
+COMMENT ON TABLE exchange.balances IS
+	'Per account and asset: available and locked funds (both >= 0). Every change is journaled in balance_journal.';
+COMMENT ON COLUMN exchange.balances.symbol IS 'The asset code (e.g. BTC); named symbol for compatibility with the original schema.';
+COMMENT ON COLUMN exchange.balances.available_balance IS 'Funds free to trade or withdraw.';
+COMMENT ON COLUMN exchange.balances.locked_balance IS 'Funds held by live orders and holds.';
+COMMENT ON COLUMN exchange.balances.total_balance IS 'available_balance + locked_balance.';
+
+COMMENT ON TABLE exchange.holds IS
+	'Funds held outside orders (lock_balance): released by unlock_balance or captured (withdrawn) by capture_hold.';
+COMMENT ON COLUMN exchange.holds.remaining IS 'Part of the hold still locked.';
+COMMENT ON COLUMN exchange.holds.captured IS 'Part of the hold that left the account through capture_hold.';
+COMMENT ON COLUMN exchange.holds.released_at IS 'When nothing remained of the hold.';
+
+COMMENT ON TABLE exchange.balance_journal IS
+	'Append-only: one row per balance change, with its deltas, kind, cause (order, trade, hold, reference) and actor.';
+COMMENT ON COLUMN exchange.balance_journal.kind IS 'DEPOSIT, WITHDRAWAL, LOCK, UNLOCK, CAPTURE, ORDER_LOCK, ORDER_RELEASE, TRADE, FEE or MIGRATION.';
+COMMENT ON COLUMN exchange.balance_journal.actor IS 'session_user, and the outer role when it differs (session/role).';
+
+COMMENT ON TABLE exchange.order_events IS
+	'Append-only: one row per order status change and per fill, including creation (from_status NULL).';
+COMMENT ON TABLE exchange.fee_ledger IS
+	'Append-only exchange revenue: one row per non-zero fee.';
+COMMENT ON TABLE exchange.outbox IS
+	'Internal: Redis pushes waiting for delivery after commit. Not readable by application roles; not dumped.';
+COMMENT ON TABLE exchange.services IS
+	'Internal: the durable service registry whose live rows the worker projects into Redis. Not dumped.';
+
+COMMENT ON VIEW exchange.open_orders IS 'Live orders (PENDING, OPEN, PARTIAL) with their remaining quantity.';
+COMMENT ON VIEW exchange.order_book IS 'Aggregated open quantity per symbol, side and price level of resting LIMIT and triggered stop-limit orders (a MARKET order''s price is only its protection price).';
+COMMENT ON VIEW exchange.account_balances IS 'Balances with their account''s user, type and status.';
+
+COMMENT ON FUNCTION exchange.orders_lifecycle_guard() IS
+	'Trigger: refuses any order update outside the lifecycle table (SQLSTATE LX002).';
+COMMENT ON FUNCTION exchange.exa_drop_guard() IS
+	'Event trigger: refuses DROP EXTENSION exchange_adapter while the ledger holds rows unless exchange_adapter.allow_drop is on.';
+COMMENT ON FUNCTION exchange.grant_adapter(pg_catalog.regrole, pg_catalog.text) IS
+	'Grants a role USAGE on schema exchange, SELECT on the ledger tables and views, and EXECUTE on the functions of a profile: trader, engine, operator or all. Superuser only.';
+COMMENT ON FUNCTION exchange.revoke_adapter(pg_catalog.regrole) IS
+	'Revokes everything grant_adapter may have granted to a role. Superuser only.';
+
+COMMENT ON FUNCTION exchange.create_account(text, text, jsonb) IS
+	'Creates an ACTIVE account with KYC PENDING. A second account of the same user and type raises LX010 with the existing account_id in the detail. Stale key: cache:account:<id>.';
+COMMENT ON FUNCTION exchange.set_account_status(uuid, text) IS
+	'ACTIVE <-> SUSPENDED; -> CLOSED (final) only with zero balances and no live order or hold (else LX002). Locks the account FOR NO KEY UPDATE.';
+COMMENT ON FUNCTION exchange.set_kyc_status(uuid, text) IS
+	'KYC: PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED, REJECTED -> PENDING (else LX002).';
+COMMENT ON FUNCTION exchange.create_market(text, text, text, numeric, numeric, numeric, numeric, numeric, numeric, jsonb) IS
+	'Creates an ACTIVE market <BASE>-<QUOTE>; fee rates in [0, 0.1]. A duplicate raises LX010.';
+COMMENT ON FUNCTION exchange.set_market_status(text, text) IS
+	'ACTIVE <-> HALTED. A halt refuses orders placed after it commits; settlement, cancel and expire continue.';
+COMMENT ON FUNCTION exchange.deposit(uuid, text, numeric, text) IS
+	'Credits available funds (journal kind DEPOSIT); refused on CLOSED accounts (LX004). With a reference, a retry returns the balance and changes nothing; other values raise LX009.';
+COMMENT ON FUNCTION exchange.withdraw(uuid, text, numeric, text) IS
+	'Debits available funds (journal kind WITHDRAWAL); needs an ACTIVE account (LX004) and enough available funds (LX001). Idempotent per reference like deposit.';
+COMMENT ON FUNCTION exchange.lock_balance(uuid, text, numeric, text) IS
+	'Moves available funds to locked under a new hold (journal kind LOCK) and returns the hold; needs an ACTIVE account and enough available funds (LX001).';
+COMMENT ON FUNCTION exchange.unlock_balance(uuid, numeric) IS
+	'Releases part (or, with NULL, all that remains) of a hold back to available (journal kind UNLOCK); allowed whatever the account status.';
+COMMENT ON FUNCTION exchange.capture_hold(uuid, numeric, text) IS
+	'Takes part (or, with NULL, all that remains) of a hold out of the account as a withdrawal from locked funds (journal kind CAPTURE); refused on CLOSED accounts. Idempotent per reference.';
+COMMENT ON FUNCTION exchange.place_order(uuid, text, text, text, numeric, numeric, text, numeric, text, jsonb) IS
+	'Places an order: LIMIT and MARKET start OPEN, STOP starts PENDING; a business refusal is stored REJECTED with reject_reason and locks nothing. BUY locks ceil8(quantity x price) of the quote asset (price is the protection price for MARKET and STOP BUY), SELL locks quantity of the base asset. Idempotent per (account_id, client_order_id).';
+COMMENT ON FUNCTION exchange.cancel_order(uuid, text) IS
+	'PENDING, OPEN or PARTIAL -> CANCELLED, releasing the order''s lock (journal kind ORDER_RELEASE); LX002 otherwise. Allowed whatever the account or market status.';
+COMMENT ON FUNCTION exchange.cancel_orders(uuid, text) IS
+	'Cancels every live order of an account (of one market when symbol is given); returns the cancelled orders.';
+COMMENT ON FUNCTION exchange.expire_order(uuid, text) IS
+	'PENDING, OPEN or PARTIAL -> EXPIRED, releasing the lock; the caller expires IOC and FOK remainders with it.';
+COMMENT ON FUNCTION exchange.expire_orders(text, timestamptz) IS
+	'The operator''s end-of-day batch: expires every live order of a market placed before a time; returns them.';
+COMMENT ON FUNCTION exchange.trigger_stop_orders(text, numeric) IS
+	'Opens the PENDING stops of a market whose condition holds at last_price (BUY: last >= stop, SELL: last <= stop); returns them. A HALTED market triggers nothing.';
+COMMENT ON FUNCTION exchange.apply_trade(uuid, numeric, numeric, numeric, text, timestamptz, text, text) IS
+	'Applies a fill of an OPEN or PARTIAL order against an outside counterparty: notional trunc8(q x p), lock recomputed as ceil8(remaining x limit) with the rest refunded, fee and fee_ledger, VWAP, PARTIAL/FILLED. LX007 overfill, LX008 fill-or-kill, LX006 price outside limit. Idempotent per (order_id, trade_ref).';
+COMMENT ON FUNCTION exchange.apply_match(uuid, uuid, numeric, numeric, numeric, numeric, text, text) IS
+	'Fills a BUY and a SELL order of one market against each other, both or neither, with one match_id; returns the BUY then the SELL trade. maker BUY, SELL or NULL (the older order). Idempotent per (buy, sell, trade_ref).';
+COMMENT ON FUNCTION exchange.check_invariants() IS
+	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, event_replay). Empty when sound.';
+
+COMMENT ON TYPE exchange.service_instance IS
+	'A service instance as discover_services reads it from Redis (Go layout).';
+COMMENT ON FUNCTION exchange.register_service(text, text, text, integer, text, jsonb, interval) IS
+	'Registers or re-registers a service instance in exchange.services; after commit the worker writes exchange:service:<id> (JSON in the Go layout) and exchange:heartbeat:<id>, both expiring when last_heartbeat + ttl passes. ttl must exceed exchange_adapter.heartbeat_interval; metadata is a flat object of strings.';
+COMMENT ON FUNCTION exchange.heartbeat_service(text) IS
+	'Renews a registration (last_heartbeat = now()); after commit the worker rewrites its keys with the new LastHeartbeat and expiry. LX003 when the id is not registered.';
+COMMENT ON FUNCTION exchange.deregister_service(text) IS
+	'Removes a registration; after commit the worker deletes its keys. Returns false (and changes nothing) when it was not registered.';
+COMMENT ON FUNCTION exchange.discover_services(text) IS
+	'Lists the service instances found in Redis (SCAN + MGET, written by any service in the Go layout), of one service_name or all. Talks to Redis in the calling backend within the connect and command timeouts; cancellable; LX011 when Redis fails.';
+COMMENT ON FUNCTION exchange.adapter_status() IS
+	'The delivery worker: pid, served database, Redis connection, last error (refusals included), last push, keys pushed and failed pushes since server start; and this database''s outbox backlog. Without shared_preload_libraries only database and the outbox columns are filled.';
+COMMENT ON FUNCTION exchange.flush_outbox(integer) IS
+	'Delivers up to max_rows committed outbox rows to Redis in the calling backend (never the caller''s own uncommitted rows) and returns how many; they stay locked until the caller''s transaction ends. LX011 when Redis fails: the rows stay for the worker.';
+
+-- ---------------------------------------------------------------------------
+-- Privileges, last: reset every member's ACL to owner-only (default
+-- privileges on the schema may have granted something at creation), then
+-- grant the profile 'all' to a role named exchange_adapter if one exists.
+-- ---------------------------------------------------------------------------
+
+DO $exa$
+DECLARE
+	ext_oid oid;
+	r record;
+BEGIN
+	SELECT e.oid INTO ext_oid
+	  FROM pg_catalog.pg_extension e
+	 WHERE e.extname OPERATOR(pg_catalog.=) 'exchange_adapter';
+
+	FOR r IN
+		SELECT DISTINCT c.oid::pg_catalog.regclass::pg_catalog.text AS obj,
+			   CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS objtype,
+			   a.grantee
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid,
+			   LATERAL pg_catalog.aclexplode(c.relacl) a
+		 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid OPERATOR(pg_catalog.=) ext_oid
+		   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+		   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+		UNION
+		SELECT DISTINCT pg_catalog.pg_get_serial_sequence(c.oid::pg_catalog.regclass::pg_catalog.text, att.attname),
+			   'SEQUENCE', a.grantee
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+		  JOIN pg_catalog.pg_attribute att ON att.attrelid OPERATOR(pg_catalog.=) c.oid
+			   AND att.attidentity OPERATOR(pg_catalog.<>) ''
+		  JOIN pg_catalog.pg_class s
+			ON s.oid OPERATOR(pg_catalog.=) pg_catalog.pg_get_serial_sequence(c.oid::pg_catalog.regclass::pg_catalog.text, att.attname)::pg_catalog.regclass,
+			   LATERAL pg_catalog.aclexplode(s.relacl) a
+		 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid OPERATOR(pg_catalog.=) ext_oid
+		   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+		   AND a.grantee OPERATOR(pg_catalog.<>) s.relowner
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %s', r.objtype, r.obj,
+			CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE r.grantee::pg_catalog.regrole::pg_catalog.text END);
+	END LOOP;
+
+	-- Functions: PUBLIC gets EXECUTE by default; default privileges may add more.
+	FOR r IN
+		SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS obj
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) d.objid
+		 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+		   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid OPERATOR(pg_catalog.=) ext_oid
+		   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', r.obj);
+	END LOOP;
+	FOR r IN
+		SELECT DISTINCT p.oid::pg_catalog.regprocedure::pg_catalog.text AS obj, a.grantee
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) d.objid,
+			   LATERAL pg_catalog.aclexplode(p.proacl) a
+		 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+		   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid OPERATOR(pg_catalog.=) ext_oid
+		   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+		   AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.obj,
+								  r.grantee::pg_catalog.regrole::pg_catalog.text);
+	END LOOP;
+
+	-- Types (the composite result types): default privileges may grant USAGE.
+	FOR r IN
+		SELECT DISTINCT t.oid::pg_catalog.regtype::pg_catalog.text AS obj, a.grantee
+		  FROM pg_catalog.pg_depend d
+		  JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) d.objid,
+			   LATERAL pg_catalog.aclexplode(t.typacl) a
+		 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+		   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid OPERATOR(pg_catalog.=) ext_oid
+		   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+		   AND a.grantee OPERATOR(pg_catalog.<>) t.typowner
+		   AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON TYPE %s FROM %s', r.obj,
+								  r.grantee::pg_catalog.regrole::pg_catalog.text);
+	END LOOP;
+
+	IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'exchange_adapter') THEN
+		PERFORM exchange.grant_adapter('exchange_adapter'::pg_catalog.regrole, 'all'::pg_catalog.text);
+	END IF;
+END
+$exa$;
+
+-- The install guard has done its work (it stays armed until commit).
+DROP FUNCTION exchange.exa_install_guard();
