@@ -298,9 +298,9 @@ SELECT :'profile' = 'all' AS profile_is_all \gset
 \if :profile_is_all
 \else
 -- A narrower profile: drop what 'all' (granted at install) gave, then grant it.
-SELECT exchange.revoke_adapter(:'role_name') \g /dev/null
+SELECT exchange.revoke_adapter(pg_catalog.quote_ident(:'role_name')::pg_catalog.regrole) \g /dev/null
 \endif
-SELECT exchange.grant_adapter(:'role_name', :'profile') \g /dev/null
+SELECT exchange.grant_adapter(pg_catalog.quote_ident(:'role_name')::pg_catalog.regrole, :'profile'::pg_catalog.text) \g /dev/null
 
 COMMIT;
 

@@ -191,6 +191,7 @@ EOF
 local all all trust
 host all exchange_adapter 127.0.0.1/32 scram-sha-256
 host all exchange_trader 127.0.0.1/32 scram-sha-256
+host all "order-api" 127.0.0.1/32 scram-sha-256
 host all all 127.0.0.1/32 reject
 EOF
 	$node->start;
@@ -332,7 +333,7 @@ my $fresh = new_node('fresh');
 	note("(a) first run:\n$out$err");
 	like($err, qr/created login role "exchange_adapter"/, '(a) fresh: the login role is created');
 	is($fresh->safe_psql('exchange', "SELECT extversion FROM pg_extension WHERE extname = 'exchange_adapter'"),
-		'1.0', '(a) fresh: extension installed');
+		'1.1', '(a) fresh: extension installed');
 	is($fresh->safe_psql('exchange', 'SHOW exchange_adapter.database'), 'exchange',
 		'(a) fresh: exchange_adapter.database = the database (ALTER SYSTEM + reload)');
 	like(slurp_file($fresh->data_dir . '/postgresql.auto.conf'), qr/^exchange_adapter\.database = 'exchange'$/m,
@@ -428,6 +429,30 @@ my $fresh = new_node('fresh');
 		}
 	}
 	diag(join("\n", '(a) smoke scenario as exchange_adapter over TCP (SCRAM):', @smoke));
+}
+
+# A role whose name needs quoting ("order-api"): the init script creates it, revokes and grants
+# by its exact name (never quoted twice), and a second run changes nothing.
+{
+	write_file("$secrets/order_api_password", "order-api-secret-1\n", 0600);
+	my %env = (
+		EXCHANGE_ADAPTER_ROLE => 'order-api',
+		EXCHANGE_ADAPTER_PROFILE => 'trader',
+		EXCHANGE_ADAPTER_PASSWORD_FILE => "$secrets/order_api_password");
+	my ($rc, $out, $err) = run_init($fresh, %env);
+	is($rc, 0, 'quoted name: init with EXCHANGE_ADAPTER_ROLE=order-api, PROFILE=trader') or diag($err);
+	my $before = snapshot($fresh);
+	($rc, $out, $err) = run_init($fresh, %env);
+	is($rc, 0, 'quoted name: second run succeeds') or diag($err);
+	is(snapshot($fresh), $before, 'quoted name: second run changes nothing');
+	is_deeply([ privilege_violations($fresh, 'order-api') ], [], 'quoted name: the privilege state holds');
+	is($fresh->safe_psql('exchange',
+			q{SELECT has_function_privilege('order-api', 'exchange.cancel_order(uuid, text)', 'EXECUTE')
+			     AND NOT has_function_privilege('order-api', 'exchange.apply_trade(uuid, numeric, numeric, numeric, text, timestamptz, text, text)', 'EXECUTE')}),
+		't', 'quoted name: "order-api" has exactly the trader profile');
+	my ($arc, $aout) = app_psql($fresh, 'SELECT count(*) FROM exchange.orders',
+		role => 'order-api', password => 'order-api-secret-1');
+	is("$arc $aout", '0 0', 'quoted name: "order-api" logs in with its own password');
 }
 
 # Another role and a narrower profile, twice; and the superuser refusal.
