@@ -1,9 +1,9 @@
-# A streaming-replication standby of a served cluster, and a failover (README "Replication and
-# failover"; src/launcher.c): the standby runs no delivery, sends nothing to Redis and logs no
-# error; adapter_status() there says it is a standby; writes through the API fail like any write
-# on a standby (25006) and reads work. The primary commits while Redis is paused (its worker
-# hangs mid-push with rows claimed), stops with -m immediate; the promoted standby's worker
-# delivers every invalidation the old primary had committed but not delivered.
+# A streaming-replication standby of a served cluster, and a failover (README "Redis delivery",
+# "Standby and failover"; src/launcher.c header): the standby runs no delivery, sends nothing to
+# Redis and logs no error; adapter_status() there says it is a standby; writes through the API
+# fail like any write on a standby (25006) and reads work. The primary commits while Redis is
+# paused (its worker hangs mid-push with rows claimed), stops with -m immediate; the promoted
+# standby's worker delivers every invalidation the old primary had committed but not delivered.
 use strict;
 use warnings;
 
@@ -120,6 +120,8 @@ is($r->admin('EXISTS', @keys), scalar(@keys), 'every key still in Redis after th
 $offset = -s $standby->logfile;
 $standby->promote;
 is($standby->safe_psql('app', 'SELECT pg_is_in_recovery()'), 'f', 'standby promoted');
+# The bound is well below the claim lease (30 s + connect + 3 x command timeout = 212 s here): the
+# old primary's claims are released by the new worker at start, not retaken after the lease.
 poll_until(sub { $r->admin('EXISTS', @keys) eq '0' }, 'every key deleted by the promoted node', 60);
 poll_until(sub { ExchangeRedis::outbox_count($standby) == 0 }, 'outbox of the promoted node empty', 60);
 $st = ExchangeRedis::status($standby);
