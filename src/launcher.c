@@ -25,6 +25,18 @@
  * When exchange_adapter.database changes (SIGHUP) it stops the worker and
  * starts the one for the new database.
  *
+ * Standby and promotion: the launcher is registered with
+ * BgWorkerStart_RecoveryFinished (and so is the worker), so the postmaster
+ * starts it only once recovery is over.  On a hot standby no launcher and
+ * no worker run: nothing connects to Redis, nothing is logged, and the
+ * outbox rows replayed from the primary wait in the table (the worker could
+ * not claim them anyway: a claim is a write).  At promotion the postmaster
+ * enters normal running and starts the launcher itself; nothing here polls
+ * RecoveryInProgress().  The worker it starts releases every claim left in
+ * the table (those of the old primary's worker included) and delivers the
+ * rows the old primary committed but had not delivered.  adapter_status()
+ * on a standby says so (registry.c).
+ *
  * It must not: open a database, touch the ledger or talk to Redis (that is
  * the per-database worker's job); wait on anything but its latch; install a
  * SIGTERM handler of its own (the stock die() makes CHECK_FOR_INTERRUPTS
@@ -103,7 +115,11 @@ exa_launcher_register(void)
 	 */
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
 		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	/* The worker deletes outbox rows: nothing to do on a standby. */
+	/*
+	 * The worker claims and deletes outbox rows, writes a hot standby
+	 * refuses: start only once recovery is over, that is at startup of a
+	 * primary or at promotion of a standby (see the file header).
+	 */
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = EXA_LAUNCHER_RESTART_SECONDS;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "%s", EXA_EXTENSION_NAME);

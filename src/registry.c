@@ -22,6 +22,10 @@
  * (FOR UPDATE SKIP LOCKED) until the caller's transaction ends and never
  * delivers rows of the caller's own, uncommitted, transaction.
  *
+ * On a hot standby the registry functions and flush_outbox fail like any
+ * write (25006, from the executor); discover_services and adapter_status
+ * only read, and work there (adapter_status says the server is a standby).
+ *
  * Go layout (compatibility with the original services): key
  * <prefix>service:<id> holds JSON {ServiceName, ServiceID, Address, Port
  * (number), Version, Metadata (flat object of strings), RegisteredAt,
@@ -31,6 +35,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/jsonapi.h"
 #include "executor/spi.h"
@@ -789,7 +794,13 @@ adapter_status(PG_FUNCTION_ARGS)
 		}
 		if (!running && nulls[3])
 		{
-			values[3] = CStringGetTextDatum("no exchange_adapter worker is running");
+			/*
+			 * A hot standby runs no launcher and no worker (src/launcher.c):
+			 * say so, rather than suggest something is broken.
+			 */
+			values[3] = CStringGetTextDatum(RecoveryInProgress() ?
+											"this server is a standby: the exchange_adapter worker starts when it is promoted" :
+											"no exchange_adapter worker is running");
 			nulls[3] = false;
 		}
 		if (st.last_push_at != 0)

@@ -34,6 +34,10 @@
  *	   database exists before starting it and restarts it after it exits.
  *	 - A change of exchange_adapter.database makes the worker exit; the
  *	   launcher starts the one for the new database.
+ *	 - Never runs during recovery (BgWorkerStart_RecoveryFinished, like the
+ *	   launcher): its claims and deletes are writes.  After a promotion,
+ *	   the claims replayed from the old primary are released at start like
+ *	   those of any previous worker.
  *	 - Shared memory exists only when the library is preloaded; the mutex
  *	   protects every field of ExaShared.  exa_worker_wake() may run in a
  *	   commit callback: it takes the spinlock, reads a pointer and sets a
@@ -299,7 +303,8 @@ worker_attach(const char *dbname)
  * A dynamic worker for one database.  It is never restarted by the
  * postmaster (BGW_NEVER_RESTART): the launcher restarts it after it exits,
  * once it has checked that the database still exists, so that a dropped
- * database can never make it crash-loop.
+ * database can never make it crash-loop.  Never started during recovery
+ * (see the file header).
  */
 void
 exa_worker_prepare(BackgroundWorker *worker, Oid dboid)

@@ -121,10 +121,11 @@ sub conf
 
 =pod
 
-=head2 $r->node(NAME, database => 'app', conf => '...', start => 1, extension => 1)
+=head2 $r->node(NAME, database => 'app', conf => '...', start => 1, extension => 1, init => {})
 
 A node with the library preloaded, exchange_adapter.database = DATABASE, pointed at this Redis;
 creates DATABASE and the extension in it (unless extension => 0), and waits for the worker.
+INIT is passed to Cluster->init (e.g. { allows_streaming => 1 } for a primary).
 
 =cut
 
@@ -136,6 +137,7 @@ sub node
 		$name,
 		database  => $db,
 		redis_url => $self->url,
+		init      => $opt{init},
 		start     => 0,
 		conf      => "exchange_adapter.redis_password_file = '$self->{password_file}'\n"
 		  . ($opt{conf} // ''));
