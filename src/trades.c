@@ -428,7 +428,11 @@ apply_trade(PG_FUNCTION_ARGS)
 	{
 		Datum		key[2] = {UUIDPGetDatum(order_id), CStringGetTextDatum(trade_ref)};
 
-		/* The order lock serialises retries: a committed first fill is seen. */
+		/*
+		 * The order lock serialises retries: a committed first fill is seen
+		 * (under REPEATABLE READ the lock raised 40001 instead, since every
+		 * fill updates its order row).
+		 */
 		if (exa_exec(&stmt_trade_by_ref, key, NULL, 1) == 1)
 		{
 			char	   *diff = fill_retry_diff(0, &f);
@@ -492,7 +496,8 @@ apply_match(PG_FUNCTION_ARGS)
 	exa_call_begin(&call);
 
 	/* (1) both accounts, ascending; read the owners without a lock first */
-	if (exa_exec(&stmt_order_accounts, ids, NULL, 0) != 2)
+	if (exa_exec_recheck(&stmt_order_accounts, ids, NULL, 0, "order %s or %s",
+						 exa_uuid_str(buy_id), exa_uuid_str(sell_id)) != 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("order %s or %s does not exist",
