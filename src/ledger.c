@@ -419,6 +419,11 @@ static ExaStmt stmt_find_reference = {
 	NULL
 };
 
+/*
+ * The key is a 32-bit hash of (kind, reference, account) in the two-key
+ * advisory lock space under EXA_ADVISORY_LOCK_CLASS: two keys that share a
+ * hash only wait for each other.
+ */
 void
 ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
 					  const char *reference)
@@ -430,7 +435,9 @@ ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
 												strlen(reference),
 												hash_bytes_extended((const unsigned char *) kind,
 																	strlen(kind), 0)));
-	DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum((int64) h));
+	DirectFunctionCall2(pg_advisory_xact_lock_int4,
+						Int32GetDatum(EXA_ADVISORY_LOCK_CLASS),
+						Int32GetDatum((int32) (uint32) (h ^ (h >> 32))));
 }
 
 bool
