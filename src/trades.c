@@ -106,7 +106,8 @@ static ExaStmt stmt_trade_by_ref = {
 
 static ExaStmt stmt_order_accounts = {
 	"SELECT order_id, account_id FROM exchange.orders"
-	" WHERE order_id OPERATOR(pg_catalog.=) ANY (ARRAY[$1, $2])",
+	" WHERE order_id OPERATOR(pg_catalog.=) ANY (ARRAY[$1, $2])"
+	" ORDER BY order_id",		/* a stable answer for exa_exec_recheck() */
 	2, {UUIDOID, UUIDOID},
 	NULL
 };
