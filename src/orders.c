@@ -664,13 +664,25 @@ static ExaStmt stmt_market_status = {
 	NULL
 };
 
+/*
+ * The market's status; LX003 when it does not exist.  Callers that only
+ * need it to exist (cancel and expire work whatever the status) pass
+ * need_status false: under REPEATABLE READ only a market created after the
+ * snapshot then raises 40001, not a status change.
+ */
 static char *
-market_status(const char *symbol)
+market_status(const char *symbol, bool need_status)
 {
 	Datum		key[1] = {CStringGetTextDatum(symbol)};
+	uint64		n;
 
-	if (exa_exec_recheck(&stmt_market_status, key, NULL, 1,
-						 "market \"%s\"", symbol) != 1)
+	if (need_status)
+		n = exa_exec_recheck(&stmt_market_status, key, NULL, 1,
+							 "market \"%s\"", symbol);
+	else if ((n = exa_exec(&stmt_market_status, key, NULL, 1)) == 0)
+		exa_recheck_missing(&stmt_market_status, key, NULL,
+							"market \"%s\"", symbol);
+	if (n != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("market \"%s\" does not exist", symbol)));
@@ -703,7 +715,7 @@ cancel_orders(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
 	if (symbol != NULL)
-		(void) market_status(symbol);	/* LX003 for an unknown market */
+		(void) market_status(symbol, false);	/* LX003 for an unknown market */
 	ledger_lock_account(account_id, false, &acct);
 
 	values[0] = UUIDPGetDatum(account_id);
@@ -763,7 +775,7 @@ expire_orders(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
-	(void) market_status(symbol);
+	(void) market_status(symbol, false);
 
 	values[0] = CStringGetTextDatum(symbol);
 	values[1] = TimestampTzGetDatum(placed_before);
@@ -838,7 +850,7 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
-	if (strcmp(market_status(symbol), "ACTIVE") != 0)
+	if (strcmp(market_status(symbol, true), "ACTIVE") != 0)
 	{
 		exa_call_end(&call);
 		return (Datum) 0;

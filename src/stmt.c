@@ -55,6 +55,8 @@ exa_exec(ExaStmt *stmt, Datum *values, const char *nulls, long count)
 	return SPI_processed;
 }
 
+static void exa_serialization_failure(const char *what) pg_attribute_noreturn();
+
 /* Run a kept statement with the latest snapshot instead of the active one. */
 static uint64
 exa_exec_latest(ExaStmt *stmt, Datum *values, const char *nulls, long count)
@@ -97,7 +99,7 @@ exa_answers_equal(SPITupleTable *a, uint64 na, SPITupleTable *b, uint64 nb)
 	return true;
 }
 
-void
+static void
 exa_serialization_failure(const char *what)
 {
 	ereport(ERROR,

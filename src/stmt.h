@@ -59,7 +59,6 @@ extern uint64 exa_exec_recheck(ExaStmt *stmt, Datum *values, const char *nulls,
 							   long count, const char *what,...) pg_attribute_printf(5, 6);
 extern void exa_recheck_missing(ExaStmt *stmt, Datum *values, const char *nulls,
 								const char *what,...) pg_attribute_printf(4, 5);
-extern void exa_serialization_failure(const char *what) pg_attribute_noreturn();
 
 /* Column access on SPI_tuptable's row "row", by 1-based column number. */
 extern Datum exa_col(uint64 row, int col, bool *isnull);
