@@ -48,8 +48,9 @@ extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
  * exa_exec_recheck: run a read-only statement; under a transaction
  * snapshot run it again with the latest snapshot and raise 40001 unless
  * both answers are equal.  Returns SPI_processed of the answer.  The
- * printf-style what names what was read, for errdetail ("the holdings of
- * account %s"); it is formatted only on failure.
+ * printf-style what names what was read, for errdetail ("the funds,
+ * orders or holds of account %s"); it is formatted only on failure, but
+ * its arguments are evaluated on every call, so keep them cheap.
  *
  * exa_recheck_missing: a row the caller looked for (with a locking
  * statement) was not found; under a transaction snapshot raise 40001 when
