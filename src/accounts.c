@@ -9,7 +9,10 @@
  * on them while every other call's FOR SHARE does.  Markets are read,
  * never locked, by the trading functions; set_market_status updates its
  * row and so a HALT applies to calls that start after it commits.  This
- * file moves no funds.
+ * file moves no funds.  The close's check of balances, orders and holds
+ * (rows the account lock does not cover) goes through exa_exec_recheck()
+ * (stmt.h): under REPEATABLE READ or SERIALIZABLE it answers as at READ
+ * COMMITTED or raises 40001.
  *
  * Transitions (DESIGN §3): account ACTIVE <-> SUSPENDED, ACTIVE or
  * SUSPENDED -> CLOSED (final) only with zero balances and no live order or
@@ -226,7 +229,15 @@ set_account_status(PG_FUNCTION_ARGS)
 		int64		orders;
 		int64		holds;
 
-		exa_exec(&stmt_account_holdings, key, NULL, 1);
+		/*
+		 * Balances, orders and holds are not covered by the account lock:
+		 * under REPEATABLE READ a deposit that committed after the snapshot
+		 * (while we waited for the lock, say) is re-checked, so the account
+		 * is never closed over it (40001).
+		 */
+		exa_exec_recheck(&stmt_account_holdings, key, NULL, 1,
+						 "the funds, orders or holds of account %s",
+						 exa_uuid_str(account_id));
 		funds = exa_col_cstring(0, 1);
 		orders = DatumGetInt64(exa_col_notnull(0, 2));
 		holds = DatumGetInt64(exa_col_notnull(0, 3));
@@ -367,7 +378,9 @@ set_market_status(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		if (exa_exec(&stmt_market_row, values, NULL, 1) != 1)
+		/* unchanged, or missing, in the snapshot: as at READ COMMITTED? */
+		if (exa_exec_recheck(&stmt_market_row, values, NULL, 1,
+							 "market \"%s\"", symbol) != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_EXA_NOT_FOUND),
 					 errmsg("market \"%s\" does not exist", symbol)));

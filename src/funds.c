@@ -8,7 +8,10 @@
  * calls with a reference, a transaction-scoped advisory lock on (account,
  * kind, reference); the hold row FOR UPDATE (unlock, capture); the balance
  * row through ledger_move().  Every balance change goes through
- * ledger_move(), which journals it and names the stale keys.
+ * ledger_move(), which journals it and names the stale keys.  Reads that no
+ * lock covers (a hold's account, a reference's first call, an idempotent
+ * retry's answer) use exa_exec_recheck() (stmt.h), so that REPEATABLE READ
+ * and SERIALIZABLE answer as READ COMMITTED does or raise 40001.
  *
  * Status rules (DESIGN §3): deposits are refused on CLOSED accounts;
  * withdraw and lock_balance need ACTIVE; unlock is always allowed; capture
@@ -201,7 +204,8 @@ hold_account(pg_uuid_t *hold_id, pg_uuid_t *account_id, ExaAccount *acct)
 {
 	Datum		key[1] = {UUIDPGetDatum(hold_id)};
 
-	if (exa_exec(&stmt_hold_account, key, NULL, 1) != 1)
+	if (exa_exec_recheck(&stmt_hold_account, key, NULL, 1,
+						 "hold %s", exa_uuid_str(hold_id)) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("hold %s does not exist", exa_uuid_str(hold_id))));
@@ -326,7 +330,8 @@ capture_hold(PG_FUNCTION_ARGS)
 											  prior.asset,
 											  prior.has_hold ? exa_uuid_str(&prior.hold_id) : "(none)"));
 			values[0] = UUIDPGetDatum(hold_id);
-			exa_exec(&stmt_hold_row, values, NULL, 1);
+			exa_exec_recheck(&stmt_hold_row, values, NULL, 1,
+							 "hold %s", exa_uuid_str(hold_id));
 			result = exa_return_row(0);
 			exa_call_end(&call);
 			PG_RETURN_DATUM(result);

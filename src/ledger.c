@@ -121,6 +121,12 @@ static ExaStmt stmt_lock_account_update = {
 	NULL
 };
 
+static ExaStmt stmt_account_exists = {
+	"SELECT FROM exchange.accounts WHERE account_id OPERATOR(pg_catalog.=) $1",
+	1, {UUIDOID},
+	NULL
+};
+
 void
 ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 {
@@ -130,9 +136,14 @@ ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 
 	if (exa_exec(for_update ? &stmt_lock_account_update : &stmt_lock_account_share,
 				 values, NULL, 1) != 1)
+	{
+		/* created after a REPEATABLE READ snapshot: 40001, not "not found" */
+		exa_recheck_missing(&stmt_account_exists, values, NULL,
+							"account %s", exa_uuid_str(account_id));
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("account %s does not exist", exa_uuid_str(account_id))));
+	}
 
 	status = exa_col_cstring(0, 1);
 	kyc = exa_col_cstring(0, 2);
@@ -215,6 +226,14 @@ static ExaStmt stmt_journal = {
 	NULL
 };
 
+static ExaStmt stmt_balance_exists = {
+	"SELECT FROM exchange.balances"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"   AND symbol OPERATOR(pg_catalog.=) $2",
+	2, {UUIDOID, TEXTOID},
+	NULL
+};
+
 static ExaStmt stmt_balance_row = {
 	"SELECT * FROM exchange.balances"
 	" WHERE account_id OPERATOR(pg_catalog.=) $1"
@@ -272,6 +291,13 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
 				created = true;
 				continue;
 			}
+
+			/*
+			 * A shortage on a missing row: under REPEATABLE READ the row may
+			 * have been created after the snapshot (40001, not LX001).
+			 */
+			exa_recheck_missing(&stmt_balance_exists, key, NULL,
+								"the %s balance of account %s", m->asset, acct);
 			avail = locked = exa_zero();
 		}
 		else
@@ -367,7 +393,9 @@ ledger_balance_row(pg_uuid_t *account_id, const char *asset)
 {
 	Datum		key[2] = {UUIDPGetDatum(account_id), CStringGetTextDatum(asset)};
 
-	if (exa_exec(&stmt_balance_row, key, NULL, 1) != 1)
+	if (exa_exec_recheck(&stmt_balance_row, key, NULL, 1,
+						 "the %s balance of account %s",
+						 asset, exa_uuid_str(account_id)) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("account %s has no balance in asset %s",
@@ -391,6 +419,11 @@ static ExaStmt stmt_find_reference = {
 	NULL
 };
 
+/*
+ * The key is a 32-bit hash of (kind, reference, account) in the two-key
+ * advisory lock space under EXA_ADVISORY_LOCK_CLASS: two keys that share a
+ * hash only wait for each other.
+ */
 void
 ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
 					  const char *reference)
@@ -402,7 +435,9 @@ ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
 												strlen(reference),
 												hash_bytes_extended((const unsigned char *) kind,
 																	strlen(kind), 0)));
-	DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum((int64) h));
+	DirectFunctionCall2(pg_advisory_xact_lock_int4,
+						Int32GetDatum(EXA_ADVISORY_LOCK_CLASS),
+						Int32GetDatum((int32) (uint32) (h ^ (h >> 32))));
 }
 
 bool
@@ -415,10 +450,17 @@ ledger_find_reference(pg_uuid_t *account_id, const char *kind,
 
 	ledger_lock_reference(account_id, kind, reference);
 
+	/*
+	 * The advisory lock may have waited for a first call that committed after
+	 * a REPEATABLE READ snapshot: re-check (40001 rather than a second move,
+	 * or 23505, under the same reference).
+	 */
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = CStringGetTextDatum(kind);
 	values[2] = CStringGetTextDatum(reference);
-	if (exa_exec(&stmt_find_reference, values, NULL, 1) == 0)
+	if (exa_exec_recheck(&stmt_find_reference, values, NULL, 1,
+						 "the %s with reference \"%s\" of account %s",
+						 kind, reference, exa_uuid_str(account_id)) == 0)
 		return false;
 
 	prior->asset = exa_col_cstring(0, 1);

@@ -116,9 +116,19 @@ typedef struct LedgerPrior
 } LedgerPrior;
 
 /*
+ * The class id of every advisory lock this extension takes: the first key of
+ * PostgreSQL's two-int4 form, pg_advisory_xact_lock(class, key), so that its
+ * locks never meet an application's single-bigint keys (README
+ * "Concurrency" tells applications to leave this class alone).  0x45584131
+ * is "EXA1".
+ */
+#define EXA_ADVISORY_LOCK_CLASS 1163411761
+
+/*
  * Serialise, until commit, the calls of one account that carry the same
- * idempotency key (a transaction-scoped advisory lock, taken after the
- * account lock and before any order, hold or balance lock).
+ * idempotency key (a transaction-scoped advisory lock under
+ * EXA_ADVISORY_LOCK_CLASS, taken after the account lock and before any
+ * order, hold or balance lock).
  */
 extern void ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
 								  const char *reference);

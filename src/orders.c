@@ -12,6 +12,12 @@
  * client_order_id); (2) order rows FOR UPDATE, ascending order_id; (4) the
  * balance rows through ledger_move().  Markets are read, never locked.
  *
+ * Isolation: what a call decides on rows it does not lock — the market row,
+ * the retry lookup after the client_order_id lock, the orders a batch
+ * collects — is read through exa_exec_recheck() (stmt.h), so that under
+ * REPEATABLE READ or SERIALIZABLE the call does what it does at READ
+ * COMMITTED or raises 40001; rows it locks PostgreSQL checks itself.
+ *
  * Lifecycle (DESIGN §3): LIMIT and MARKET start OPEN, STOP starts PENDING, a
  * business refusal is stored REJECTED with its reason and locks nothing.
  * Cancel and expire are allowed whatever the account or market status.
@@ -101,15 +107,26 @@ static ExaStmt stmt_close_order = {
 	NULL
 };
 
+static ExaStmt stmt_order_exists = {
+	"SELECT FROM exchange.orders WHERE order_id OPERATOR(pg_catalog.=) $1",
+	1, {UUIDOID},
+	NULL
+};
+
 void
 order_lock_account(pg_uuid_t *order_id, ExaAccount *acct)
 {
 	Datum		key[1] = {UUIDPGetDatum(order_id)};
 
 	if (exa_exec(&stmt_order_account, key, NULL, 1) != 1)
+	{
+		/* placed after a REPEATABLE READ snapshot: 40001, not "not found" */
+		exa_recheck_missing(&stmt_order_exists, key, NULL,
+							"order %s", exa_uuid_str(order_id));
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("order %s does not exist", exa_uuid_str(order_id))));
+	}
 	memcpy(&acct->account_id, DatumGetUUIDP(exa_col_notnull(0, 1)), sizeof(pg_uuid_t));
 	strlcpy(acct->status, exa_col_cstring(0, 2), sizeof(acct->status));
 	strlcpy(acct->kyc_status, exa_col_cstring(0, 3), sizeof(acct->kyc_status));
@@ -412,8 +429,15 @@ place_order(PG_FUNCTION_ARGS)
 	{
 		Datum		ckey[2] = {UUIDPGetDatum(account_id), CStringGetTextDatum(client_order_id)};
 
+		/*
+		 * The advisory lock may have waited for a first call that committed
+		 * after a REPEATABLE READ snapshot: re-checked, that is 40001 rather
+		 * than a second order and 23505.
+		 */
 		ledger_lock_reference(account_id, "ORDER", client_order_id);
-		if (exa_exec(&stmt_order_by_client_id, ckey, NULL, 1) == 1)
+		if (exa_exec_recheck(&stmt_order_by_client_id, ckey, NULL, 1,
+							 "the order with client_order_id \"%s\" of account %s",
+							 client_order_id, exa_uuid_str(account_id)) == 1)
 		{
 			check_order_retry(client_order_id, symbol, side, type, quantity,
 							  price, tif, stop_price);
@@ -423,8 +447,10 @@ place_order(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/* Unlocked: a HALT committed before this call applies to it. */
 	mkey[0] = CStringGetTextDatum(symbol);
-	if (exa_exec(&stmt_market, mkey, NULL, 1) != 1)
+	if (exa_exec_recheck(&stmt_market, mkey, NULL, 1,
+						 "market \"%s\"", symbol) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("market \"%s\" does not exist", symbol)));
@@ -638,12 +664,25 @@ static ExaStmt stmt_market_status = {
 	NULL
 };
 
+/*
+ * The market's status; LX003 when it does not exist.  Callers that only
+ * need it to exist (cancel and expire work whatever the status) pass
+ * need_status false: under REPEATABLE READ only a market created after the
+ * snapshot then raises 40001, not a status change.
+ */
 static char *
-market_status(const char *symbol)
+market_status(const char *symbol, bool need_status)
 {
 	Datum		key[1] = {CStringGetTextDatum(symbol)};
+	uint64		n;
 
-	if (exa_exec(&stmt_market_status, key, NULL, 1) != 1)
+	if (need_status)
+		n = exa_exec_recheck(&stmt_market_status, key, NULL, 1,
+							 "market \"%s\"", symbol);
+	else if ((n = exa_exec(&stmt_market_status, key, NULL, 1)) == 0)
+		exa_recheck_missing(&stmt_market_status, key, NULL,
+							"market \"%s\"", symbol);
+	if (n != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("market \"%s\" does not exist", symbol)));
@@ -676,12 +715,14 @@ cancel_orders(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
 	if (symbol != NULL)
-		(void) market_status(symbol);	/* LX003 for an unknown market */
+		(void) market_status(symbol, false);	/* LX003 for an unknown market */
 	ledger_lock_account(account_id, false, &acct);
 
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = symbol ? CStringGetTextDatum(symbol) : (Datum) 0;
-	ids = uuid_column(exa_exec(&stmt_account_live_orders, values, nulls, 0), 1);
+	ids = uuid_column(exa_exec_recheck(&stmt_account_live_orders, values, nulls, 0,
+									   "the live orders of account %s",
+									   exa_uuid_str(account_id)), 1);
 	close_orders(&call, ids, "CANCELLED", "cancel_orders", rsinfo);
 	exa_call_end(&call);
 	return (Datum) 0;
@@ -734,15 +775,19 @@ expire_orders(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
-	(void) market_status(symbol);
+	(void) market_status(symbol, false);
 
 	values[0] = CStringGetTextDatum(symbol);
 	values[1] = TimestampTzGetDatum(placed_before);
-	accounts = uuid_column(exa_exec(&stmt_expirable_accounts, values, NULL, 0), 1);
+	accounts = uuid_column(exa_exec_recheck(&stmt_expirable_accounts, values, NULL, 0,
+											"the live orders of market \"%s\"",
+											symbol), 1);
 	lock_accounts(accounts);
 
 	values[2] = uuid_array(accounts);
-	ids = uuid_column(exa_exec(&stmt_expirable_orders, values, NULL, 0), 1);
+	ids = uuid_column(exa_exec_recheck(&stmt_expirable_orders, values, NULL, 0,
+									   "the live orders of market \"%s\"",
+									   symbol), 1);
 	close_orders(&call, ids, "EXPIRED", "expire_orders", rsinfo);
 	exa_call_end(&call);
 	return (Datum) 0;
@@ -805,7 +850,7 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
-	if (strcmp(market_status(symbol), "ACTIVE") != 0)
+	if (strcmp(market_status(symbol, true), "ACTIVE") != 0)
 	{
 		exa_call_end(&call);
 		return (Datum) 0;
@@ -813,11 +858,15 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(symbol);
 	values[1] = NumericGetDatum(last_price);
-	accounts = uuid_column(exa_exec(&stmt_stop_accounts, values, NULL, 0), 1);
+	accounts = uuid_column(exa_exec_recheck(&stmt_stop_accounts, values, NULL, 0,
+											"the PENDING stops of market \"%s\"",
+											symbol), 1);
 	lock_accounts(accounts);
 
 	values[2] = uuid_array(accounts);
-	ids = uuid_column(exa_exec(&stmt_stop_orders, values, NULL, 0), 1);
+	ids = uuid_column(exa_exec_recheck(&stmt_stop_orders, values, NULL, 0,
+									   "the PENDING stops of market \"%s\"",
+									   symbol), 1);
 	reason = psprintf("stop triggered at %s", exa_num_str(last_price));
 	foreach(lc, ids)
 	{

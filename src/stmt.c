@@ -3,18 +3,25 @@
  * stmt.c
  *	  Prepared statements kept per backend, and SPI result helpers.
  *
- * Owns the per-backend plan cache of the API's SQL (see stmt.h).  It must
- * not build SQL from text at call time, and it never catches errors: an SPI
- * failure is an internal error and aborts the caller's (sub)transaction.
+ * Owns the per-backend plan cache of the API's SQL (see stmt.h), and the
+ * re-check of reads against the latest snapshot under REPEATABLE READ and
+ * SERIALIZABLE (as PostgreSQL's foreign-key checks in ri_triggers.c do).
+ * It must not build SQL from text at call time, and it never catches
+ * errors: an SPI failure is an internal error and aborts the caller's
+ * (sub)transaction.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/snapmgr.h"
 
 #include "stmt.h"
 
@@ -46,6 +53,124 @@ exa_exec(ExaStmt *stmt, Datum *values, const char *nulls, long count)
 		elog(ERROR, "statement failed (%s): %s",
 			 SPI_result_code_string(rc), stmt->sql);
 	return SPI_processed;
+}
+
+static void exa_serialization_failure(const char *what) pg_attribute_noreturn();
+
+/* Run a kept statement with the latest snapshot instead of the active one. */
+static uint64
+exa_exec_latest(ExaStmt *stmt, Datum *values, const char *nulls, long count)
+{
+	int			rc;
+
+	rc = SPI_execute_snapshot(exa_plan(stmt), values, nulls,
+							  GetLatestSnapshot(), InvalidSnapshot,
+							  false, true, count);
+	if (rc < 0)
+		elog(ERROR, "statement failed (%s): %s",
+			 SPI_result_code_string(rc), stmt->sql);
+	return SPI_processed;
+}
+
+/* Do two answers of one statement hold the same rows, column by column? */
+static bool
+exa_answers_equal(SPITupleTable *a, uint64 na, SPITupleTable *b, uint64 nb)
+{
+	TupleDesc	desc = a->tupdesc;
+
+	if (na != nb || desc->natts != b->tupdesc->natts)
+		return false;
+	for (uint64 row = 0; row < na; row++)
+	{
+		for (int col = 1; col <= desc->natts; col++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, col - 1);
+			bool		null_a;
+			bool		null_b;
+			Datum		da = SPI_getbinval(a->vals[row], desc, col, &null_a);
+			Datum		db = SPI_getbinval(b->vals[row], b->tupdesc, col, &null_b);
+
+			if (null_a != null_b)
+				return false;
+			if (!null_a && !datum_image_eq(da, db, att->attbyval, att->attlen))
+				return false;
+		}
+	}
+	return true;
+}
+
+static void
+exa_serialization_failure(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent update"),
+			 errdetail("A concurrent transaction changed %s after this transaction's snapshot was taken.",
+					   what),
+			 errhint("Retry the transaction.")));
+}
+
+/* Format what (printf-style, from the caller's va_list) and raise 40001. */
+static void exa_serialization_failure_va(const char *what, va_list args)
+			pg_attribute_printf(1, 0) pg_attribute_noreturn();
+
+static void
+exa_serialization_failure_va(const char *what, va_list args)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		copy;
+		int			needed;
+
+		va_copy(copy, args);
+		needed = appendStringInfoVA(&buf, what, copy);
+		va_end(copy);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	exa_serialization_failure(buf.data);
+}
+
+uint64
+exa_exec_recheck(ExaStmt *stmt, Datum *values, const char *nulls, long count,
+				 const char *what,...)
+{
+	uint64		n = exa_exec(stmt, values, nulls, count);
+	SPITupleTable *snapshot_answer;
+	uint64		latest_n;
+
+	if (!IsolationUsesXactSnapshot())
+		return n;
+	snapshot_answer = SPI_tuptable;
+	latest_n = exa_exec_latest(stmt, values, nulls, count);
+	if (!exa_answers_equal(snapshot_answer, n, SPI_tuptable, latest_n))
+	{
+		va_list		args;
+
+		va_start(args, what);
+		exa_serialization_failure_va(what, args);
+		va_end(args);
+	}
+	SPI_freetuptable(snapshot_answer);
+	return latest_n;
+}
+
+void
+exa_recheck_missing(ExaStmt *stmt, Datum *values, const char *nulls,
+					const char *what,...)
+{
+	if (IsolationUsesXactSnapshot() && exa_exec_latest(stmt, values, nulls, 1) > 0)
+	{
+		va_list		args;
+
+		va_start(args, what);
+		exa_serialization_failure_va(what, args);
+		va_end(args);
+	}
 }
 
 Datum

@@ -35,6 +35,32 @@ typedef struct ExaStmt
 extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
 					   long count);
 
+/*
+ * Isolation (README "Concurrency"): the API is defined at READ COMMITTED,
+ * where every statement reads with a fresh snapshot.  Under REPEATABLE READ
+ * or SERIALIZABLE statements read with the transaction snapshot, which can
+ * predate what a concurrent call committed — while this call waited for a
+ * lock, or before it started.  PostgreSQL raises 40001 itself when a row
+ * this call locks or updates changed after the snapshot; a check that reads
+ * rows no lock of the call covers must use one of these instead, so that it
+ * answers as at READ COMMITTED or raises 40001.
+ *
+ * exa_exec_recheck: run a read-only statement; under a transaction
+ * snapshot run it again with the latest snapshot and raise 40001 unless
+ * both answers are equal.  Returns SPI_processed of the answer.  The
+ * printf-style what names what was read, for errdetail ("the funds,
+ * orders or holds of account %s"); it is formatted only on failure, but
+ * its arguments are evaluated on every call, so keep them cheap.
+ *
+ * exa_recheck_missing: a row the caller looked for (with a locking
+ * statement) was not found; under a transaction snapshot raise 40001 when
+ * the read-only stmt finds it with the latest snapshot.
+ */
+extern uint64 exa_exec_recheck(ExaStmt *stmt, Datum *values, const char *nulls,
+							   long count, const char *what,...) pg_attribute_printf(5, 6);
+extern void exa_recheck_missing(ExaStmt *stmt, Datum *values, const char *nulls,
+								const char *what,...) pg_attribute_printf(4, 5);
+
 /* Column access on SPI_tuptable's row "row", by 1-based column number. */
 extern Datum exa_col(uint64 row, int col, bool *isnull);
 extern Datum exa_col_notnull(uint64 row, int col);

@@ -106,7 +106,8 @@ static ExaStmt stmt_trade_by_ref = {
 
 static ExaStmt stmt_order_accounts = {
 	"SELECT order_id, account_id FROM exchange.orders"
-	" WHERE order_id OPERATOR(pg_catalog.=) ANY (ARRAY[$1, $2])",
+	" WHERE order_id OPERATOR(pg_catalog.=) ANY (ARRAY[$1, $2])"
+	" ORDER BY order_id",		/* a stable answer for exa_exec_recheck() */
 	2, {UUIDOID, UUIDOID},
 	NULL
 };
@@ -428,7 +429,11 @@ apply_trade(PG_FUNCTION_ARGS)
 	{
 		Datum		key[2] = {UUIDPGetDatum(order_id), CStringGetTextDatum(trade_ref)};
 
-		/* The order lock serialises retries: a committed first fill is seen. */
+		/*
+		 * The order lock serialises retries: a committed first fill is seen
+		 * (under REPEATABLE READ the lock raised 40001 instead, since every
+		 * fill updates its order row).
+		 */
 		if (exa_exec(&stmt_trade_by_ref, key, NULL, 1) == 1)
 		{
 			char	   *diff = fill_retry_diff(0, &f);
@@ -492,7 +497,8 @@ apply_match(PG_FUNCTION_ARGS)
 	exa_call_begin(&call);
 
 	/* (1) both accounts, ascending; read the owners without a lock first */
-	if (exa_exec(&stmt_order_accounts, ids, NULL, 0) != 2)
+	if (exa_exec_recheck(&stmt_order_accounts, ids, NULL, 0, "order %s or %s",
+						 exa_uuid_str(buy_id), exa_uuid_str(sell_id)) != 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("order %s or %s does not exist",
