@@ -246,7 +246,8 @@ BEGIN
 
 	-- Idempotency: the advisory lock C takes (same key), then the stored order.
 	IF cid IS NOT NULL THEN
-		PERFORM pg_advisory_xact_lock(uuid_hash_extended(acct, hashtextextended(cid, hashtextextended('ORDER', 0))));
+		PERFORM pg_advisory_xact_lock(1163411761,
+			(SELECT ((h # (h >> 32))::bit(32))::int FROM (SELECT uuid_hash_extended(acct, hashtextextended(cid, hashtextextended('ORDER', 0))) AS h) k));
 		SELECT * INTO prior FROM exchange.orders o
 		 WHERE o.account_id = acct AND o.client_order_id = cid;
 		IF FOUND THEN
