@@ -98,19 +98,22 @@ BEGIN
 	-- created, to schema exchange_quarantine (not part of the extension, so
 	-- it survives DROP EXTENSION) for the DBA to review.
 	FOR r IN
-		SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE'
-			   ELSE 'FUNCTION' END AS kind,
-			   p.oid::pg_catalog.regprocedure::pg_catalog.text AS obj, o.rolname
-		  FROM pg_catalog.pg_proc p
-		  JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner
-		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'exchange'::pg_catalog.regnamespace
-		   AND NOT o.rolsuper
-		UNION ALL
-		SELECT 'OPERATOR', op.oid::pg_catalog.regoperator::pg_catalog.text, o.rolname
-		  FROM pg_catalog.pg_operator op
-		  JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) op.oprowner
-		 WHERE op.oprnamespace OPERATOR(pg_catalog.=) 'exchange'::pg_catalog.regnamespace
-		   AND NOT o.rolsuper
+		SELECT q.kind, q.obj, q.rolname FROM (
+			SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE'
+				   ELSE 'FUNCTION' END AS kind,
+				   p.oid::pg_catalog.regprocedure::pg_catalog.text AS obj, o.rolname
+			  FROM pg_catalog.pg_proc p
+			  JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner
+			 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'exchange'::pg_catalog.regnamespace
+			   AND NOT o.rolsuper
+			UNION ALL
+			SELECT 'OPERATOR', op.oid::pg_catalog.regoperator::pg_catalog.text, o.rolname
+			  FROM pg_catalog.pg_operator op
+			  JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) op.oprowner
+			 WHERE op.oprnamespace OPERATOR(pg_catalog.=) 'exchange'::pg_catalog.regnamespace
+			   AND NOT o.rolsuper) q
+		 -- functions before operators, each in a stable order for the WARNING
+		 ORDER BY q.kind COLLATE pg_catalog."C", q.obj COLLATE pg_catalog."C"
 	LOOP
 		IF quarantined IS NULL
 		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_namespace

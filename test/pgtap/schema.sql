@@ -233,7 +233,7 @@ SELECT is_empty(
 SELECT is((SELECT format('%s enabled=%s %s drop_extension=%s drop_schema=%s', evtevent, evtenabled,
 						  evtfoid::regproc, 'DROP EXTENSION' = ANY (evttags), 'DROP SCHEMA' = ANY (evttags))
 			 FROM pg_event_trigger WHERE evtname = 'exchange_adapter_drop_guard'),
-		  'ddl_command_start enabled=O exchange.exa_drop_guard drop_extension=t drop_schema=t',
+		  'ddl_command_start enabled=A exchange.exa_drop_guard drop_extension=t drop_schema=t',
 		  'the DROP guard is an event trigger at ddl_command_start on DROP EXTENSION and DROP SCHEMA');
 
 -- Comments on everything public
