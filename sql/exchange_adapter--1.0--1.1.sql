@@ -19,3 +19,7 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 -- The DROP EXTENSION guard fires whatever session_replication_role says: a
 -- session in replica mode must not drop a ledger that holds rows.
 ALTER EVENT TRIGGER exchange_adapter_drop_guard ENABLE ALWAYS;
+
+-- check_invariants() gained the closed_account clause (README "Invariants").
+COMMENT ON FUNCTION exchange.check_invariants() IS
+	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, closed_account, event_replay). Empty when sound.';

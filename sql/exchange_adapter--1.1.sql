@@ -944,7 +944,7 @@ COMMENT ON FUNCTION exchange.apply_trade(uuid, numeric, numeric, numeric, text, 
 COMMENT ON FUNCTION exchange.apply_match(uuid, uuid, numeric, numeric, numeric, numeric, text, text) IS
 	'Fills a BUY and a SELL order of one market against each other, both or neither, with one match_id; returns the BUY then the SELL trade. maker BUY, SELL or NULL (the older order). Idempotent per (buy, sell, trade_ref).';
 COMMENT ON FUNCTION exchange.check_invariants() IS
-	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, event_replay). Empty when sound.';
+	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, closed_account, event_replay). Empty when sound.';
 
 COMMENT ON TYPE exchange.service_instance IS
 	'A service instance as discover_services reads it from Redis (Go layout).';

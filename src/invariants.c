@@ -13,6 +13,9 @@
  *	 3. filled_quantity		0 <= filled <= quantity, filled = sum of trades
  *		terminal_locked		terminal orders hold no lock
  *		trade_order			a trade's symbol and side are its order's
+ *		closed_account		a CLOSED account holds no funds, live order or hold
+ *							(README "Order lifecycle and arithmetic": an account
+ *							closes only when it holds nothing)
  *	 4. event_replay		each order's events replay along the lifecycle
  *							table to its status and filled quantity
  *
@@ -137,6 +140,21 @@ static ExaStmt stmt_invariants = {
 	"   t.trade_id, t.side, t.symbol, o.order_id, o.side, o.symbol)"
 	"   FROM exchange.trades t JOIN exchange.orders o ON o.order_id = t.order_id"
 	"  WHERE t.symbol <> o.symbol OR t.side <> o.side OR t.account_id <> o.account_id"
+	" UNION ALL"
+	" SELECT 'closed_account', pg_catalog.format("
+	"   'account %s is CLOSED but holds %s',"
+	"   a.account_id, pg_catalog.string_agg(h.what, ', ' ORDER BY h.what))"
+	"   FROM exchange.accounts a"
+	"   JOIN (SELECT account_id, pg_catalog.format('%s %s', total_balance, asset) AS what"
+	"           FROM balances WHERE total_balance <> 0"
+	"         UNION ALL"
+	"         SELECT account_id, pg_catalog.format('%s order %s', status, order_id)"
+	"           FROM exchange.orders WHERE status IN ('PENDING', 'OPEN', 'PARTIAL')"
+	"         UNION ALL"
+	"         SELECT account_id, pg_catalog.format('hold %s', hold_id)"
+	"           FROM exchange.holds WHERE remaining <> 0) h ON h.account_id = a.account_id"
+	"  WHERE a.status = 'CLOSED'"
+	"  GROUP BY a.account_id"
 	/* 4 */
 	" UNION ALL"
 	" SELECT 'event_replay', pg_catalog.format("

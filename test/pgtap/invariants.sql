@@ -112,7 +112,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(18);
+SELECT plan(19);
 
 SELECT results_eq(
 	$$ SELECT account_id::text || ' ' || symbol || ' ' || available_balance || '/' || locked_balance
@@ -186,6 +186,10 @@ SELECT is(pg_temp.violations_after($$ ALTER TABLE exchange.trades DROP CONSTRAIN
 SELECT is(pg_temp.violations_after($$ ALTER TABLE exchange.trades DROP CONSTRAINT trades_order_fkey;
 									   UPDATE exchange.trades SET side = 'BUY' WHERE trade_id = pg_temp.id('ext_trade') $$),
 		  '{trade_order}', 'a trade on the other side than its order (FK dropped): trade_order');
+-- closed_account: an account closed while it still holds funds, an order or a hold.
+SELECT is(pg_temp.violations_after($$ UPDATE exchange.accounts SET status = 'CLOSED'
+									   WHERE account_id = pg_temp.id('holder') $$),
+		  '{closed_account}', 'a CLOSED account that still holds funds and a hold: closed_account');
 -- 4. event_replay
 SELECT is(pg_temp.violations_after($$ DELETE FROM exchange.order_events
 									   WHERE order_id = pg_temp.id('ext_order') AND to_status = 'PARTIAL' $$),
