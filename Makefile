@@ -44,7 +44,7 @@ PG_CPPFLAGS    += -I$(srcdir)/src $(HIREDIS_CFLAGS)
 SHLIB_LINK     += $(HIREDIS_LIBS)
 
 # pg_regress and isolation read test/sql, test/specs and write golden output
-# to the top-level expected/ (see DESIGN §1: <outputdir>/expected wins).
+# to the top-level expected/ (see test/README.md "Golden files": <outputdir>/expected wins).
 REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=. --load-extension=$(EXTENSION)
 ISOLATION      = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))

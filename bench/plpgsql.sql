@@ -24,8 +24,9 @@ REVOKE ALL ON SCHEMA exchange_plpgsql FROM PUBLIC;
 -- ---------------------------------------------------------------------------------------------
 -- Helpers (not SECURITY DEFINER: only the two API functions below call them, as the definer).
 
--- The precise error for an amount that failed the fast check of the callers (DESIGN §3
--- "Inputs"): not finite, beyond numeric(24,8), more than 8 decimals, not positive / negative.
+-- The precise error for an amount that failed the fast check of the callers (README
+-- "Order lifecycle and arithmetic"): not finite, beyond numeric(24,8), more than 8 decimals,
+-- not positive / negative.
 CREATE FUNCTION exchange_plpgsql.amount_error(value numeric, name text, positive boolean)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -73,7 +74,7 @@ BEGIN
 		HINT = format('Valid values are %s (exact upper case).', array_to_string(allowed, ', '));
 END $$;
 
--- session_user, and the outer role when it differs (DESIGN §2 "actor").
+-- session_user, and the outer role when it differs (README "Data model").
 CREATE FUNCTION exchange_plpgsql.actor() RETURNS text LANGUAGE sql STABLE AS $$
 	SELECT CASE WHEN current_setting('role') IN ('none', '') OR current_setting('role') = session_user::text
 	            THEN session_user::text
@@ -212,7 +213,7 @@ BEGIN
 	END IF;
 	is_buy := side = 'BUY';
 
-	-- Malformed calls raise and change nothing (DESIGN §3).
+	-- Malformed calls raise and change nothing.
 	IF stop IS NOT NULL AND order_type <> 'STOP' THEN
 		RAISE EXCEPTION 'stop_price is only allowed on STOP orders' USING ERRCODE = '22023',
 			HINT = 'Pass NULL as stop_price, or use order_type STOP.';
@@ -475,9 +476,9 @@ BEGIN
 		RAISE EXCEPTION 'order % does not exist', oid_ USING ERRCODE = 'LX003';
 	END IF;
 
-	-- Effective fee (DESIGN §3 "Fee"): explicit (in the received asset at most the proceeds),
-	-- or ceil8(rate x the fill's amount in the fee's currency: quantity in the base asset,
-	-- notional in the quote asset), or 0.
+	-- Effective fee (README "Order lifecycle and arithmetic"): explicit (in the received asset at
+	-- most the proceeds), or ceil8(rate x the fill's amount in the fee's currency: quantity in the
+	-- base asset, notional in the quote asset), or 0.
 	is_buy := o.side = 'BUY';
 	received := CASE WHEN is_buy THEN o.base_asset ELSE o.quote_asset END;
 	notional := trunc(q * p, 8);

@@ -1,11 +1,12 @@
 #!/usr/bin/perl
-# bench/redis_bench.pl — issue 5 item 8: the cost and speed of Redis delivery.
+# bench/redis_bench.pl — the cost and speed of Redis delivery.
 #
 #   bench/redis_bench.sh [latency] [cost] [drain]      (as root or postgres; default: all three)
 #
 # Starts its own redis-server and PostgreSQL 15 cluster (library preloaded) on private ports,
 # runs the phases asked for, prints figures and stops everything. No assertions: the targets of
-# issue 5 (p99 <= 5 ms, cost <= 10 %, >= 100,000 rows/s, flat memory) are printed beside them.
+# bench/README.md (p99 <= 5 ms, cost <= 10 %, >= 100,000 rows/s, flat memory) are printed beside
+# them.
 #
 #   latency  pgbench at a fixed rate (BENCH_RATE, default 1000 tx/s) of one-deposit transactions,
 #            each in an asset of its own (C<client>N<n>) so that its keys name it; Redis MONITOR

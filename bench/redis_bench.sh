@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/redis_bench.sh — runs bench/redis_bench.pl (issue 5 item 8) as the postgres user when
+# bench/redis_bench.sh — runs bench/redis_bench.pl (bench/README.md) as the postgres user when
 # started as root (initdb refuses root). Arguments: phases (latency cost drain); see the .pl header.
 # The extension must be installed (make install).
 set -euo pipefail

@@ -1,6 +1,6 @@
 -- migrate_legacy.sql — imports the legacy Go adapter's accounts and balances
 -- into the exchange_adapter ledger.  Superuser only; one transaction; refuses
--- to run twice.  See docs/deployment.md, "Migrating from the legacy tables".
+-- to run twice.  See docker/README.md, "Migrating from the legacy tables".
 --
 --   psql -v ON_ERROR_STOP=1 -d exchange -f docker/migrate_legacy.sql
 --   psql ... -v legacy_schema=old_exchange -f ...     (default: exchange_legacy)

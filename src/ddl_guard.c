@@ -3,12 +3,12 @@
  * ddl_guard.c
  *	  The DROP EXTENSION guard: an event trigger at ddl_command_start.
  *
- * This file owns DESIGN §6's rule that DROP EXTENSION exchange_adapter is
- * refused while the ledger holds rows unless exchange_adapter.allow_drop is
- * on, so that a reinstall never silently destroys the ledger.  The same holds
- * for DROP SCHEMA exchange CASCADE, which would cascade into the extension,
- * and for DROP OWNED BY the extension's owner when the event trigger is also
- * installed for the DROP OWNED tag.
+ * This file owns the rule (README "Security model") that DROP EXTENSION
+ * exchange_adapter is refused while the ledger holds rows unless
+ * exchange_adapter.allow_drop is on, so that a reinstall never silently
+ * destroys the ledger.  The same holds for DROP SCHEMA exchange CASCADE, which
+ * would cascade into the extension, and for DROP OWNED BY the extension's
+ * owner when the event trigger is also installed for the DROP OWNED tag.
  * When a drop of the extension is allowed, it also revokes every grant on
  * schema exchange held by roles other than its owner: the schema is not an
  * extension member and stays behind, and it must stay behind holding no

@@ -4,9 +4,9 @@
  *	  Module initialisation and settings of exchange_adapter.
  *
  * This file owns PG_MODULE_MAGIC, _PG_init, every exchange_adapter.* setting
- * with its check hooks (DESIGN §5), the parsed Redis URL, the table lists of
- * schema exchange and the small helpers shared by the other files (actor,
- * relation lookup).
+ * with its check hooks (README "Settings"), the parsed Redis URL, the table
+ * lists of schema exchange and the small helpers shared by the other files
+ * (actor, relation lookup).
  *
  * It must not make loading the library depend on shared_preload_libraries:
  * no setting is PGC_POSTMASTER, and shared memory (the worker's status and
@@ -45,7 +45,10 @@ const char *const exa_read_views[] = {
 	"open_orders", "order_book", "account_balances", NULL
 };
 
-/* Settings; defaults here must match the boot values below and DESIGN §5. */
+/*
+ * Settings; defaults here must match the boot values below and README
+ * "Settings".
+ */
 char	   *exa_database = NULL;
 char	   *exa_redis_url = NULL;
 char	   *exa_redis_password_file = NULL;
@@ -571,9 +574,9 @@ exa_relation_oid(const char *relname)
 }
 
 /*
- * The actor recorded in the journals (DESIGN §2): session_user, followed by
- * "/" and the outer role when SET ROLE made it differ.  Inside a SECURITY
- * DEFINER function current_user is the definer, so it is never used.
+ * The actor recorded in the journals (README "Data model"): session_user,
+ * followed by "/" and the outer role when SET ROLE made it differ.  Inside a
+ * SECURITY DEFINER function current_user is the definer, so it is never used.
  */
 char *
 exa_actor_cstring(void)

@@ -4,10 +4,10 @@
  *	  Shared declarations of the exchange_adapter extension.
  *
  * This header owns what more than one source file needs: the names of the
- * schema and its tables, the SQLSTATEs of the LX class (DESIGN §4), the
- * settings (DESIGN §5, defined in exchange_adapter.c), the parsed Redis URL
- * and a few small helpers.  It must not grow module-private state: anything
- * used by one file only stays static in that file.
+ * schema and its tables, the SQLSTATEs of the LX class (README "Errors"),
+ * the settings (README "Settings", defined in exchange_adapter.c), the parsed
+ * Redis URL and a few small helpers.  It must not grow module-private state:
+ * anything used by one file only stays static in that file.
  *
  * Include it after postgres.h.
  *
@@ -18,7 +18,7 @@
 
 #include "fmgr.h"
 
-/* Names fixed by the control file and DESIGN §2. */
+/* Names fixed by the control file and README "Data model". */
 #define EXA_EXTENSION_NAME	"exchange_adapter"
 #define EXA_SCHEMA_NAME		"exchange"
 #define EXA_GUC_PREFIX		"exchange_adapter"
@@ -50,7 +50,7 @@ extern const char *const exa_internal_tables[];
 extern const char *const exa_read_views[];
 
 /*
- * Settings (DESIGN §5), all exchange_adapter.*, all PGC_SIGHUP except
+ * Settings (README "Settings"), all exchange_adapter.*, all PGC_SIGHUP except
  * allow_drop (PGC_SUSET).  Defined in exchange_adapter.c.
  */
 extern char *exa_database;

@@ -4,10 +4,11 @@
  *	  grant_adapter() and revoke_adapter(): access profiles for application
  *	  roles.
  *
- * This file owns DESIGN §6's profiles: which privileges each grant_adapter
- * profile gives, and how revoke_adapter takes them all back.  Every profile
- * gets USAGE on schema exchange and SELECT on the ledger tables and the read
- * views; EXECUTE is granted per profile on the API functions that exist.
+ * This file owns the profiles of README "Security model": which privileges
+ * each grant_adapter profile gives, and how revoke_adapter takes them all
+ * back.  Every profile gets USAGE on schema exchange and SELECT on the ledger
+ * tables and the read views; EXECUTE is granted per profile on the API
+ * functions that exist.
  *
  * It must never grant CREATE on the schema; INSERT, UPDATE, DELETE,
  * TRUNCATE or anything but SELECT on a table (the lifecycle could be
@@ -38,10 +39,10 @@ PG_FUNCTION_INFO_V1(grant_adapter);
 PG_FUNCTION_INFO_V1(revoke_adapter);
 
 /*
- * The profiles (DESIGN §6), the one place that says which API function a
- * profile may execute.  A function named here gets EXECUTE in every overload
- * of that name found in schema exchange; names not (yet) installed are
- * skipped.  A new API function is added to exactly one list; "all" is the
+ * The profiles (README "Security model"), the one place that says which API
+ * function a profile may execute.  A function named here gets EXECUTE in every
+ * overload of that name found in schema exchange; names not (yet) installed
+ * are skipped.  A new API function is added to exactly one list; "all" is the
  * union of the three.
  */
 static const char *const trader_functions[] = {

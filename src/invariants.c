@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * invariants.c
- *	  check_invariants(): every clause of DESIGN §2's invariants, one row
+ *	  check_invariants(): every clause of README "Invariants", one row
  *	  per violation, named after its clause.  Empty when the ledger is sound.
  *
  * Clause names (the README lists them with their meaning):

@@ -6,7 +6,7 @@
  * This file owns the launcher: its registration (from _PG_init, only while
  * shared_preload_libraries is processed) and its main loop, which starts
  * and watches the per-database worker (worker.c) for
- * exchange_adapter.database (DESIGN §5 "Worker").
+ * exchange_adapter.database (README "Redis delivery").
  *
  * The launcher is attached to no database (like the logical replication
  * launcher, it initialises a connection to none, which puts it in

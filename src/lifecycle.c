@@ -4,10 +4,10 @@
  *	  The order lifecycle guard: a BEFORE UPDATE row trigger on
  *	  exchange.orders.
  *
- * This file owns the rules of DESIGN §3's lifecycle table as the database
- * enforces them on every UPDATE of an order, whoever issues it (the trigger
- * is ENABLE ALWAYS, so replication and session_replication_role = replica
- * are held to it too):
+ * This file owns the rules of the order lifecycle (README "Order lifecycle and
+ * arithmetic") as the database enforces them on every UPDATE of an order,
+ * whoever issues it (the trigger is ENABLE ALWAYS, so replication and
+ * session_replication_role = replica are held to it too):
  *
  *	 - an order whose old status is terminal (FILLED, CANCELLED, REJECTED,
  *	   EXPIRED) cannot be updated at all;
@@ -24,7 +24,7 @@
  * Every refusal is SQLSTATE LX002.  The trigger must not modify the row,
  * write anything, or run SQL: the API functions (later files) do the
  * bookkeeping, this guard only refuses what no API call may do.  It must not
- * act on INSERT (rows are restored by pg_restore untouched; DESIGN §2).
+ * act on INSERT (pg_restore restores rows untouched).
  *
  *-------------------------------------------------------------------------
  */
@@ -182,7 +182,7 @@ check_immutable_columns(Relation rel, HeapTuple oldtup, HeapTuple newtup,
 }
 
 /*
- * The rule of DESIGN §3 that a move from "from" to "to" breaks, as a
+ * The lifecycle rule that a move from "from" to "to" breaks, as a
  * sentence for errdetail, or NULL when the move is legal.
  *
  * fill is the sign of new filled_quantity - old filled_quantity (never

@@ -4,7 +4,7 @@
  *	  The outbox: one row per changing API call, naming what it made stale.
  *
  * Rows are inserted in the caller's transaction, so an aborted transaction
- * or a rolled-back savepoint leaves none and pushes nothing (DESIGN §5).
+ * or a rolled-back savepoint leaves none and pushes nothing.
  * The row carries the top-level transaction id (never a subtransaction's),
  * which groups the PUBLISH of one transaction.  Keys are never buffered in
  * backend memory to be written at commit.  This file must not talk to

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * outbox.h
- *	  The outbox: what each committed call made stale in Redis (DESIGN §5).
+ *	  The outbox: what each committed call made stale in Redis
+ *	  (README "Redis delivery").
  *
  *-------------------------------------------------------------------------
  */

@@ -74,7 +74,7 @@ psql -v ON_ERROR_STOP=1 --no-psqlrc --no-password \
 if [ "$status" -ne 0 ]; then
 	say "FAILED in database \"$POSTGRES_DB\" (psql exit $status); see the ERROR above."
 	say "The role, the extension and the grants are made in one transaction: a refusal there leaves the database as it was."
-	say "Legacy tables in schema exchange: README.md, \"Migrating from the legacy tables\" (docs/deployment.md)."
+	say "Legacy tables in schema exchange: README.md, \"Migrating from the legacy tables\" (docker/README.md)."
 	exit "$status"
 fi
 say "done: role $role (profile $profile) in database \"$POSTGRES_DB\""

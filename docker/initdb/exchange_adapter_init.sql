@@ -13,7 +13,7 @@
 -- legacy tables, a superuser application role, a schema owned by a
 -- non-superuser) leaves the database exactly as it was.  Never granted here:
 -- CREATE on schema exchange, default privileges in it, or any write privilege
--- on the ledger (DESIGN §6); existing ones are taken away.
+-- on the ledger (README "Security model"); existing ones are taken away.
 
 \set ON_ERROR_STOP on
 \set QUIET on
@@ -91,7 +91,7 @@ BEGIN
 	IF r.rolsuper THEN
 		RAISE EXCEPTION 'application role "%" is a superuser', role_name
 			USING ERRCODE = '42501',
-				  DETAIL = 'A superuser bypasses every privilege: the ledger could be written around its functions (DESIGN §6).',
+				  DETAIL = 'A superuser bypasses every privilege: the ledger could be written around its functions.',
 				  HINT = pg_catalog.format('Run as another superuser (POSTGRES_USER must not be %I), or ALTER ROLE %I NOSUPERUSER, then retry.', role_name, role_name);
 	END IF;
 	IF NOT r.rolcanlogin THEN
@@ -184,7 +184,7 @@ $f$;
 
 -- Nobody but the owner may create in schema exchange, and no default
 -- privileges may be attached to it: both would let a role plant or receive
--- objects beside the ledger (DESIGN §6).  The orchestrator's schema script
+-- objects beside the ledger (README "Security model").  The orchestrator's schema script
 -- granted both to the application role; they are taken away here.  (The
 -- install script revokes CREATE too, but only when it runs; this also covers
 -- re-runs on an installed database.)
@@ -227,7 +227,7 @@ BEGIN
 
 	IF done IS NOT NULL THEN
 		RAISE WARNING 'revoked %', pg_catalog.array_to_string(done, '; ')
-			USING DETAIL = 'Only the schema owner may create in schema "exchange", and no default privileges apply there (DESIGN §6).';
+			USING DETAIL = 'Only the schema owner may create in schema "exchange", and no default privileges apply there.';
 	END IF;
 END
 $f$;

@@ -188,7 +188,7 @@ sub status
 	return decode_json($row);
 }
 
-# Issue 5 item 7, at the end of every test: the worker's password is in no server log.
+# README "Security model", at the end of every test: the worker's password is in no server log.
 sub password_not_logged
 {
 	my ($node) = @_;

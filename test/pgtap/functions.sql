@@ -1,4 +1,4 @@
--- pgTAP: the SQL API of DESIGN §4 as installed.  For every API function that exists (the
+-- pgTAP: README "SQL API" as installed.  For every API function that exists (the
 -- orders, trades and registry functions arrive with later issues and are checked once they do):
 -- argument names, types, order and defaults, and the result, exactly as the contract lists them;
 -- written in C; SECURITY DEFINER with search_path pinned to pg_catalog, pg_temp; VOLATILE;
@@ -6,7 +6,7 @@
 BEGIN;
 CREATE EXTENSION exchange_adapter;
 
--- The contract (DESIGN §4).  Defaults are compared by value; "= NULL" is DEFAULT NULL.
+-- The contract (README "SQL API").  Defaults are compared by value; "= NULL" is DEFAULT NULL.
 CREATE TEMP TABLE api (n serial, fn name, args text, result text, funds_ledger boolean);
 INSERT INTO api (fn, args, result, funds_ledger) VALUES
 	('create_account', 'user_id text, account_type text = SPOT, metadata jsonb = {}', 'exchange.accounts', true),

@@ -1,9 +1,9 @@
--- pgTAP: check_invariants() (issue 3 item 4).  A sound ledger -- funds, holds, and orders and
--- trades as the next issue's functions will write them (inserted here directly, as a superuser,
--- with their journal rows, events and balances) -- has no violation.  Then one deliberate
--- corruption per clause of DESIGN §2's invariants, each made by a superuser and rolled back,
--- is reported under that clause's name and no other.  Clauses that a CHECK constraint also
--- guards are corrupted after dropping the constraint (inside the rolled-back corruption).
+-- pgTAP: check_invariants() (README "Invariants").  A sound ledger -- funds, holds, and orders
+-- and trades as the next issue's functions will write them (inserted here directly, as a
+-- superuser, with their journal rows, events and balances) -- has no violation.  Then one
+-- deliberate corruption per clause of README "Invariants", each made by a superuser and rolled
+-- back, is reported under that clause's name and no other.  Clauses that a CHECK constraint
+-- also guards are corrupted after dropping the constraint (inside the rolled-back corruption).
 BEGIN;
 CREATE EXTENSION exchange_adapter;
 

@@ -1,5 +1,5 @@
 -- pgTAP: the order functions (place_order, cancel_order, cancel_orders, expire_order,
--- expire_orders, trigger_stop_orders): the SQLSTATE of every refusal (DESIGN §4: 22023,
+-- expire_orders, trigger_stop_orders): the SQLSTATE of every refusal (README "Errors": 22023,
 -- 22004, 22003 for arguments; LX002 illegal transition, LX003 unknown ids, LX009 idempotency
 -- conflict), a refusal changes nothing; each function is C, SECURITY DEFINER with the pinned
 -- search_path, PARALLEL UNSAFE; EXECUTE per grant_adapter profile (trader: place and cancel;

@@ -1,4 +1,4 @@
--- pgTAP: the security model of DESIGN §6 (issue 2 item 4).  PUBLIC can do nothing on the
+-- pgTAP: README "Security model".  PUBLIC can do nothing on the
 -- schema, its tables, sequences and functions; a role granted a profile with grant_adapter can
 -- execute exactly that profile's functions (among those that exist); no application role can
 -- write a table directly, or read the outbox or the service registry; only superusers grant.
@@ -16,9 +16,9 @@ SELECT exchange.grant_adapter('exa_regress_engine'::regrole, 'engine');
 SELECT exchange.grant_adapter('exa_regress_operator'::regrole, 'operator');
 SELECT exchange.grant_adapter('exa_regress_all'::regrole);
 
--- DESIGN §6's profiles: trader (place, cancel, reads), engine (apply_trade, apply_match,
--- trigger, expire), operator (accounts, markets, funds, holds, registry -- and the operator's
--- tools check_invariants, adapter_status, flush_outbox), all = the union.
+-- The profiles (README "Security model"): trader (place, cancel, reads), engine (apply_trade,
+-- apply_match, trigger, expire), operator (accounts, markets, funds, holds, registry -- and the
+-- operator's tools check_invariants, adapter_status, flush_outbox), all = the union.
 CREATE TEMP TABLE profile_functions (profile text, fn name);
 INSERT INTO profile_functions
 SELECT 'trader', unnest('{place_order,cancel_order,cancel_orders}'::name[])

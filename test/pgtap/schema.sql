@@ -1,4 +1,4 @@
--- pgTAP: the data model of DESIGN §2 as installed: tables, the contract's columns and their
+-- pgTAP: README "Data model" as installed: tables, the contract's columns and their
 -- types, keys, foreign keys, unique constraints, indexes for what users query, views, the
 -- lifecycle trigger, the DROP guard, dump registration and comments.
 -- Runs in one transaction that is rolled back (scripts/test.sh runs each file in database
@@ -6,7 +6,8 @@
 BEGIN;
 CREATE EXTENSION exchange_adapter;
 
--- The contract's columns (DESIGN §2; extra columns are allowed, none of these may be renamed).
+-- The contract's columns (README "Data model"; extra columns are allowed, none of these may be
+-- renamed).
 CREATE TEMP TABLE contract_columns (tbl name, col name, typ text, n serial);
 INSERT INTO contract_columns (tbl, col, typ) VALUES
 	('accounts', 'account_id', 'uuid'), ('accounts', 'user_id', 'character varying(255)'),
@@ -58,7 +59,7 @@ INSERT INTO contract_columns (tbl, col, typ) VALUES
 	('services', 'registered_at', 'timestamp with time zone'),
 	('services', 'last_heartbeat', 'timestamp with time zone');
 
--- Enumerations: varchar + CHECK (DESIGN §2).
+-- Enumerations: varchar + CHECK (README "Data model").
 CREATE TEMP TABLE enum_columns (tbl name, col name, n serial);
 INSERT INTO enum_columns (tbl, col) VALUES
 	('accounts', 'account_type'), ('accounts', 'status'), ('accounts', 'kyc_status'),
@@ -91,8 +92,8 @@ INSERT INTO pks VALUES
 	('balances', 'balance_id'), ('holds', 'hold_id'), ('balance_journal', 'seq'), ('order_events', 'seq'),
 	('fee_ledger', 'seq'), ('outbox', 'id'), ('services', 'service_id');
 
--- Indexes for what users query (issue 2: by account and time, by symbol and status, open orders
--- by symbol/side/price), as leading columns of some index.
+-- Indexes for what users query (README "Data model": by account and time, by symbol and status,
+-- open orders by symbol/side/price), as leading columns of some index.
 CREATE TEMP TABLE queried (n serial, tbl name, cols name[], why text);
 INSERT INTO queried (tbl, cols, why) VALUES
 	('orders', '{account_id,created_at}', 'a user''s orders by time'),
@@ -126,7 +127,7 @@ SELECT is((SELECT format('relocatable=%s superuser=%s trusted=%s schema=%s', rel
 SELECT tables_are('exchange',
 	ARRAY['accounts', 'markets', 'orders', 'trades', 'balances', 'holds', 'balance_journal',
 		  'order_events', 'fee_ledger', 'outbox', 'services'],
-	'schema exchange has exactly the tables of DESIGN §2');
+	'schema exchange has exactly the tables of README "Data model"');
 SELECT views_are('exchange', ARRAY['open_orders', 'order_book', 'account_balances'],
 	'schema exchange has the read views open_orders, order_book, account_balances');
 

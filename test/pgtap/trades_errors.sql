@@ -1,4 +1,4 @@
--- pgTAP: apply_trade and apply_match: the SQLSTATE of every refusal (DESIGN §4: LX007
+-- pgTAP: apply_trade and apply_match: the SQLSTATE of every refusal (README "Errors": LX007
 -- overfill, LX006 price outside limit, LX002 illegal transition, LX008 fill-or-kill, LX009
 -- idempotency conflict, LX003 unknown order, LX001 fee shortage; 22023, 22004, 22003 for
 -- arguments), a refusal changes nothing; both functions are C, SECURITY DEFINER with the
@@ -195,9 +195,10 @@ SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5, 1
 	'buy_fee is out of range', 'apply_match: buy_fee 1e16 is 22003');
 
 -- A computed fee (fee NULL, liquidity given) is ceil8(proceeds x rate), an amount of the
--- proceeds' asset (DESIGN §3).  With fee_currency naming another asset the same number must
--- not be charged in that asset: the call is either refused (22023) or charges the fee computed
--- in that asset.  (Each call runs in a subtransaction that is rolled back.)
+-- proceeds' asset (README "Order lifecycle and arithmetic").  With fee_currency naming another
+-- asset the same number must not be charged in that asset: the call is either refused (22023)
+-- or charges the fee computed in that asset.  (Each call runs in a subtransaction that is
+-- rolled back.)
 CREATE FUNCTION pg_temp.computed_fee_in(p_order uuid, p_quantity numeric, p_price numeric,
 										p_currency text, p_right_fee numeric) RETURNS text
 LANGUAGE plpgsql AS $f$

@@ -1,6 +1,7 @@
 -- Accounts: an operator opens accounts, moves them through KYC and the account lifecycle of
--- DESIGN §3, and closes one.  After each step: the account, the journal rows and the outbox rows
--- the step wrote.  Ids are shown by label (see include/helpers.psql).
+-- README "Order lifecycle and arithmetic", and closes one.  After each step: the account, the
+-- journal rows and the outbox rows the step wrote.  Ids are shown by label (see
+-- include/helpers.psql).
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
 \i :abs_srcdir/sql/include/helpers.psql

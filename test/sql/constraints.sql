@@ -1,7 +1,7 @@
--- Constraints: every CHECK, FOREIGN KEY, UNIQUE and NOT NULL of the data model (DESIGN §2)
--- refuses what it should, whoever writes.  Written as a superuser with direct INSERTs and
--- UPDATEs, the way no application role can (they have no INSERT/UPDATE privilege): each case
--- inserts a copy of a valid row with one thing wrong.  Every case runs in a rolled-back
+-- Constraints: every CHECK, FOREIGN KEY, UNIQUE and NOT NULL of the data model (README "Data
+-- model") refuses what it should, whoever writes.  Written as a superuser with direct INSERTs
+-- and UPDATEs, the way no application role can (they have no INSERT/UPDATE privilege): each
+-- case inserts a copy of a valid row with one thing wrong.  Every case runs in a rolled-back
 -- subtransaction (pg_temp.fails); the valid rows it copies are deleted at the end.
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
@@ -220,8 +220,9 @@ SELECT bad_input, (pg_temp.fails(stmt)).sqlstate
 	('markets.tick_size NaN', $$SELECT pg_temp.variant('markets', '{"tick_size": "NaN"}')$$)
   ) AS v (bad_input, stmt);
 
--- DESIGN §2: a trade's symbol and side are its order's.  The foreign key covers the account;
--- symbol and side must be refused the same way (23xxx, whatever the constraint's name).
+-- README "Data model": a trade's symbol and side are its order's.  The foreign key covers the
+-- account; symbol and side must be refused the same way (23xxx, whatever the constraint's
+-- name).
 SELECT bad_input, (pg_temp.fails(stmt)).sqlstate LIKE '23%' AS refused
   FROM (VALUES
 	('trade symbol not the order''s', $$SELECT pg_temp.variant('trades', '{"symbol": "CNSV-CUSD"}')$$),

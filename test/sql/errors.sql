@@ -1,7 +1,7 @@
 -- Errors: every class of bad input for every function of the funds ledger, with the SQLSTATE a
--- caller branches on (DESIGN §4): 22004 a NULL where a value is needed, 22023 a malformed value
--- (enumerations, NaN, ±Infinity, zero or negative amounts, more than 8 decimal places, bad asset
--- codes, empty or too long text, JSON that is not an object), 22003 a value beyond
+-- caller branches on (README "Errors"): 22004 a NULL where a value is needed, 22023 a malformed
+-- value (enumerations, NaN, ±Infinity, zero or negative amounts, more than 8 decimal places,
+-- bad asset codes, empty or too long text, JSON that is not an object), 22003 a value beyond
 -- numeric(24,8), and the LX class for what the ledger refuses.  A malformed call raises and
 -- writes nothing: the counts at the end are those of the start.
 \set ECHO none

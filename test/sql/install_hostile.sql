@@ -1,4 +1,4 @@
--- Installing into a hostile schema (DESIGN §6, issue 2 item 3).  The orchestrator's init
+-- Installing into a hostile schema (README "Security model").  The orchestrator's init
 -- creates schema exchange before the extension exists, granting its application role
 -- exchange_adapter USAGE and CREATE on it and default privileges on what is created in it.
 -- That role may then plant objects in exchange that shadow what the install script uses: here

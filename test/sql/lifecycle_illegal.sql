@@ -1,6 +1,7 @@
--- Order lifecycle: every move DESIGN §3's table refuses, tried through the API on an order in
--- each status.  Refusals raise LX002 and change nothing; trigger_stop_orders leaves every
--- status but PENDING unchanged (it returns no row for them, and writes no event).
+-- Order lifecycle: every move the lifecycle table refuses (README "Order lifecycle and
+-- arithmetic"), tried through the API on an order in each status.  Refusals raise LX002 and
+-- change nothing; trigger_stop_orders leaves every status but PENDING unchanged (it returns no
+-- row for them, and writes no event).
 --
 --   status \ event  | trigger   | fill leaving a remainder | fill completing | cancel | expire
 --   PENDING (STOP)  | -> OPEN   | refuse                   | refuse          | ok     | ok

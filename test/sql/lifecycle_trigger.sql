@@ -1,9 +1,9 @@
--- The order lifecycle guard (DESIGN §3): a BEFORE UPDATE trigger on exchange.orders, ENABLE
--- ALWAYS, that refuses with LX002 every change the lifecycle table does not allow, whoever
--- makes it -- here a superuser writing the table directly.  place_order and the settlement
--- functions are not used: one order per status is inserted directly (the guard does not act on
--- INSERT, so pg_restore can reload any row), then updated.  Every update runs in a rolled-back
--- subtransaction (pg_temp.fails), so each starts from the same orders.
+-- The order lifecycle guard (README "Order lifecycle and arithmetic"): a BEFORE UPDATE trigger
+-- on exchange.orders, ENABLE ALWAYS, that refuses with LX002 every change the lifecycle table
+-- does not allow, whoever makes it -- here a superuser writing the table directly.  place_order
+-- and the settlement functions are not used: one order per status is inserted directly (the
+-- guard does not act on INSERT, so pg_restore can reload any row), then updated.  Every update
+-- runs in a rolled-back subtransaction (pg_temp.fails), so each starts from the same orders.
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
 \i :abs_srcdir/sql/include/helpers.psql

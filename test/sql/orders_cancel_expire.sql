@@ -1,6 +1,7 @@
--- Orders: cancel_order, cancel_orders, expire_order and expire_orders (DESIGN §3, §4).  A
--- PENDING, OPEN or PARTIAL order becomes CANCELLED or EXPIRED and releases whatever it still
--- locks (journal kind ORDER_RELEASE); allowed whatever the account or market status.
+-- Orders: cancel_order, cancel_orders, expire_order and expire_orders (README "Order lifecycle
+-- and arithmetic", "Orders and trades").  A PENDING, OPEN or PARTIAL order becomes CANCELLED or
+-- EXPIRED and releases whatever it still locks (journal kind ORDER_RELEASE); allowed whatever
+-- the account or market status.
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
 \i :abs_srcdir/sql/include/trading.psql

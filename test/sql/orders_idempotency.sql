@@ -1,5 +1,5 @@
--- Orders: idempotency of place_order by (account_id, client_order_id) (DESIGN §4).  A retry
--- with the same symbol, side, order_type, quantity, price, time_in_force and stop_price
+-- Orders: idempotency of place_order by (account_id, client_order_id) (README "SQL API").  A
+-- retry with the same symbol, side, order_type, quantity, price, time_in_force and stop_price
 -- returns the stored row whatever its status now, and writes nothing (no journal, event or
 -- outbox row); any difference raises LX009 naming the differences.
 \set ECHO none

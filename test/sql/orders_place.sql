@@ -1,7 +1,8 @@
--- Orders: place_order for every order type and side (DESIGN §3, §4).  LIMIT and MARKET start
--- OPEN, STOP starts PENDING; a BUY locks ceil8(quantity x price) of the quote asset (price is
--- the protection price for MARKET and STOP BUY), a SELL locks its quantity of the base asset.
--- After each step: the order, the balances, and the journal, event and outbox rows it wrote.
+-- Orders: place_order for every order type and side (README "Order lifecycle and arithmetic",
+-- "Orders and trades").  LIMIT and MARKET start OPEN, STOP starts PENDING; a BUY locks
+-- ceil8(quantity x price) of the quote asset (price is the protection price for MARKET and STOP
+-- BUY), a SELL locks its quantity of the base asset.  After each step: the order, the balances,
+-- and the journal, event and outbox rows it wrote.
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
 \i :abs_srcdir/sql/include/trading.psql

@@ -1,7 +1,7 @@
--- Orders: every business refusal of place_order (DESIGN §3) is stored REJECTED with its
--- reject_reason, locks nothing, writes no journal row, and is returned: ACCOUNT_NOT_ACTIVE,
--- KYC_NOT_APPROVED, MARKET_HALTED, TICK_SIZE, LOT_SIZE, MIN_QUANTITY, MIN_NOTIONAL,
--- INSUFFICIENT_FUNDS.  Malformed calls raise and change nothing.
+-- Orders: every business refusal of place_order (README "Order lifecycle and arithmetic") is
+-- stored REJECTED with its reject_reason, locks nothing, writes no journal row, and is
+-- returned: ACCOUNT_NOT_ACTIVE, KYC_NOT_APPROVED, MARKET_HALTED, TICK_SIZE, LOT_SIZE,
+-- MIN_QUANTITY, MIN_NOTIONAL, INSUFFICIENT_FUNDS.  Malformed calls raise and change nothing.
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
 \i :abs_srcdir/sql/include/trading.psql
@@ -104,8 +104,8 @@ SELECT pg_temp.label(order_id, 'r_funds_protection'), status, reject_reason, loc
 SELECT pg_temp.label(order_id, 'ok_all_funds'), status, reject_reason, locked_amount
   FROM exchange.place_order(pg_temp.id('rj_poor'), 'ORJ-USDT', 'BUY', 'LIMIT', 0.2, 50);
 
--- 9. The first refusal in DESIGN's order wins: account, KYC, market, tick, lot, minimum
--- quantity, minimum notional, funds.
+-- 9. The first refusal in the order of README "Order lifecycle and arithmetic" wins: account,
+-- KYC, market, tick, lot, minimum quantity, minimum notional, funds.
 SELECT pg_temp.label(order_id, 'p_account'), reject_reason   -- suspended, halted, bad tick
   FROM exchange.place_order(pg_temp.id('rj_suspended'), 'ORH-USDT', 'BUY', 'LIMIT', 1, 1.001);
 SELECT pg_temp.label(order_id, 'p_kyc'), reject_reason       -- KYC, halted, bad lot

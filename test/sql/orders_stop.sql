@@ -1,8 +1,8 @@
--- Orders: STOP orders (DESIGN §3).  A STOP order starts PENDING with its funds locked; a BUY
--- stop triggers when last_price >= stop_price, a SELL stop when last_price <= stop_price;
--- trigger_stop_orders() opens it (it keeps order_type STOP) and it then fills like a LIMIT
--- order (stop-limit, with a price) or without a price limit (stop-market SELL).  A HALTED
--- market triggers nothing; a PENDING stop cannot be filled.
+-- Orders: STOP orders (README "Order lifecycle and arithmetic").  A STOP order starts PENDING
+-- with its funds locked; a BUY stop triggers when last_price >= stop_price, a SELL stop when
+-- last_price <= stop_price; trigger_stop_orders() opens it (it keeps order_type STOP) and it
+-- then fills like a LIMIT order (stop-limit, with a price) or without a price limit
+-- (stop-market SELL).  A HALTED market triggers nothing; a PENDING stop cannot be filled.
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
 \i :abs_srcdir/sql/include/trading.psql

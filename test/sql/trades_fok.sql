@@ -1,7 +1,7 @@
--- Trades: fill-or-kill (DESIGN §3).  A fill of a FOK order smaller than its remaining
--- quantity is refused (LX008) and changes nothing; only a complete fill is taken; a FOK
--- order that cannot be filled is expired by the caller.  An overfill stays LX007; an
--- apply_match with a FOK leg filled partly is refused as a whole.
+-- Trades: fill-or-kill (README "Order lifecycle and arithmetic").  A fill of a FOK order
+-- smaller than its remaining quantity is refused (LX008) and changes nothing; only a complete
+-- fill is taken; a FOK order that cannot be filled is expired by the caller.  An overfill stays
+-- LX007; an apply_match with a FOK leg filled partly is refused as a whole.
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
 \i :abs_srcdir/sql/include/trading.psql

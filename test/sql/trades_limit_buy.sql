@@ -1,7 +1,7 @@
--- Trades: a LIMIT BUY filled in four parts at or below its limit (DESIGN §3 arithmetic).
--- Each fill of q at p: notional = trunc8(q x p) is paid; the order's lock becomes
--- ceil8(remaining x limit), the lock released beyond the notional is refunded; the fee is
--- computed ceil8(quantity x rate) in the base (the proceeds) when NULL with a liquidity, or
+-- Trades: a LIMIT BUY filled in four parts at or below its limit (README "Order lifecycle and
+-- arithmetic").  Each fill of q at p: notional = trunc8(q x p) is paid; the order's lock
+-- becomes ceil8(remaining x limit), the lock released beyond the notional is refunded; the fee
+-- is computed ceil8(quantity x rate) in the base (the proceeds) when NULL with a liquidity, or
 -- explicit in the base, the quote or a third asset (taken from the available balance when not
 -- the received asset) and written to fee_ledger; average_price = round_half_even8(sum(q x p) /
 -- sum(q)).  After each fill: the trade, the order, the balances, the journal, event and

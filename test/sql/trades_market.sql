@@ -1,7 +1,8 @@
--- Trades: MARKET orders (DESIGN §3).  A MARKET BUY carries a protection price, the most it
--- may pay: it sizes the lock, ceil8(remaining x protection), and a fill above it is LX006.
--- time_in_force defaults to IOC; the caller expires the remainder with expire_order, which
--- releases what is still locked.  A MARKET SELL without a price fills at any price.
+-- Trades: MARKET orders (README "Order lifecycle and arithmetic").  A MARKET BUY carries a
+-- protection price, the most it may pay: it sizes the lock, ceil8(remaining x protection), and
+-- a fill above it is LX006.  time_in_force defaults to IOC; the caller expires the remainder
+-- with expire_order, which releases what is still locked.  A MARKET SELL without a price fills
+-- at any price.
 --
 -- Numbers, by hand (MARKET BUY 2, protection 105, lock 210):
 --   fill 1: 0.8 at 101     notional 80.8    lock 210 -> ceil8(1.2 x 105) = 126  refund 3.2

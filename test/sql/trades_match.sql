@@ -1,10 +1,10 @@
--- Trades: apply_match (DESIGN §3, §4).  A BUY and a SELL order of one market are filled
--- against each other, both legs or neither, sharing one match_id; the buyer pays and the
--- seller receives exactly trunc8(q x p), so the legs net to zero in every asset apart from
--- fees.  maker NULL makes the older order the maker (created_at, then order_id); fees are
--- computed from the maker and taker rates unless given.  A retry with the same (buy, sell,
--- trade_ref) and values returns the two stored trades and writes nothing; any difference is
--- LX009.
+-- Trades: apply_match (README "Order lifecycle and arithmetic", "Orders and trades").  A BUY
+-- and a SELL order of one market are filled against each other, both legs or neither, sharing
+-- one match_id; the buyer pays and the seller receives exactly trunc8(q x p), so the legs net
+-- to zero in every asset apart from fees.  maker NULL makes the older order the maker
+-- (created_at, then order_id); fees are computed from the maker and taker rates unless given.
+-- A retry with the same (buy, sell, trade_ref) and values returns the two stored trades and
+-- writes nothing; any difference is LX009.
 --
 -- Numbers, by hand (SELL 2 at 100 placed first, BUY 3 at 101; maker 0.001, taker 0.002):
 --   m1: 1.5 at 100.5, maker NULL (the SELL): buyer taker fee ceil8(1.5 x 0.002) = 0.003 TMA,

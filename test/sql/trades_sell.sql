@@ -1,8 +1,8 @@
 -- Trades: a LIMIT SELL filled in three parts at or above its limit, then cancelled
--- (DESIGN §3).  A SELL locks its remaining quantity of the base; each fill moves q out of
--- the lock and credits trunc8(q x p) of the quote; a computed fee is ceil8(notional x rate)
--- in the quote, taken from the proceeds; an explicit fee in the base comes out of the
--- available base.  Cancel releases what remains locked.
+-- (README "Order lifecycle and arithmetic").  A SELL locks its remaining quantity of the base;
+-- each fill moves q out of the lock and credits trunc8(q x p) of the quote; a computed fee is
+-- ceil8(notional x rate) in the quote, taken from the proceeds; an explicit fee in the base
+-- comes out of the available base.  Cancel releases what remains locked.
 --
 -- Numbers, by hand (SELL 2 at 50, lock 2 TSL; maker 0.001, taker 0.002):
 --   fill 1: 0.75   at 50.5    notional 37.875      fee ceil8(37.875 x 0.001)      = 0.037875 USDT   lock 2 -> 1.25

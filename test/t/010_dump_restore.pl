@@ -1,7 +1,7 @@
-# Issue 2 item 5: a ledger holding rows in every table survives pg_dump -Fc / pg_restore
-# --exit-on-error into a new database: row counts match, identity sequences continue (new journal,
-# event and fee rows insert without collisions), check_invariants() is empty, and the outbox and
-# the service registry are not carried over.
+# README "Backup and restore": a ledger holding rows in every table survives pg_dump -Fc /
+# pg_restore --exit-on-error into a new database: row counts match, identity sequences continue
+# (new journal, event and fee rows insert without collisions), check_invariants() is empty, and
+# the outbox and the service registry are not carried over.
 use strict;
 use warnings;
 

@@ -1,5 +1,5 @@
-# Issue 2 item 6: without shared_preload_libraries, CREATE EXTENSION and a fresh backend's first
-# API call work, and the server log has no FATAL or ERROR.
+# README "postgresql.conf": without shared_preload_libraries, CREATE EXTENSION and a fresh
+# backend's first API call work, and the server log has no FATAL or ERROR.
 use strict;
 use warnings;
 

@@ -16,10 +16,10 @@
 # trade_ref, a suspended account, a shortage.
 #
 # Afterwards: pgbench exited 0 with every transaction processed; check_invariants() is empty;
-# every order's event journal replays, along DESIGN §3's table (re-implemented here), to its
-# status and filled quantity; every refusal seen has a documented SQLSTATE; and the server log
-# (log_error_verbosity = verbose, %e in log_line_prefix) holds no "deadlock detected" and no
-# ERROR, FATAL or PANIC whose SQLSTATE is not documented.
+# every order's event journal replays, along the lifecycle table of README "Order lifecycle and
+# arithmetic" (re-implemented here), to its status and filled quantity; every refusal seen has a
+# documented SQLSTATE; and the server log (log_error_verbosity = verbose, %e in log_line_prefix)
+# holds no "deadlock detected" and no ERROR, FATAL or PANIC whose SQLSTATE is not documented.
 use strict;
 use warnings;
 
@@ -32,7 +32,7 @@ my $clients = 8;
 my $transactions = 20_000;
 my $seed = $ENV{EA_STRESS_SEED} // int(rand(1_000_000_000));
 
-# The documented SQLSTATEs (DESIGN §4): LX001..LX011 and the argument errors.
+# The documented SQLSTATEs (README "Errors"): LX001..LX011 and the argument errors.
 my %documented = map { $_ => 1 } (
 	(map { sprintf('LX%03d', $_) } 1 .. 11), '22023', '22004', '22003');
 
@@ -472,7 +472,7 @@ is($node->safe_psql('stress',
 		q{SELECT string_agg(invariant || ': ' || detail, E'\n') FROM exchange.check_invariants()}),
 	'', 'check_invariants() is empty');
 
-# Every order's event journal replays along DESIGN §3's table to its status and filled
+# Every order's event journal replays along the lifecycle table to its status and filled
 # quantity: an independent replay of the same rule check_invariants() applies in SQL.
 {
 	my %legal = map { $_ => 1 } qw(

@@ -5,7 +5,8 @@
 #   (a) a fresh cluster, twice: the second run changes nothing (catalog, ACL and settings
 #       snapshot, and postgresql.auto.conf, compared before and after);
 #   (b) a cluster prepared with the orchestrator's schema script (the application role with USAGE
-#       and CREATE on schema exchange and default privileges there), ending in DESIGN §6's state;
+#       and CREATE on schema exchange and default privileges there), ending in the state of
+#       docker/README.md "Security of the deployment";
 #   (c) a cluster holding the legacy adapter's tables in schema exchange: refused with the
 #       documented message and nothing installed; then the documented migration (rename the
 #       schema, init again, docker/migrate_legacy.sql as superuser) and its result.
@@ -256,7 +257,8 @@ sub snapshot
 	return $node->safe_psql('exchange', $snapshot_sql) . "\n--- postgresql.auto.conf (mtime $mtime)\n$auto";
 }
 
-# DESIGN §6's privilege state of ROLE on the installed extension: returns a list of violations.
+# The privilege state of ROLE (docker/README.md "Security of the deployment") on the installed
+# extension: returns a list of violations.
 sub privilege_violations
 {
 	my ($node, $role) = @_;
@@ -338,7 +340,7 @@ my $fresh = new_node('fresh');
 		'(a) fresh: exchange_adapter.database = the database (ALTER SYSTEM + reload)');
 	like(slurp_file($fresh->data_dir . '/postgresql.auto.conf'), qr/^exchange_adapter\.database = 'exchange'$/m,
 		'(a) fresh: ... kept in postgresql.auto.conf');
-	is_deeply([ privilege_violations($fresh, 'exchange_adapter') ], [], '(a) fresh: DESIGN §6 privilege state');
+	is_deeply([ privilege_violations($fresh, 'exchange_adapter') ], [], '(a) fresh: documented privilege state');
 
 	my $before = snapshot($fresh);
 	sleep 1;    # a rewrite of postgresql.auto.conf would show in its mtime
@@ -468,7 +470,7 @@ my $fresh = new_node('fresh');
 	($rc, $out, $err) = run_init($fresh, %env);
 	is($rc, 0, 'profile: second run succeeds');
 	is(snapshot($fresh), $before, 'profile: second run changes nothing');
-	is_deeply([ privilege_violations($fresh, 'exchange_trader') ], [], 'profile: DESIGN §6 privilege state');
+	is_deeply([ privilege_violations($fresh, 'exchange_trader') ], [], 'profile: documented privilege state');
 	my ($arc, $aout) = app_psql($fresh, 'SELECT count(*) FROM exchange.orders',
 		role => 'exchange_trader', password => 'trader-secret-1');
 	is("$arc $aout", '0 0', 'profile: exchange_trader logs in with its own password');
@@ -517,7 +519,7 @@ $orch->safe_psql('exchange', $orchestrator_sql);
 		'(b) orchestrator: default privileges on sequences revoked, with a WARNING');
 	like($err, qr/set the password of role "exchange_adapter"/, '(b) orchestrator: the password now comes from the secret file');
 	my @v = privilege_violations($orch, 'exchange_adapter');
-	is_deeply(\@v, [], '(b) orchestrator: ends in DESIGN §6 privilege state (no CREATE, no writes, SELECT, no default ACL)')
+	is_deeply(\@v, [], '(b) orchestrator: ends in the documented privilege state (no CREATE, no writes, SELECT, no default ACL)')
 	  or diag(join "\n", @v);
 	is($orch->safe_psql('exchange',
 			"SELECT count(*) FROM information_schema.table_privileges WHERE grantee = 'exchange_adapter' AND table_schema = 'exchange' AND privilege_type NOT IN ('SELECT')"),
@@ -616,7 +618,7 @@ $legacy->safe_psql('exchange', $orchestrator_sql . $legacy_sql);
 	$legacy->safe_psql('exchange', 'ALTER SCHEMA exchange RENAME TO exchange_legacy');
 	($rc, $out, $err) = run_init($legacy);
 	is($rc, 0, '(c) legacy: after the rename, the init script succeeds') or diag("stdout:\n$out\nstderr:\n$err");
-	is_deeply([ privilege_violations($legacy, 'exchange_adapter') ], [], '(c) legacy: DESIGN §6 privilege state');
+	is_deeply([ privilege_violations($legacy, 'exchange_adapter') ], [], '(c) legacy: documented privilege state');
 
 	($rc, $out, $err) = app_psql($legacy, "\\i $migrate_sql");
 	isnt($rc, 0, '(c) migration: refused to the application role');
@@ -680,7 +682,7 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
-# (d) The dump/restore path of docs/deployment.md ("Moving from the orchestrator's PostgreSQL 17
+# (d) The dump/restore path of docker/README.md ("Moving from the orchestrator's PostgreSQL 17
 # volume"): the legacy dump is loaded into a scratch database of the new server, renamed there,
 # moved into the served database, and migrated. (PostgreSQL 15's pg_dump stands in for 17's.)
 {

@@ -1,9 +1,10 @@
-# Issue 5 item 1: post-commit delivery through the outbox.
+# README "Redis delivery": post-commit delivery through the outbox.
 #
-# After a committed call the exact keys of DESIGN §5's table are deleted and published, unrelated
-# keys survive; one PUBLISH per transaction even when it made several calls (one inside a
-# PL/pgSQL EXCEPTION block, one in a rolled-back savepoint); nothing is pushed for ROLLBACK or
-# ROLLBACK TO SAVEPOINT. poll_interval is 60 s, so every delivery here is the commit wake-up.
+# After a committed call the exact keys of README "Redis delivery" are deleted and published,
+# unrelated keys survive; one PUBLISH per transaction even when it made several calls (one
+# inside a PL/pgSQL EXCEPTION block, one in a rolled-back savepoint); nothing is pushed for
+# ROLLBACK or ROLLBACK TO SAVEPOINT. poll_interval is 60 s, so every delivery here is the commit
+# wake-up.
 use strict;
 use warnings;
 
@@ -79,7 +80,7 @@ sub check_call
 	cmp_ok($latency, '<', 5, "$what: delivered at commit, not at the 60 s poll");
 }
 
-# ---- the key table of DESIGN §5, call by call -----------------------------------------------
+# ---- the key table of README "Redis delivery", call by call ---------------------------------
 check_call('deposit', qq{SELECT exchange.deposit('$a', 'BTC', 2)},
 	"cache:balance:$a:BTC", "cache:balances:$a");
 check_call('withdraw', qq{SELECT exchange.withdraw('$a', 'BTC', 1)},

@@ -1,7 +1,7 @@
-# Issue 5 item 2: with Redis refusing, down or hung (CLIENT PAUSE, and a silent TCP listener),
-# and redis_command_timeout at 10 s, every trading call still returns in under 1 s; the outbox
-# grows and adapter_status() says why; when Redis is back every key is delivered and the outbox
-# is empty.
+# README "Redis delivery": with Redis refusing, down or hung (CLIENT PAUSE, and a silent TCP
+# listener), and redis_command_timeout at 10 s, every trading call still returns in under 1 s;
+# the outbox grows and adapter_status() says why; when Redis is back every key is delivered and
+# the outbox is empty.
 use strict;
 use warnings;
 

@@ -1,6 +1,7 @@
-# Issue 5 item 3: PostgreSQL stopped with -m immediate while deliveries are pending (some of them
-# claimed, mid-push), and a worker killed mid-batch (SIGKILL, which makes the postmaster reset
-# every backend, and SIGTERM): nothing is lost, everything is delivered after the restart.
+# README "Redis delivery": PostgreSQL stopped with -m immediate while deliveries are pending
+# (some of them claimed, mid-push), and a worker killed mid-batch (SIGKILL, which makes the
+# postmaster reset every backend, and SIGTERM): nothing is lost, everything is delivered after
+# the restart.
 use strict;
 use warnings;
 

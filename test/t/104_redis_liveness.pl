@@ -1,10 +1,10 @@
-# Issue 5 item 4, with Redis hung (a silent TCP listener: connects complete, nothing is ever
-# answered): pg_ctl stop -m fast returns within 5 s; DROP DATABASE of an unrelated database
+# README "Redis delivery", with Redis hung (a silent TCP listener: connects complete, nothing is
+# ever answered): pg_ctl stop -m fast returns within 5 s; DROP DATABASE of an unrelated database
 # returns within 2 s; after pg_terminate_backend(worker) a new worker appears within its restart
 # time (1 s) + 1 s; a plain DROP DATABASE of the served database fails like any connected
 # session (55006); DROP DATABASE ... WITH (FORCE) succeeds, the log then shows at most 2 lines
-# about the missing database over 60 s, and after CREATE DATABASE + CREATE EXTENSION a
-# committed deposit is delivered.
+# about the missing database over 60 s, and after CREATE DATABASE + CREATE EXTENSION a committed
+# deposit is delivered.
 use strict;
 use warnings;
 

@@ -1,7 +1,7 @@
-# Issue 5 item 5: under the original stricter ACL (docker/redis/users-strict.acl: no PUBLISH, PING
-# or MULTI) keys are deleted, registrations written (two SETs instead of MULTI/EXEC) and
-# discoverable, and each refusal is reported once (log and adapter_status), never retried in a
-# loop.
+# README "Redis delivery": under the original stricter ACL (docker/redis/users-strict.acl: no
+# PUBLISH, PING or MULTI) keys are deleted, registrations written (two SETs instead of
+# MULTI/EXEC) and discoverable, and each refusal is reported once (log and adapter_status),
+# never retried in a loop.
 use strict;
 use warnings;
 

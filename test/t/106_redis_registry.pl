@@ -1,10 +1,10 @@
-# Issue 5 item 6: the service registry.
+# README "Redis delivery": the service registry.
 #
-# JSON keys, PX and heartbeat as DESIGN §5; heartbeat rewrites LastHeartbeat; after FLUSHALL a
-# live registration reappears within one heartbeat interval, a deregistered or expired one does
-# not; register -> deregister -> register with Redis down, then Redis back (and again with the
-# worker killed mid-batch) ends in the final table state; an expired heartbeat is not
-# re-announced; discovery lists an instance written directly in the Go layout. Also
+# JSON keys, PX and heartbeat as README "Redis delivery"; heartbeat rewrites LastHeartbeat;
+# after FLUSHALL a live registration reappears within one heartbeat interval, a deregistered or
+# expired one does not; register -> deregister -> register with Redis down, then Redis back (and
+# again with the worker killed mid-batch) ends in the final table state; an expired heartbeat is
+# not re-announced; discovery lists an instance written directly in the Go layout. Also
 # self-registration, argument checks, discover_services and flush_outbox failures (LX011) and
 # cancellation, and flush_outbox in a database the worker does not serve.
 use strict;

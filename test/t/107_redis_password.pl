@@ -1,6 +1,7 @@
-# Issue 5 item 7: the Redis password never appears in pg_settings (for a superuser, for a
-# pg_monitor member, and in a backend of a cluster that does not preload the library), in `ps`,
-# or anywhere in the server logs; a redis_url holding a password is refused without echoing it.
+# README "Settings", "Security model": the Redis password never appears in pg_settings (for a
+# superuser, for a pg_monitor member, and in a backend of a cluster that does not preload the
+# library), in `ps`, or anywhere in the server logs; a redis_url holding a password is refused
+# without echoing it.
 use strict;
 use warnings;
 

@@ -1,4 +1,4 @@
-# The worker's life around its database and its backlog (DESIGN §5 "Worker", "Claim and
+# The worker's life around its database and its backlog (README "Redis
 # delivery"): a missing extension is logged once and the worker idles; changing
 # exchange_adapter.database (reload) moves the worker; a backlog older than outbox_flush_after
 # at reconnect is replaced by one SCAN + UNLINK of the whole <prefix>cache:* space, reported
