@@ -25,8 +25,8 @@ poll_until(sub { ExchangeRedis::status($node)->{redis_connected} }, 'worker conn
 sub q1 { $node->safe_psql('app', shift) }
 sub worker_client_id
 {
-	my $line = $r->admin('CLIENT', 'LIST', 'USER', 'exchange_adapter');
-	return $line =~ /\bid=(\d+)/ ? $1 : '';
+	my ($line) = grep { /\buser=exchange_adapter\b/ } split /\n/, $r->admin('CLIENT', 'LIST');
+	return defined $line && $line =~ /\bid=(\d+)/ ? $1 : '';
 }
 
 # A live registration, and our own (service_id), both in Redis before memory runs out.

@@ -51,7 +51,7 @@ SKIP:
 	skip('gcore is not installed', 1) unless $gcore;
 	# Force a fresh connect (AUTH) so that the check covers it, then let it settle.
 	$r->admin('CLIENT', 'KILL', 'USER', 'exchange_adapter');
-	poll_until(sub { $r->admin('CLIENT', 'LIST', 'USER', 'exchange_adapter') =~ /id=/ }, 'worker reconnected', 30);
+	poll_until(sub { $r->admin('CLIENT', 'LIST') =~ /\buser=exchange_adapter\b/ }, 'worker reconnected', 30);
 	sleep(1);
 	# Private memory only (the heap of malloc and palloc), not shared buffers.
 	if (open(my $cf, '>', "/proc/$pid/coredump_filter")) { print $cf "0x1\n"; close $cf; }
