@@ -1317,11 +1317,14 @@ done:
 
 		if (!row->registry)
 			row->delivered = (cache == DELIVERY_OK);
-		else if (batch->registry_result != DELIVERY_FAILED && row->service_id)
+		else if (batch->registry_result != DELIVERY_FAILED)
 		{
-			DeliveryService *svc = find_service(batch, row->service_id);
+			DeliveryService *svc = row->service_id ?
+				find_service(batch, row->service_id) : NULL;
 
-			row->delivered = (svc != NULL && !svc->deferred && !svc->failed);
+			/* A row naming no service has nothing to push. */
+			row->delivered = row->service_id == NULL ||
+				(svc != NULL && !svc->deferred && !svc->failed);
 		}
 	}
 	return cache;
