@@ -6,7 +6,7 @@
 # - the worker and flush_outbox delivering the same service never leave Redis announcing a
 #   service the table no longer has: a deliverer whose push is slow (its connection to Redis
 #   goes through a proxy that delays what it sends) while the other delivers the
-#   deregistration.
+#   deregistration, whether the slow push is a batch or the periodic re-application.
 use strict;
 use warnings;
 
@@ -114,6 +114,26 @@ for my $i (1 .. 6)
 	my $exists = $r->admin('EXISTS', "exchange:service:$id", "exchange:heartbeat:$id");
 	$stale++ if $exists ne '0';
 	is($exists, '0', "$id: deregistered in the table, absent from Redis");
+}
+
+# The same race with the worker's periodic re-application (heartbeat_interval) in flight.
+for my $i (1 .. 3)
+{
+	my $id = "svc-hb-$i";
+	q1(qq{SELECT exchange.register_service('$id', 'race', '10.0.0.3', 7002)});
+	poll_until(sub { ExchangeRedis::outbox_count($node) == 0 }, "$id registered", 30);
+	poll_until(
+		sub {
+			q1(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'exchange_adapter worker'
+				   AND query = 're-applying service registrations'}) eq '1';
+		},
+		"worker re-applying registrations ($id)", 30);
+	q1(qq{SELECT exchange.deregister_service('$id')});
+	q1(q{SELECT exchange.flush_outbox()});
+	poll_until(sub { ExchangeRedis::outbox_count($node) == 0 }, "outbox empty ($id)", 30);
+	sleep($delay * 2);
+	is($r->admin('EXISTS', "exchange:service:$id", "exchange:heartbeat:$id"), '0',
+		"$id: deregistered while the heartbeat was in flight, absent from Redis");
 }
 
 # Many cycles with both deliverers racing freely (no waits between the steps).
