@@ -12,8 +12,19 @@
  * Locks: the claim takes outbox rows FOR UPDATE SKIP LOCKED, so deliverers
  * never wait for each other nor for a transaction that inserts rows; the
  * worker holds them only for its claim transaction and marks claimed_at (a
- * lease, retaken when older than delivery_lease_ms()).  No ledger table is
- * read or locked here; exchange.services is read without locks.
+ * lease, retaken when older than delivery_lease_ms()).  Then, per service
+ * of the batch, in hash order, the registry advisory lock
+ * (EXA_LOCK_CLASS_REGISTRY, hash of the id), and only after it the read of
+ * its exchange.services row (no row lock); it is held until the push of
+ * that state is done: by the worker at session level, taken without
+ * waiting (a busy service is deferred) and released after the push; by
+ * flush_outbox at transaction level, waited for.  No ledger table is read
+ * or locked here.
+ *
+ * Order of one push: cache deletions first, every reply read; then the
+ * PUBLISHes that announce them and the registry commands.  A refusal of
+ * the registry part (OOM under noeviction, ...) never undoes or holds back
+ * the cache part; each is reported on its own.
  *
  * Delivery is at-least-once and every push idempotent: UNLINK of a missing
  * key, a repeated PUBLISH (subscribers tolerate duplicates) and the
@@ -27,7 +38,9 @@
  * unknown or refused) are reported once per process with a WARNING and in
  * the worker's status, then the fallback is used: no PUBLISH, EXISTS
  * instead of PING, two SETs instead of MULTI/EXEC, DEL instead of UNLINK.
- * They are tried again only after a reconnect, never in a loop.
+ * PUBLISH, PING and MULTI are tried again only after a reconnect, never in
+ * a loop; DEL stays for the life of the process.  A refused registry write
+ * is reported once per episode (until a registration is written again).
  *
  *-------------------------------------------------------------------------
  */
@@ -39,6 +52,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -62,6 +76,9 @@ static struct
 	bool		reported_publish;
 	bool		reported_multi;
 	bool		reported_ping;
+	bool		registry_refused;	/* the last registry push was refused */
+	bool		reported_registry;	/* ... and that was reported */
+	char		registry_error[160];
 } refusal;
 
 static char refusal_text[256];
@@ -96,11 +113,12 @@ static ExaStmt stmt_claim_worker = {
 	"UPDATE exchange.outbox o"
 	"   SET claimed_at = pg_catalog.clock_timestamp(), attempts = o.attempts + 1"
 	" WHERE o.id = ANY (ARRAY(SELECT i.id FROM exchange.outbox i"
-	"                          WHERE i.claimed_at IS NULL"
-	"                             OR i.claimed_at < pg_catalog.now() - $1 * interval '1 millisecond'"
+	"                          WHERE (i.claimed_at IS NULL"
+	"                             OR i.claimed_at < pg_catalog.now() - $1 * interval '1 millisecond')"
+	"                            AND ($3 OR i.kind = 'cache')"
 	"                          ORDER BY i.id LIMIT $2 FOR UPDATE SKIP LOCKED))"
 	" RETURNING o.id, o.xid::pg_catalog.text, o.kind::pg_catalog.text, o.keys, o.service_id",
-	2, {INT4OID, INT8OID},
+	3, {INT4OID, INT8OID, BOOLOID},
 	NULL
 };
 
@@ -111,8 +129,9 @@ static ExaStmt stmt_claim_locked = {
 	" WHERE (o.claimed_at IS NULL"
 	"        OR o.claimed_at < pg_catalog.now() - $1 * interval '1 millisecond')"
 	"   AND o.xid IS DISTINCT FROM pg_catalog.pg_current_xact_id_if_assigned()"
+	"   AND ($3 OR o.kind = 'cache')"
 	" ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED",
-	2, {INT4OID, INT8OID},
+	3, {INT4OID, INT8OID, BOOLOID},
 	NULL
 };
 
@@ -123,8 +142,8 @@ static ExaStmt stmt_services = {
 	NULL
 };
 
-static ExaStmt stmt_live_services = {
-	"SELECT " SERVICE_COLUMNS
+static ExaStmt stmt_live_ids = {
+	"SELECT s.service_id"
 	"  FROM exchange.services s"
 	" WHERE s.last_heartbeat + s.ttl > pg_catalog.clock_timestamp()"
 	" ORDER BY s.service_id",
@@ -240,14 +259,15 @@ row_id_cmp(const void *a, const void *b)
 }
 
 static DeliveryBatch *
-claim(ExaStmt *stmt, int limit, MemoryContext mcxt)
+claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 {
-	Datum		values[2];
+	Datum		values[3];
 	uint64		n;
 	DeliveryBatch *batch;
 
 	values[0] = Int32GetDatum(delivery_lease_ms());
 	values[1] = Int64GetDatum((int64) limit);
+	values[2] = BoolGetDatum(registry);
 	n = exa_exec(stmt, values, NULL, 0);
 	batch = batch_from_spi(n, mcxt);
 	/* RETURNING has no order: deliver in commit-ish (id) order. */
@@ -255,16 +275,17 @@ claim(ExaStmt *stmt, int limit, MemoryContext mcxt)
 	return batch;
 }
 
+/* registry = false: cache rows only (registry rows wait for a back-off). */
 DeliveryBatch *
-delivery_claim_worker(int limit, MemoryContext mcxt)
+delivery_claim_worker(int limit, bool registry, MemoryContext mcxt)
 {
-	return claim(&stmt_claim_worker, limit, mcxt);
+	return claim(&stmt_claim_worker, limit, registry, mcxt);
 }
 
 DeliveryBatch *
-delivery_claim_locked(int limit, MemoryContext mcxt)
+delivery_claim_locked(int limit, bool registry, MemoryContext mcxt)
 {
-	return claim(&stmt_claim_locked, limit, mcxt);
+	return claim(&stmt_claim_locked, limit, registry, mcxt);
 }
 
 /* Append SPI_tuptable's service rows (SERVICE_COLUMNS) to batch->services. */
@@ -290,84 +311,196 @@ services_from_spi(DeliveryBatch *batch, uint64 n, MemoryContext mcxt)
 	MemoryContextSwitchTo(old);
 }
 
+/* Registry lock of one service id; see EXA_LOCK_CLASS_REGISTRY. */
+static void
+service_locktag(LOCKTAG *tag, uint32 key)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, EXA_LOCK_CLASS_REGISTRY, key, 2);
+}
+
+typedef struct LockId
+{
+	const char *id;
+	uint32		key;
+} LockId;
+
+static int
+lockid_cmp(const void *a, const void *b)
+{
+	const LockId *x = a;
+	const LockId *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+static DeliveryService *
+find_service(DeliveryBatch *batch, const char *id)
+{
+	int			i;
+
+	for (i = 0; i < batch->nservices; i++)
+	{
+		if (strcmp(batch->services[i].service_id, id) == 0)
+			return &batch->services[i];
+	}
+	return NULL;
+}
+
+/*
+ * Lock each service id of ids (a List of C strings, distinct), then read
+ * the current state of those locked into batch->services: live, or absent
+ * or expired (to be deleted).  The read is a statement of its own after the
+ * locks, so in READ COMMITTED it sees every registry change committed before
+ * the lock was granted; the lock is held until the push of what was read is
+ * done, so two deliverers' pushes of one service happen in the order of
+ * their reads and the last push carries the latest state: a deliverer that
+ * read "live" can no longer SET after another one has read "absent" and
+ * DELeted.  Locks are taken in key order (no deadlock between two
+ * flush_outbox callers).  In DELIVERY_LOCK_SESSION_NOWAIT mode (the worker,
+ * which must never wait for a user transaction) a busy id is deferred: not
+ * read, not pushed, its rows left for later.
+ */
+static void
+load_services(DeliveryBatch *batch, List *ids, DeliveryLockMode mode,
+			  MemoryContext mcxt)
+{
+	int			nids = list_length(ids);
+	LockId	   *order;
+	bool	   *got;
+	List	   *locked = NIL;
+	ListCell   *lc;
+	int			i;
+	uint64		n;
+
+	batch->services = MemoryContextAllocZero(mcxt,
+											 sizeof(DeliveryService) * (nids + 1));
+	batch->nservices = 0;
+	if (nids == 0)
+		return;
+
+	order = palloc(sizeof(LockId) * nids);
+	got = palloc0(sizeof(bool) * nids);
+	i = 0;
+	foreach(lc, ids)
+	{
+		order[i].id = (const char *) lfirst(lc);
+		order[i].key = hash_bytes((const unsigned char *) order[i].id,
+								  strlen(order[i].id));
+		i++;
+	}
+	qsort(order, nids, sizeof(LockId), lockid_cmp);
+	for (i = 0; i < nids; i++)
+	{
+		LOCKTAG		tag;
+		bool		session = (mode == DELIVERY_LOCK_SESSION_NOWAIT);
+
+		service_locktag(&tag, order[i].key);
+		got[i] = (LockAcquire(&tag, ExclusiveLock, session, session) !=
+				  LOCKACQUIRE_NOT_AVAIL);
+		if (got[i])
+			locked = lappend(locked, (char *) order[i].id);
+	}
+
+	if (locked != NIL)
+	{
+		Datum		values[1];
+
+		values[0] = exa_text_array(locked);
+		n = exa_exec(&stmt_services, values, NULL, 0);
+		services_from_spi(batch, n, mcxt);
+	}
+
+	for (i = 0; i < nids; i++)
+	{
+		DeliveryService *svc = got[i] ? find_service(batch, order[i].id) : NULL;
+
+		if (svc == NULL)
+		{
+			/* No row (deregistered: its keys are deleted), or deferred. */
+			svc = &batch->services[batch->nservices++];
+			svc->service_id = MemoryContextStrdup(mcxt, order[i].id);
+			svc->live = false;
+			svc->deferred = !got[i];
+		}
+		svc->locked = got[i];
+		svc->session_lock = got[i] && mode == DELIVERY_LOCK_SESSION_NOWAIT;
+		svc->lockkey = order[i].key;
+	}
+	pfree(order);
+	pfree(got);
+	list_free(locked);
+}
+
 void
-delivery_load_services(DeliveryBatch *batch, MemoryContext mcxt)
+delivery_load_services(DeliveryBatch *batch, DeliveryLockMode mode,
+					   MemoryContext mcxt)
 {
 	List	   *ids = NIL;
 	int			i;
-	int			nids;
-	uint64		n;
-	Datum		values[1];
-	MemoryContext old;
 
 	for (i = 0; i < batch->nrows; i++)
 	{
 		DeliveryRow *row = &batch->rows[i];
-
-		if (row->registry && row->service_id != NULL &&
-			!list_member(ids, makeString(row->service_id)))
-			ids = lappend(ids, makeString(row->service_id));
-	}
-	nids = list_length(ids);
-	if (nids == 0)
-		return;
-
-	{
-		List	   *strs = NIL;
 		ListCell   *lc;
+		bool		seen = false;
 
-		foreach(lc, ids)
-			strs = lappend(strs, strVal(lfirst(lc)));
-		values[0] = exa_text_array(strs);
-	}
-	n = exa_exec(&stmt_services, values, NULL, 0);
-
-	old = MemoryContextSwitchTo(mcxt);
-	batch->services = palloc0(sizeof(DeliveryService) * nids);
-	MemoryContextSwitchTo(old);
-	services_from_spi(batch, n, mcxt);
-
-	/* Ids without a row: deregistered; their keys are deleted. */
-	{
-		ListCell   *lc;
-
+		if (!row->registry || row->service_id == NULL)
+			continue;
 		foreach(lc, ids)
 		{
-			const char *id = strVal(lfirst(lc));
-			bool		found = false;
-
-			for (i = 0; i < batch->nservices; i++)
+			if (strcmp((char *) lfirst(lc), row->service_id) == 0)
 			{
-				if (strcmp(batch->services[i].service_id, id) == 0)
-				{
-					found = true;
-					break;
-				}
-			}
-			if (!found)
-			{
-				DeliveryService *svc = &batch->services[batch->nservices++];
-
-				svc->service_id = MemoryContextStrdup(mcxt, id);
-				svc->live = false;
+				seen = true;
+				break;
 			}
 		}
+		if (!seen)
+			ids = lappend(ids, row->service_id);
 	}
+	load_services(batch, ids, mode, mcxt);
+	list_free(ids);
 }
 
+/*
+ * Every live registration, for the worker's periodic re-application, read
+ * under the registry locks like a delivery (a service whose lock is busy is
+ * being delivered by someone else, and is skipped this time).
+ */
 DeliveryBatch *
 delivery_live_services(MemoryContext mcxt)
 {
 	uint64		n;
+	uint64		i;
+	List	   *ids = NIL;
 	DeliveryBatch *batch;
 
-	n = exa_exec(&stmt_live_services, NULL, NULL, 0);
+	n = exa_exec(&stmt_live_ids, NULL, NULL, 0);
+	for (i = 0; i < n; i++)
+		ids = lappend(ids, exa_col_cstring(i, 1));
 	batch = MemoryContextAllocZero(mcxt, sizeof(DeliveryBatch));
-	/* One spare slot for the self-registration. */
-	batch->services = MemoryContextAllocZero(mcxt,
-											 sizeof(DeliveryService) * (n + 1));
-	services_from_spi(batch, n, mcxt);
+	load_services(batch, ids, DELIVERY_LOCK_SESSION_NOWAIT, mcxt);
 	return batch;
+}
+
+/* Release the session-level registry locks of a batch (after its push). */
+void
+delivery_unlock_services(DeliveryBatch *batch)
+{
+	int			i;
+
+	for (i = 0; i < batch->nservices; i++)
+	{
+		DeliveryService *svc = &batch->services[i];
+		LOCKTAG		tag;
+
+		if (!svc->locked || !svc->session_lock)
+			continue;
+		service_locktag(&tag, svc->lockkey);
+		LockRelease(&tag, ExclusiveLock, true);
+		svc->locked = false;
+	}
 }
 
 /*
@@ -406,28 +539,33 @@ delivery_add_self(DeliveryBatch *batch, const char *database,
 	MemoryContextSwitchTo(old);
 }
 
+/* Ids of the rows whose "delivered" is want, as an int8[]; NULL if none. */
 static Datum
-batch_ids(DeliveryBatch *batch)
+batch_ids(DeliveryBatch *batch, bool want, int *nids)
 {
 	Datum	   *ids = palloc(sizeof(Datum) * Max(batch->nrows, 1));
 	int			i;
 
+	*nids = 0;
 	for (i = 0; i < batch->nrows; i++)
-		ids[i] = Int64GetDatum(batch->rows[i].id);
-	return PointerGetDatum(construct_array(ids, batch->nrows, INT8OID,
+	{
+		if (batch->rows[i].delivered == want)
+			ids[(*nids)++] = Int64GetDatum(batch->rows[i].id);
+	}
+	return PointerGetDatum(construct_array(ids, *nids, INT8OID,
 										   sizeof(int64), FLOAT8PASSBYVAL,
 										   TYPALIGN_DOUBLE));
 }
 
 void
-delivery_delete(DeliveryBatch *batch)
+delivery_delete_delivered(DeliveryBatch *batch)
 {
 	Datum		values[1];
+	int			nids;
 
-	if (batch->nrows == 0)
-		return;
-	values[0] = batch_ids(batch);
-	exa_exec(&stmt_delete, values, NULL, 0);
+	values[0] = batch_ids(batch, true, &nids);
+	if (nids > 0)
+		exa_exec(&stmt_delete, values, NULL, 0);
 }
 
 void
@@ -448,15 +586,16 @@ delivery_delete_ids(const int64 *ids, int nids)
 	exa_exec(&stmt_delete, values, NULL, 0);
 }
 
+/* Give back the claims of the rows not delivered (worker). */
 void
-delivery_release(DeliveryBatch *batch)
+delivery_release_undelivered(DeliveryBatch *batch)
 {
 	Datum		values[1];
+	int			nids;
 
-	if (batch->nrows == 0)
-		return;
-	values[0] = batch_ids(batch);
-	exa_exec(&stmt_release, values, NULL, 0);
+	values[0] = batch_ids(batch, false, &nids);
+	if (nids > 0)
+		exa_exec(&stmt_release, values, NULL, 0);
 }
 
 int64
@@ -473,7 +612,7 @@ delivery_release_all_claims(void)
 void
 delivery_connected(void)
 {
-	refusal.use_del = false;
+	/* use_del stays: a refused UNLINK is learned once per process. */
 	refusal.publish_refused = false;
 	refusal.multi_refused = false;
 	refusal.ping_refused = false;
@@ -496,6 +635,9 @@ delivery_refusals(void)
 	if (refusal.multi_refused)
 		appendStringInfo(&buf, "%sMULTI refused, registrations written without MULTI/EXEC",
 						 buf.len ? "; " : "");
+	if (refusal.registry_refused)
+		appendStringInfo(&buf, "%sregistrations refused (%s), retried with back-off",
+						 buf.len ? "; " : "", refusal.registry_error);
 	strlcpy(refusal_text, buf.data, sizeof(refusal_text));
 	pfree(buf.data);
 	return refusal_text;
@@ -859,7 +1001,21 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 				}
 				return true;
 			}
-			(*pos) += 2;		/* QUEUED, QUEUED (errors show in EXEC) */
+			{
+				/* QUEUED, QUEUED; or a SET refused at once (OOM). */
+				redisReply *q1 = redis_reply(client, (*pos)++);
+				redisReply *q2 = redis_reply(client, (*pos)++);
+
+				if (redis_reply_is_error(q1) || redis_reply_is_error(q2))
+				{
+					(*pos)++;	/* EXEC: EXECABORT */
+					set_err(errbuf, errlen,
+							redis_reply_is_error(q1) ? "SET of a registration" :
+							"SET of a heartbeat",
+							redis_reply_is_error(q1) ? q1 : q2);
+					return false;
+				}
+			}
 			r = redis_reply(client, (*pos)++);
 			if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 				redis_reply_is_error(r->element[0]) ||
@@ -875,23 +1031,183 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 	return true;
 }
 
+/*
+ * The cache part, first step: delete keys and read every reply before
+ * anything announces them.  A refused UNLINK is learned here (reported
+ * once) and the same keys are deleted again with DEL at once, so the
+ * PUBLISH sent afterwards always follows the deletion.
+ */
 static DeliveryResult
-push_once(RedisClient *client, DeliveryBatch *batch, bool *retry,
-		  char *errbuf, size_t errlen)
+push_deletes(RedisClient *client, char **keys, int nkeys,
+			 char *errbuf, size_t errlen)
+{
+	for (;;)
+	{
+		int			ndel = append_deletes(client, keys, nkeys);
+		bool		retry = false;
+		int			i;
+
+		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+		{
+			strlcpy(errbuf, client->errmsg, errlen);
+			return DELIVERY_FAILED;
+		}
+		for (i = 0; i < ndel; i++)
+		{
+			redisReply *r = redis_reply(client, i);
+
+			if (!redis_reply_is_error(r))
+				continue;
+			if (!refusal.use_del &&
+				(redis_reply_is_noperm(r) || redis_reply_is_unknown_command(r)))
+			{
+				report_refusal(&refusal.reported_unlink, "UNLINK", r,
+							   "deletes keys with DEL instead",
+							   "Allow UNLINK (+@keyspace) to the Redis user.");
+				refusal.use_del = true;
+				retry = true;
+				break;
+			}
+			set_err(errbuf, errlen, refusal.use_del ? "DEL" : "UNLINK", r);
+			redis_clear_replies(client);
+			return DELIVERY_REFUSED;
+		}
+		redis_clear_replies(client);
+		if (!retry)
+			return DELIVERY_OK;
+	}
+}
+
+/* Check the replies of the PUBLISHes at pos..pos+npub-1. */
+static DeliveryResult
+check_publishes(RedisClient *client, int pos, int npub,
+				char *errbuf, size_t errlen)
+{
+	int			i;
+
+	for (i = 0; i < npub; i++)
+	{
+		redisReply *r = redis_reply(client, pos + i);
+
+		if (!redis_reply_is_error(r))
+			continue;
+		if (redis_reply_is_noperm(r))
+		{
+			report_refusal(&refusal.reported_publish, "PUBLISH", r,
+						   "deletes keys but publishes no invalidation messages",
+						   "Allow +publish and the channel (&exchange:*) to the Redis user, "
+						   "or set exchange_adapter.invalidation_channel to ''.");
+			refusal.publish_refused = true;
+			return DELIVERY_OK;
+		}
+		set_err(errbuf, errlen, "PUBLISH", r);
+		return DELIVERY_REFUSED;
+	}
+	return DELIVERY_OK;
+}
+
+/*
+ * Append the registry commands of the services not deferred (and, when
+ * only_retry, only of those whose UNLINK must be sent again as DEL).
+ * Returns how many services were appended; shapes[i] is set for each.
+ */
+static int
+append_services(RedisClient *client, DeliveryBatch *batch, SvcShape *shapes,
+				bool only_retry)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < batch->nservices; i++)
+	{
+		DeliveryService *svc = &batch->services[i];
+
+		if (svc->deferred || (only_retry && !svc->retry))
+			continue;
+		shapes[i] = append_service(client, svc);
+		n++;
+	}
+	return n;
+}
+
+/* Check the registry replies from pos; marks failed and retry services. */
+static bool
+check_services(RedisClient *client, DeliveryBatch *batch, SvcShape *shapes,
+			   bool only_retry, int pos, char *errbuf, size_t errlen)
+{
+	bool		any_retry = false;
+	int			i;
+
+	for (i = 0; i < batch->nservices; i++)
+	{
+		DeliveryService *svc = &batch->services[i];
+		bool		retry = false;
+		char		err[256];
+
+		if (svc->deferred || (only_retry && !svc->retry))
+			continue;
+		svc->retry = false;
+		if (!check_service(client, shapes[i], &pos, &retry, err, sizeof(err)))
+		{
+			svc->failed = true;
+			if (errbuf[0] == '\0')
+				strlcpy(errbuf, err, errlen);
+		}
+		else if (retry)
+		{
+			svc->retry = true;
+			any_retry = true;
+		}
+	}
+	return any_retry;
+}
+
+/* A registry push was refused: report it once per episode. */
+static void
+registry_refused(const char *error)
+{
+	refusal.registry_refused = true;
+	strlcpy(refusal.registry_error, error, sizeof(refusal.registry_error));
+	if (refusal.reported_registry)
+		return;
+	refusal.reported_registry = true;
+	ereport(WARNING,
+			(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+			 errmsg("Redis refused a registration"),
+			 errdetail_internal("%s", error),
+			 errhint("Cache invalidations are delivered regardless; registrations are retried with back-off. "
+					 "If Redis is out of memory, free memory or raise maxmemory.")));
+}
+
+static void
+registry_accepted(void)
+{
+	if (refusal.registry_refused || refusal.reported_registry)
+		ereport(LOG,
+				(errmsg("Redis accepts registrations again")));
+	refusal.registry_refused = false;
+	refusal.reported_registry = false;
+	refusal.registry_error[0] = '\0';
+}
+
+DeliveryResult
+delivery_push(RedisClient *client, DeliveryBatch *batch,
+			  char *errbuf, size_t errlen)
 {
 	char	  **keys;
 	int			nkeys = 0;
 	int			maxkeys = 0;
-	int			ndel;
 	int			npub = 0;
+	int			nsvc = 0;
 	SvcShape   *shapes = NULL;
 	int			i;
-	int			pos;
 	size_t		plen = strlen(exa_key_prefix);
-	bool		publish;
+	DeliveryResult cache = DELIVERY_OK;
+	DeliveryResult registry = DELIVERY_OK;
 
-	*retry = false;
-
+	errbuf[0] = '\0';
+	batch->registry_error[0] = '\0';
+	batch->nkeys = 0;
 	for (i = 0; i < batch->nrows; i++)
 		maxkeys += batch->rows[i].registry ? 0 : batch->rows[i].nkeys;
 	keys = palloc(sizeof(char *) * Max(maxkeys, 1));
@@ -900,6 +1216,7 @@ push_once(RedisClient *client, DeliveryBatch *batch, bool *retry,
 		DeliveryRow *row = &batch->rows[i];
 		int			k;
 
+		row->delivered = false;
 		if (row->registry)
 			continue;
 		for (k = 0; k < row->nkeys; k++)
@@ -912,107 +1229,105 @@ push_once(RedisClient *client, DeliveryBatch *batch, bool *retry,
 		}
 	}
 	nkeys = unique_strings(keys, nkeys);
+	for (i = 0; i < batch->nservices; i++)
+		batch->services[i].failed = batch->services[i].retry = false;
 
-	if (nkeys == 0 && batch->nservices == 0)
+	/* 1. Deletions, every reply read. */
+	if (nkeys > 0)
+		cache = push_deletes(client, keys, nkeys, errbuf, errlen);
+	if (cache == DELIVERY_FAILED)
 	{
-		batch->nkeys = 0;
-		return DELIVERY_OK;
+		batch->registry_result = DELIVERY_FAILED;
+		strlcpy(batch->registry_error, errbuf, sizeof(batch->registry_error));
+		return cache;
 	}
 
-	ndel = append_deletes(client, keys, nkeys);
-	publish = exa_invalidation_channel != NULL &&
-		exa_invalidation_channel[0] != '\0' && !refusal.publish_refused;
-	if (publish)
+	/* 2. The PUBLISHes announcing them, then the registry, one pipeline. */
+	if (cache == DELIVERY_OK && exa_invalidation_channel != NULL &&
+		exa_invalidation_channel[0] != '\0' && !refusal.publish_refused)
 		npub = append_publishes(client, batch);
 	if (batch->nservices > 0)
 	{
 		shapes = palloc(sizeof(SvcShape) * batch->nservices);
+		nsvc = append_services(client, batch, shapes, false);
+	}
+	if (npub + nsvc > 0)
+	{
+		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+		{
+			/* Without PUBLISHes the cache part was complete after step 1. */
+			if (npub > 0)
+			{
+				cache = DELIVERY_FAILED;
+				strlcpy(errbuf, client->errmsg, errlen);
+			}
+			batch->registry_result = DELIVERY_FAILED;
+			strlcpy(batch->registry_error, client->errmsg,
+					sizeof(batch->registry_error));
+			goto done;
+		}
+		if (cache == DELIVERY_OK)
+			cache = check_publishes(client, 0, npub, errbuf, errlen);
+		if (nsvc > 0 &&
+			check_services(client, batch, shapes, false, npub,
+						   batch->registry_error,
+						   sizeof(batch->registry_error)))
+		{
+			/* UNLINK of a registration refused: once more, with DEL. */
+			redis_clear_replies(client);
+			(void) append_services(client, batch, shapes, true);
+			if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+			{
+				batch->registry_result = DELIVERY_FAILED;
+				strlcpy(batch->registry_error, client->errmsg,
+						sizeof(batch->registry_error));
+				goto done;
+			}
+			(void) check_services(client, batch, shapes, true, 0,
+								  batch->registry_error,
+								  sizeof(batch->registry_error));
+		}
+		redis_clear_replies(client);
+	}
+	{
+		bool		wrote = false;
+
 		for (i = 0; i < batch->nservices; i++)
-			shapes[i] = append_service(client, &batch->services[i]);
-	}
-
-	if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
-	{
-		strlcpy(errbuf, client->errmsg, errlen);
-		return DELIVERY_FAILED;
-	}
-
-	pos = 0;
-	for (i = 0; i < ndel; i++)
-	{
-		redisReply *r = redis_reply(client, pos++);
-
-		if (!redis_reply_is_error(r))
-			continue;
-		if (!refusal.use_del &&
-			(redis_reply_is_noperm(r) || redis_reply_is_unknown_command(r)))
 		{
-			report_refusal(&refusal.reported_unlink, "UNLINK", r,
-						   "deletes keys with DEL instead",
-						   "Allow UNLINK (+@keyspace) to the Redis user.");
-			refusal.use_del = true;
-			*retry = true;
-			redis_clear_replies(client);
-			return DELIVERY_REFUSED;
+			DeliveryService *svc = &batch->services[i];
+
+			if (svc->failed)
+				registry = DELIVERY_REFUSED;
+			else if (!svc->deferred && svc->live)
+				wrote = true;
 		}
-		set_err(errbuf, errlen, refusal.use_del ? "DEL" : "UNLINK", r);
-		redis_clear_replies(client);
-		return DELIVERY_REFUSED;
+		batch->registry_result = registry;
+		if (registry == DELIVERY_REFUSED)
+			registry_refused(batch->registry_error);
+		else if (wrote)
+			registry_accepted();	/* a SET went through: the episode ends */
 	}
-	for (i = 0; i < npub; i++)
-	{
-		redisReply *r = redis_reply(client, pos++);
 
-		if (!redis_reply_is_error(r))
-			continue;
-		if (redis_reply_is_noperm(r))
-		{
-			report_refusal(&refusal.reported_publish, "PUBLISH", r,
-						   "deletes keys but publishes no invalidation messages",
-						   "Allow +publish and the channel (&exchange:*) to the Redis user, "
-						   "or set exchange_adapter.invalidation_channel to ''.");
-			refusal.publish_refused = true;
-			pos += npub - i - 1;
-			break;
-		}
-		set_err(errbuf, errlen, "PUBLISH", r);
-		redis_clear_replies(client);
-		return DELIVERY_REFUSED;
-	}
-	for (i = 0; i < batch->nservices; i++)
+done:
+	if (cache == DELIVERY_OK)
+		batch->nkeys = nkeys;
+	for (i = 0; i < batch->nrows; i++)
 	{
-		if (!check_service(client, shapes[i], &pos, retry, errbuf, errlen))
+		DeliveryRow *row = &batch->rows[i];
+
+		if (!row->registry)
+			row->delivered = (cache == DELIVERY_OK);
+		else if (batch->registry_result != DELIVERY_FAILED)
 		{
-			redis_clear_replies(client);
-			return DELIVERY_REFUSED;
-		}
-		if (*retry)
-		{
-			redis_clear_replies(client);
-			return DELIVERY_REFUSED;
+			DeliveryService *svc = row->service_id ?
+				find_service(batch, row->service_id) : NULL;
+
+			/* A row naming no service has nothing to push. */
+			row->delivered = row->service_id == NULL ||
+				(svc != NULL && !svc->deferred && !svc->failed);
 		}
 	}
-	redis_clear_replies(client);
-	batch->nkeys = nkeys;
-	return DELIVERY_OK;
-}
-
-DeliveryResult
-delivery_push(RedisClient *client, DeliveryBatch *batch,
-			  char *errbuf, size_t errlen)
-{
-	DeliveryResult result;
-	bool		retry;
-	int			attempt;
-
-	errbuf[0] = '\0';
-	for (attempt = 0;; attempt++)
-	{
-		result = push_once(client, batch, &retry, errbuf, errlen);
-		if (!retry || attempt > 0)
-			break;
-	}
-	return result;
+	return cache;
 }
 
 DeliveryResult

@@ -23,6 +23,29 @@
 /* Largest PUBLISH payload before it is split. */
 #define DELIVERY_PUBLISH_MAX		65536
 
+/*
+ * Class id (first key of the two-key advisory lock form) of the lock that a
+ * deliverer holds on a service id from reading its exchange.services row
+ * until its push of that state is done; the second key is a hash of the id.
+ * Owned by this extension, used for nothing else.
+ */
+#define EXA_LOCK_CLASS_REGISTRY		0x45580001
+
+/* How delivery_load_services takes the registry locks. */
+typedef enum DeliveryLockMode
+{
+	DELIVERY_LOCK_SESSION_NOWAIT,	/* the worker: session lock, never waits;
+									 * a busy service is deferred */
+	DELIVERY_LOCK_XACT_WAIT		/* flush_outbox: transaction lock, waits */
+} DeliveryLockMode;
+
+typedef enum DeliveryResult
+{
+	DELIVERY_OK,
+	DELIVERY_REFUSED,			/* Redis refused a command; still connected */
+	DELIVERY_FAILED				/* connection failed and was closed */
+} DeliveryResult;
+
 typedef struct DeliveryRow
 {
 	int64		id;
@@ -31,6 +54,7 @@ typedef struct DeliveryRow
 	int			nkeys;
 	char	  **keys;			/* without prefix */
 	char	   *service_id;		/* registry rows */
+	bool		delivered;		/* out: pushed by delivery_push */
 } DeliveryRow;
 
 /* The current state of one service, read from exchange.services. */
@@ -41,6 +65,12 @@ typedef struct DeliveryService
 	char	   *json;			/* Go layout, when live */
 	char	   *heartbeat;		/* Unix seconds, when live */
 	int64		px;				/* remaining lifetime in ms, when live */
+	bool		deferred;		/* its lock was busy: not read, not pushed */
+	bool		locked;			/* we hold its registry lock */
+	bool		session_lock;	/* ... at session level (release after push) */
+	uint32		lockkey;		/* second key of the lock */
+	bool		failed;			/* out: Redis refused its commands */
+	bool		retry;			/* internal: UNLINK refused, send DEL */
 } DeliveryService;
 
 typedef struct DeliveryBatch
@@ -50,14 +80,9 @@ typedef struct DeliveryBatch
 	int			nservices;
 	DeliveryService *services;
 	int64		nkeys;			/* out: distinct keys deleted */
+	DeliveryResult registry_result;	/* out: outcome of the registry part */
+	char		registry_error[256];	/* out: why, when not DELIVERY_OK */
 } DeliveryBatch;
-
-typedef enum DeliveryResult
-{
-	DELIVERY_OK,
-	DELIVERY_REFUSED,			/* Redis refused a command; still connected */
-	DELIVERY_FAILED				/* connection failed and was closed */
-} DeliveryResult;
 
 /*
  * Claim lease: claims older than this are retaken (a claimer that died).
@@ -69,20 +94,33 @@ extern int	delivery_lease_ms(void);
  * SQL side.  Each runs with SPI connected inside a transaction; results are
  * allocated in mcxt.
  */
-extern DeliveryBatch *delivery_claim_worker(int limit, MemoryContext mcxt);
-extern DeliveryBatch *delivery_claim_locked(int limit, MemoryContext mcxt);
-extern void delivery_load_services(DeliveryBatch *batch, MemoryContext mcxt);
+extern DeliveryBatch *delivery_claim_worker(int limit, bool registry,
+											MemoryContext mcxt);
+extern DeliveryBatch *delivery_claim_locked(int limit, bool registry,
+											MemoryContext mcxt);
+extern void delivery_load_services(DeliveryBatch *batch, DeliveryLockMode mode,
+								   MemoryContext mcxt);
 extern DeliveryBatch *delivery_live_services(MemoryContext mcxt);
+extern void delivery_unlock_services(DeliveryBatch *batch);
 extern void delivery_add_self(DeliveryBatch *batch, const char *database,
 							  TimestampTz started_at, MemoryContext mcxt);
-extern void delivery_delete(DeliveryBatch *batch);
+extern void delivery_delete_delivered(DeliveryBatch *batch);
 extern void delivery_delete_ids(const int64 *ids, int nids);
-extern void delivery_release(DeliveryBatch *batch);
+extern void delivery_release_undelivered(DeliveryBatch *batch);
 extern int64 delivery_release_all_claims(void);
 
 /*
  * Redis side: no transaction needed.  On DELIVERY_REFUSED or
  * DELIVERY_FAILED, errbuf says why.
+ *
+ * delivery_push works in this order, each part reported on its own: (1) the
+ * cache keys are deleted and every reply read (a refused UNLINK is replaced
+ * by DEL at once); (2) only then the PUBLISHes that announce them, and the
+ * registry commands of the services not deferred.  It returns the outcome
+ * of the cache part (1 and the PUBLISHes); the registry part's outcome is in
+ * batch->registry_result and registry_error, and a refused registration is
+ * reported (WARNING once, and delivery_refusals()) without touching the
+ * cache part.  Each row's "delivered" says whether it may be deleted.
  */
 extern DeliveryResult delivery_push(RedisClient *client, DeliveryBatch *batch,
 									char *errbuf, size_t errlen);
@@ -92,7 +130,11 @@ extern DeliveryResult delivery_unlink_cache_space(RedisClient *client,
 												  int64 *nkeys,
 												  char *errbuf, size_t errlen);
 
-/* Forget command refusals: called after each successful connect. */
+/*
+ * Forget command refusals that may heal (PUBLISH, PING, MULTI): called after
+ * each successful connect.  The DEL fallback for a refused UNLINK is kept
+ * for the life of the process.
+ */
 extern void delivery_connected(void);
 
 /* Refusals currently in force, as a sentence for adapter_status ("" if none). */

@@ -116,11 +116,12 @@ typedef struct LedgerPrior
 } LedgerPrior;
 
 /*
- * The class id of every advisory lock this extension takes: the first key of
+ * The class id of the idempotency advisory locks: the first key of
  * PostgreSQL's two-int4 form, pg_advisory_xact_lock(class, key), so that its
  * locks never meet an application's single-bigint keys (README
  * "Concurrency" tells applications to leave this class alone).  0x45584131
- * is "EXA1".
+ * is "EXA1".  The registry's delivery locks use a class of their own,
+ * EXA_LOCK_CLASS_REGISTRY in delivery.h; the README lists both.
  */
 #define EXA_ADVISORY_LOCK_CLASS 1163411761
 

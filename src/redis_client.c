@@ -21,8 +21,10 @@
  *	 - Our own allocations (the reply array, the password) live in one
  *	   memory context per client, reset at every (re)connect and at
  *	   disconnect, so a worker that reconnects for days stays flat.
- *	 - The password is read from redis_password_file at each connect, kept
- *	   only until AUTH is written, then zeroed; no message ever quotes it.
+ *	 - The password is read from redis_password_file at each connect with
+ *	   open()/read() (no stdio buffer), kept only until AUTH is written, then
+ *	   zeroed; AUTH is built and sent here, never through hiredis' buffers
+ *	   (send_auth), and zeroed too.  No message ever quotes it.
  *	 - Nothing here raises for a Redis problem: failures come back as a
  *	   RedisResult and client->errmsg, and the connection is closed.
  *
@@ -33,6 +35,8 @@
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "miscadmin.h"
 #include "storage/fd.h"
@@ -48,6 +52,7 @@
 
 static void redis_fail(RedisClient *client, const char *fmt,...) pg_attribute_printf(2, 3);
 static void forget_password(RedisClient *client);
+static int	redis_wait(RedisClient *client, int events, TimestampTz deadline);
 
 RedisClient *
 redis_client_create(MemoryContext parent)
@@ -142,45 +147,60 @@ redis_wait(RedisClient *client, int events, TimestampTz deadline)
  * Read the password file into buf (NUL-terminated, trailing CR/LF removed).
  * Returns false with client->errmsg set when it cannot be read.  *len is 0
  * when no file is configured.
+ *
+ * Plain open()/read() into buf, never stdio: a FILE's buffer is malloc'd by
+ * libc and freed by fclose() with the password still in it.  buf is the only
+ * copy, and every failure path zeroes it.
  */
 static bool
 read_password_file(RedisClient *client, char *buf, size_t bufsize, size_t *len)
 {
 	const char *path = exa_redis_password_file;
-	FILE	   *fh;
-	size_t		n;
+	int			fd;
+	size_t		n = 0;
 
 	*len = 0;
 	buf[0] = '\0';
 	if (path == NULL || path[0] == '\0')
 		return true;
 
-	fh = AllocateFile(path, "r");
-	if (fh == NULL)
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
 	{
 		snprintf(client->errmsg, sizeof(client->errmsg),
 				 "could not open Redis password file \"%s\": %m", path);
 		return false;
 	}
-	n = fread(buf, 1, bufsize - 1, fh);
-	if (ferror(fh))
+	for (;;)
 	{
-		snprintf(client->errmsg, sizeof(client->errmsg),
-				 "could not read Redis password file \"%s\": %m", path);
-		FreeFile(fh);
-		explicit_bzero(buf, bufsize);
-		return false;
+		ssize_t		rc;
+
+		/* One byte more than a password may hold, to notice a long file. */
+		rc = read(fd, buf + n, bufsize - n);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+		{
+			snprintf(client->errmsg, sizeof(client->errmsg),
+					 "could not read Redis password file \"%s\": %m", path);
+			CloseTransientFile(fd);
+			explicit_bzero(buf, bufsize);
+			return false;
+		}
+		if (rc == 0)
+			break;
+		n += rc;
+		if (n == bufsize)
+		{
+			snprintf(client->errmsg, sizeof(client->errmsg),
+					 "Redis password file \"%s\" is longer than %d bytes",
+					 path, REDIS_PASSWORD_MAX);
+			CloseTransientFile(fd);
+			explicit_bzero(buf, bufsize);
+			return false;
+		}
 	}
-	if (n == bufsize - 1 && fgetc(fh) != EOF)
-	{
-		snprintf(client->errmsg, sizeof(client->errmsg),
-				 "Redis password file \"%s\" is longer than %d bytes",
-				 path, REDIS_PASSWORD_MAX);
-		FreeFile(fh);
-		explicit_bzero(buf, bufsize);
-		return false;
-	}
-	FreeFile(fh);
+	CloseTransientFile(fd);
 
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
@@ -189,6 +209,7 @@ read_password_file(RedisClient *client, char *buf, size_t bufsize, size_t *len)
 	{
 		snprintf(client->errmsg, sizeof(client->errmsg),
 				 "Redis password file \"%s\" is empty", path);
+		explicit_bzero(buf, bufsize);
 		return false;
 	}
 	if (memchr(buf, '\0', n) != NULL || memchr(buf, '\n', n) != NULL)
@@ -240,7 +261,7 @@ resolve_host(RedisClient *client, const char *host, char *addr, size_t addrlen)
 	return true;
 }
 
-/* Zero and forget the password read for this connect. */
+/* Zero and forget the password read for this connect, and the AUTH command. */
 static void
 forget_password(RedisClient *client)
 {
@@ -249,6 +270,109 @@ forget_password(RedisClient *client)
 		explicit_bzero(client->password, REDIS_PASSWORD_MAX + 1);
 		client->password = NULL;
 	}
+	if (client->authcmd != NULL)
+	{
+		explicit_bzero(client->authcmd, client->authcmdlen);
+		client->authcmd = NULL;
+		client->authcmdlen = 0;
+	}
+}
+
+/*
+ * Send AUTH [user] password on the socket ourselves, not through hiredis.
+ * redisAppendCommandArgv would format the password into an sds string of
+ * its own, copy that into the context's output buffer c->obuf, and free
+ * both (the first at once, c->obuf once written) without zeroing them: two
+ * copies left in freed malloc memory.  Zeroing c->obuf before hiredis frees
+ * it would not reach the first copy, nor the old block of an obuf that
+ * sdscatlen() grew with realloc.  So the RESP command is built here, in one
+ * buffer of our context that is zeroed as soon as it is written or on any
+ * failure (redis_disconnect -> forget_password), and written with send()
+ * between latch-aware waits.  It must be the first thing sent (hiredis'
+ * output buffer is still empty), so the bytes on the wire stay in order;
+ * its reply is read by redis_flush like any other (npending counts it).
+ */
+static RedisResult
+send_auth(RedisClient *client, const char *user, size_t passlen,
+		  TimestampTz deadline)
+{
+	size_t		userlen = strlen(user);
+	size_t		cap = 64 + userlen + passlen;
+	char	   *cmd;
+	size_t		len = 0;
+	volatile size_t off = 0;
+	volatile RedisResult result = REDIS_RESULT_OK;
+
+	Assert(client->authcmd == NULL);
+	cmd = MemoryContextAlloc(client->mcxt, cap);
+	client->authcmd = cmd;
+	client->authcmdlen = cap;
+
+	/* RESP: *N, then $len and the bytes of each argument. */
+	len += snprintf(cmd + len, cap - len, "*%d\r\n$4\r\nAUTH\r\n",
+					userlen > 0 ? 3 : 2);
+	if (userlen > 0)
+	{
+		len += snprintf(cmd + len, cap - len, "$%zu\r\n", userlen);
+		memcpy(cmd + len, user, userlen);
+		len += userlen;
+		memcpy(cmd + len, "\r\n", 2);
+		len += 2;
+	}
+	len += snprintf(cmd + len, cap - len, "$%zu\r\n", passlen);
+	memcpy(cmd + len, client->password, passlen);
+	len += passlen;
+	memcpy(cmd + len, "\r\n", 2);
+	len += 2;
+	Assert(len <= cap);
+
+	PG_TRY();
+	{
+		while (off < len)
+		{
+			ssize_t		rc;
+
+#ifdef MSG_NOSIGNAL
+			rc = send(client->ctx->fd, cmd + off, len - off, MSG_NOSIGNAL);
+#else
+			rc = send(client->ctx->fd, cmd + off, len - off, 0);
+#endif
+			if (rc > 0)
+			{
+				off += rc;
+				continue;
+			}
+			if (rc < 0 && errno == EINTR)
+				continue;
+			if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			{
+				if (redis_wait(client, WL_SOCKET_WRITEABLE, deadline) == 0)
+				{
+					redis_fail(client, "Redis at %s did not accept AUTH within %d ms",
+							   client->server, exa_redis_connect_timeout);
+					result = REDIS_RESULT_TIMEOUT;
+					break;
+				}
+				continue;
+			}
+			redis_fail(client, "could not send to Redis at %s: %m",
+					   client->server);
+			result = REDIS_RESULT_IO;
+			break;
+		}
+	}
+	PG_CATCH();
+	{
+		redis_disconnect(client);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	/* redis_fail zeroed it already; zero it now on success too. */
+	forget_password(client);
+	if (result == REDIS_RESULT_OK)
+		client->npending++;
+	return result;
 }
 
 /*
@@ -367,10 +491,9 @@ redis_connect(RedisClient *client)
 
 	if (passlen > 0 || target->user[0] != '\0')
 	{
-		if (target->user[0] != '\0')
-			redis_appendv(client, 3, "AUTH", target->user, client->password);
-		else
-			redis_appendv(client, 2, "AUTH", client->password);
+		result = send_auth(client, target->user, passlen, deadline);
+		if (result != REDIS_RESULT_OK)
+			return result;
 		nauth = 1;
 	}
 	forget_password(client);

@@ -42,6 +42,8 @@ typedef struct RedisClient
 	bool		fd_reserved;	/* AcquireExternalFD done for ctx->fd */
 	MemoryContext mcxt;			/* our allocations; reset on (re)connect */
 	char	   *password;		/* during connect only (in mcxt), else NULL */
+	char	   *authcmd;		/* AUTH in RESP, while being sent, else NULL */
+	size_t		authcmdlen;		/* allocated length of authcmd */
 	redisReply **replies;		/* replies of the last pipeline (in mcxt) */
 	int			nreplies;		/* received so far */
 	int			npending;		/* appended, not yet read */

@@ -35,6 +35,9 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/jsonapi.h"
@@ -318,7 +321,45 @@ typedef struct SvcParse
 	char	   *last_heartbeat;
 	StringInfoData metadata;	/* JSON text of the flat metadata */
 	int			nmeta;
+	bool		bad;			/* a known field has the wrong type */
 } SvcParse;
+
+/*
+ * Deepest nesting of objects and arrays a registration may have.  The Go
+ * layout needs 2; unknown fields may nest a little.  Checked before the
+ * JSON parser runs, whose recursion would otherwise reach the stack depth
+ * limit on a value such as [[[[...]]]] and fail the whole call.
+ */
+#define SVC_MAX_DEPTH	32
+
+/* Top-level fields whose value must be a JSON string (or null). */
+static bool
+svc_string_field(const char *field)
+{
+	return field != NULL &&
+		(strcmp(field, "ServiceName") == 0 ||
+		 strcmp(field, "ServiceID") == 0 ||
+		 strcmp(field, "Address") == 0 ||
+		 strcmp(field, "Version") == 0 ||
+		 strcmp(field, "RegisteredAt") == 0 ||
+		 strcmp(field, "LastHeartbeat") == 0);
+}
+
+/* A container opens: at level 1, only Metadata may hold one (an object). */
+static void
+svc_container_start(SvcParse *p, bool object)
+{
+	if (p->level == 1 && p->field != NULL)
+	{
+		bool		metadata = strcmp(p->field, "Metadata") == 0;
+
+		if ((metadata && !object) || svc_string_field(p->field) ||
+			strcmp(p->field, "Port") == 0)
+			p->bad = true;
+	}
+	else if (p->level == 2 && p->in_metadata)
+		p->bad = true;			/* Metadata values are strings */
+}
 
 static void
 svc_object_start(void *state)
@@ -327,7 +368,9 @@ svc_object_start(void *state)
 
 	if (p->level == 0)
 		p->root_object = true;
-	else if (p->level == 1 && p->field && strcmp(p->field, "Metadata") == 0)
+	else
+		svc_container_start(p, true);
+	if (p->level == 1 && p->field && strcmp(p->field, "Metadata") == 0)
 		p->in_metadata = true;
 	p->level++;
 }
@@ -345,7 +388,11 @@ svc_object_end(void *state)
 static void
 svc_array_start(void *state)
 {
-	((SvcParse *) state)->level++;
+	SvcParse   *p = state;
+
+	if (p->level > 0)
+		svc_container_start(p, false);
+	p->level++;
 }
 
 static void
@@ -374,6 +421,11 @@ svc_scalar(void *state, char *token, JsonTokenType tokentype)
 		return;
 	if (p->level == 1 && p->field != NULL)
 	{
+		if (svc_string_field(p->field) && tokentype != JSON_TOKEN_STRING)
+		{
+			p->bad = true;
+			return;
+		}
 		if (strcmp(p->field, "ServiceName") == 0)
 			p->service_name = token;
 		else if (strcmp(p->field, "ServiceID") == 0)
@@ -381,16 +433,27 @@ svc_scalar(void *state, char *token, JsonTokenType tokentype)
 		else if (strcmp(p->field, "Address") == 0)
 			p->address = token;
 		else if (strcmp(p->field, "Port") == 0)
+		{
+			if (tokentype != JSON_TOKEN_NUMBER)
+				p->bad = true;
 			p->port = token;
+		}
 		else if (strcmp(p->field, "Version") == 0)
 			p->version = token;
 		else if (strcmp(p->field, "RegisteredAt") == 0)
 			p->registered_at = token;
 		else if (strcmp(p->field, "LastHeartbeat") == 0)
 			p->last_heartbeat = token;
+		else if (strcmp(p->field, "Metadata") == 0)
+			p->bad = true;		/* a scalar where an object belongs */
 	}
 	else if (p->level == 2 && p->in_metadata && p->meta_key != NULL)
 	{
+		if (tokentype != JSON_TOKEN_STRING)
+		{
+			p->bad = true;
+			return;
+		}
 		appendStringInfoChar(&p->metadata, p->nmeta++ ? ',' : '{');
 		escape_json(&p->metadata, p->meta_key);
 		appendStringInfoChar(&p->metadata, ':');
@@ -398,29 +461,137 @@ svc_scalar(void *state, char *token, JsonTokenType tokentype)
 	}
 }
 
-/* RFC 3339 (or any timestamptz input) without raising; false if invalid. */
+/*
+ * Is the nesting of objects and arrays in json at most SVC_MAX_DEPTH?  A
+ * linear scan that skips strings; what it does not understand is left to
+ * the parser, which then fails without deep recursion.
+ */
 static bool
-parse_timestamptz(const char *str, TimestampTz *out)
+svc_depth_ok(const char *json, size_t len)
 {
-	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nf;
-	int			dtype;
-	struct pg_tm tt;
-	fsec_t		fsec;
-	int			tz;
+	int			depth = 0;
+	bool		in_string = false;
+	size_t		i;
 
-	if (str == NULL || strlen(str) >= MAXDATELEN)
+	for (i = 0; i < len; i++)
+	{
+		char		c = json[i];
+
+		if (in_string)
+		{
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == '"')
+			in_string = true;
+		else if (c == '{' || c == '[')
+		{
+			if (++depth > SVC_MAX_DEPTH)
+				return false;
+		}
+		else if (c == '}' || c == ']')
+			depth--;
+	}
+	return true;
+}
+
+static bool
+digits(const char *s, int n, int *value)
+{
+	int			v = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*value = v;
+	return true;
+}
+
+/*
+ * Parse an RFC 3339 date-time strictly, without raising: YYYY-MM-DDTHH:MM:SS
+ * with an optional fraction (rounded to microseconds) and Z or +HH:MM /
+ * -HH:MM ("T" and "Z" in either case).  Nothing else: PostgreSQL's input
+ * shortcuts ("now", "infinity", "epoch", "today"), a missing zone or a
+ * space for "T" are not timestamps another service wrote, and "now" would
+ * make a dead registration look alive forever.
+ */
+static bool
+parse_rfc3339(const char *s, TimestampTz *out)
+{
+	struct pg_tm tm;
+	fsec_t		fsec = 0;
+	int			tz = 0;
+	int			year,
+				mon,
+				mday,
+				hour,
+				min,
+				sec;
+	const char *c;
+
+	if (s == NULL || strlen(s) < 20)
 		return false;
-	if (ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
-					  MAXDATEFIELDS, &nf) != 0)
+	if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) ||
+		s[7] != '-' || !digits(s + 8, 2, &mday) ||
+		(s[10] != 'T' && s[10] != 't') ||
+		!digits(s + 11, 2, &hour) || s[13] != ':' ||
+		!digits(s + 14, 2, &min) || s[16] != ':' ||
+		!digits(s + 17, 2, &sec))
 		return false;
-	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0)
+	if (year < 1 || mon < 1 || mon > 12 || mday < 1 ||
+		mday > day_tab[isleap(year) ? 1 : 0][mon - 1] ||
+		hour > 23 || min > 59 || sec > 60)
 		return false;
-	if (dtype != DTK_DATE)
+
+	c = s + 19;
+	if (*c == '.')
+	{
+		double		frac = 0;
+		double		scale = 0.1;
+
+		c++;
+		if (*c < '0' || *c > '9')
+			return false;
+		for (; *c >= '0' && *c <= '9'; c++)
+		{
+			frac += (*c - '0') * scale;
+			scale /= 10;
+		}
+		fsec = (fsec_t) rint(frac * USECS_PER_SEC);
+	}
+	if (*c == 'Z' || *c == 'z')
+		c++;
+	else if (*c == '+' || *c == '-')
+	{
+		int			oh,
+					om;
+
+		if (!digits(c + 1, 2, &oh) || c[3] != ':' || !digits(c + 4, 2, &om) ||
+			oh > 23 || om > 59)
+			return false;
+		/* PostgreSQL counts zones in seconds west of UTC. */
+		tz = (*c == '+' ? -1 : 1) * (oh * SECS_PER_HOUR + om * SECS_PER_MINUTE);
+		c += 6;
+	}
+	else
 		return false;
-	return tm2timestamp(&tt, fsec, &tz, out) == 0;
+	if (*c != '\0')
+		return false;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year;
+	tm.tm_mon = mon;
+	tm.tm_mday = mday;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	return tm2timestamp(&tm, fsec, &tz, out) == 0 && IS_VALID_TIMESTAMP(*out);
 }
 
 static int
@@ -575,8 +746,15 @@ discover_read(RedisClient *client, FoundService **out, int *nout,
 	return true;
 }
 
-/* Parse one registration and add it to the result; skips what is unusable. */
-static void
+/*
+ * Parse one registration and add it to the result unless the filter skips
+ * it.  Returns false, adding nothing, when the value is malformed: not
+ * valid UTF-8 or JSON, not an object, nested deeper than SVC_MAX_DEPTH, a
+ * known field of the wrong type, a Port that is not an integer in range,
+ * Metadata that is not a flat object of strings, or a timestamp that is not
+ * RFC 3339.  Never raises for what another writer put in Redis.
+ */
+static bool
 discover_emit(ReturnSetInfo *rsinfo, FoundService *f, const char *filter)
 {
 	SvcParse	p;
@@ -589,9 +767,10 @@ discover_emit(ReturnSetInfo *rsinfo, FoundService *f, const char *filter)
 	bool		have_hb = false;
 
 	if (f->json == NULL)
-		return;
-	if (!pg_verifymbstr(f->json, f->jsonlen, true))
-		return;
+		return true;			/* vanished between SCAN and MGET */
+	if (!pg_verifymbstr(f->json, f->jsonlen, true) ||
+		!svc_depth_ok(f->json, f->jsonlen))
+		return false;
 
 	memset(&p, 0, sizeof(p));
 	initStringInfo(&p.metadata);
@@ -605,12 +784,26 @@ discover_emit(ReturnSetInfo *rsinfo, FoundService *f, const char *filter)
 	sem.scalar = svc_scalar;
 	lex = makeJsonLexContextCstringLen(f->json, f->jsonlen,
 									   GetDatabaseEncoding(), true);
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !p.root_object)
-		return;
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !p.root_object || p.bad)
+		return false;
+	if ((p.registered_at != NULL && !parse_rfc3339(p.registered_at, &ts)) ||
+		(p.last_heartbeat != NULL && !parse_rfc3339(p.last_heartbeat, &ts)))
+		return false;
+	if (p.port != NULL)
+	{
+		char	   *end;
+		long		port;
+
+		errno = 0;
+		port = strtol(p.port, &end, 10);
+		if (errno != 0 || *end != '\0' || end == p.port ||
+			port < 0 || port > 65535)
+			return false;
+	}
 
 	if (filter != NULL &&
 		(p.service_name == NULL || strcmp(p.service_name, filter) != 0))
-		return;
+		return true;
 
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = CStringGetTextDatum(p.service_id ? p.service_id : f->id);
@@ -643,7 +836,7 @@ discover_emit(ReturnSetInfo *rsinfo, FoundService *f, const char *filter)
 		nulls[4] = true;
 	appendStringInfoString(&p.metadata, p.nmeta ? "}" : "{}");
 	values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(p.metadata.data));
-	if (parse_timestamptz(p.registered_at, &ts))
+	if (p.registered_at != NULL && parse_rfc3339(p.registered_at, &ts))
 		values[6] = TimestampTzGetDatum(ts);
 	else
 		nulls[6] = true;
@@ -665,7 +858,7 @@ discover_emit(ReturnSetInfo *rsinfo, FoundService *f, const char *filter)
 			have_hb = true;
 		}
 	}
-	if (parse_timestamptz(p.last_heartbeat, &ts))
+	if (p.last_heartbeat != NULL && parse_rfc3339(p.last_heartbeat, &ts))
 	{
 		if (have_hb && hb_ts > ts)
 			ts = hb_ts;
@@ -678,6 +871,7 @@ discover_emit(ReturnSetInfo *rsinfo, FoundService *f, const char *filter)
 		nulls[7] = true;
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return true;
 }
 
 static void
@@ -702,8 +896,11 @@ discover_services(PG_FUNCTION_ARGS)
 	volatile bool ok;
 	char		errbuf[512];
 	int			i;
+	int			nbad = 0;
+	StringInfoData badkeys;
 
 	require_redis("discover_services");
+	initStringInfo(&badkeys);
 	InitMaterializedSRF(fcinfo, 0);
 
 	client = redis_client_create(CurrentMemoryContext);
@@ -730,8 +927,23 @@ discover_services(PG_FUNCTION_ARGS)
 	for (i = 0; i < nfound; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		discover_emit(rsinfo, &found[i], filter);
+		if (!discover_emit(rsinfo, &found[i], filter))
+		{
+			if (nbad < 10)
+				appendStringInfo(&badkeys, "%s\"%sservice:%s\"",
+								 nbad > 0 ? ", " : "", exa_key_prefix,
+								 found[i].id);
+			nbad++;
+		}
 	}
+	if (nbad > 0)
+		ereport(NOTICE,
+				(errmsg_plural("discover_services skipped %d malformed service registration",
+							   "discover_services skipped %d malformed service registrations",
+							   nbad, nbad),
+				 errdetail_internal("Skipped: %s%s.", badkeys.data,
+									nbad > 10 ? ", ..." : ""),
+				 errhint("Registrations are JSON objects in the Go layout with RFC 3339 timestamps; see the README.")));
 	return (Datum) 0;
 }
 
@@ -844,7 +1056,7 @@ adapter_status(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
-/* Connect and push; false with errbuf set on failure. */
+/* Connect and push; false with errbuf set when the cache part failed. */
 static bool
 flush_push(RedisClient *client, DeliveryBatch *batch, char *errbuf,
 		   size_t errlen)
@@ -867,6 +1079,8 @@ flush_outbox(PG_FUNCTION_ARGS)
 	RedisClient *client;
 	volatile bool ok;
 	char		errbuf[512];
+	int			ndelivered = 0;
+	int			i;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -882,13 +1096,20 @@ flush_outbox(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	batch = delivery_claim_locked(max_rows, cxt);
+
+	/*
+	 * Registry rows are applied from the services table read after their
+	 * registry lock (delivery.c); a transaction snapshot older than the lock
+	 * would push a stale state, so under REPEATABLE READ or SERIALIZABLE
+	 * they are left to the worker.
+	 */
+	batch = delivery_claim_locked(max_rows, !IsolationUsesXactSnapshot(), cxt);
 	if (batch->nrows == 0)
 	{
 		SPI_finish();
 		PG_RETURN_INT32(0);
 	}
-	delivery_load_services(batch, cxt);
+	delivery_load_services(batch, DELIVERY_LOCK_XACT_WAIT, cxt);
 
 	client = redis_client_create(cxt);
 	PG_TRY();
@@ -910,7 +1131,19 @@ flush_outbox(PG_FUNCTION_ARGS)
 				 errdetail("%s", errbuf),
 				 errhint("The rows stay in the outbox; the worker delivers them when Redis is back.")));
 
-	delivery_delete(batch);
+	/*
+	 * The cache part is delivered; registry rows Redis refused (reported by
+	 * delivery_push) or that the connection lost stay for the worker.
+	 */
+	if (batch->registry_result == DELIVERY_FAILED)
+		ereport(WARNING,
+				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+				 errmsg("could not deliver service registrations to Redis"),
+				 errdetail("%s", batch->registry_error),
+				 errhint("The registry rows stay in the outbox; the worker delivers them when Redis is back.")));
+	delivery_delete_delivered(batch);
 	SPI_finish();
-	PG_RETURN_INT32(batch->nrows);
+	for (i = 0; i < batch->nrows; i++)
+		ndelivered += batch->rows[i].delivered ? 1 : 0;
+	PG_RETURN_INT32(ndelivered);
 }

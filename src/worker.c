@@ -9,7 +9,9 @@
  * callback of outbox.c calls.
  *
  * Worker loop: claim a batch in a short transaction (delivery.c), commit,
- * push with no transaction open and no lock held; the next claim's
+ * push with no transaction open and no row lock held (only the session-level
+ * registry locks of the services in the batch, taken without waiting and
+ * released after the push); the next claim's
  * transaction deletes what was delivered, and the worker claims again at
  * once after a non-empty batch, otherwise sleeps on the latch (set at commit
  * by any backend that enqueued) for at most poll_interval.  Its commits are
@@ -22,8 +24,12 @@
  * exponential back-off up to retry_backoff_max; claimed rows of a failed
  * push are released at once.
  * At each connect the worker checks the backlog (outbox_flush_after), and
- * every heartbeat_interval it re-applies every live registration and its
- * own (service_id).
+ * every heartbeat_interval, after a delivery and never before it, it
+ * re-applies every live registration and its own (service_id).  A refused
+ * registry push (Redis out of memory, ...) keeps the connection and holds
+ * only registry work back, with a back-off of its own: registry rows are not
+ * claimed and the heartbeat waits until it ends, while cache deletions go
+ * on.
  *
  * Rules:
  *	 - Signals: the stock die() for SIGTERM, so CHECK_FOR_INTERRUPTS exits at
@@ -206,6 +212,19 @@ status_pushed(int64 nkeys)
 	SpinLockRelease(&exa_shared->mutex);
 }
 
+/* The refusals in force (delivery_refusals) into the shared status. */
+static void
+status_refusals(void)
+{
+	const char *refusals = delivery_refusals();
+
+	if (exa_shared == NULL)
+		return;
+	SpinLockAcquire(&exa_shared->mutex);
+	strlcpy(exa_shared->status.refusals, refusals, EXA_STATUS_ERROR_LEN);
+	SpinLockRelease(&exa_shared->mutex);
+}
+
 static void
 status_failed(const char *error, bool connected)
 {
@@ -360,6 +379,8 @@ typedef struct WorkerState
 	TimestampTz next_attempt;	/* no Redis I/O before this */
 	int			backoff_ms;
 	bool		outage_reported;
+	TimestampTz registry_retry_at;	/* registry rows wait until then; 0: no */
+	int			registry_backoff_ms;
 	TimestampTz next_heartbeat;
 	bool		check_backlog;
 	bool		no_url_reported;
@@ -493,6 +514,37 @@ push_failed(WorkerState *ws, DeliveryResult d, const char *errbuf)
 }
 
 /*
+ * The registry part of a push (a batch or the heartbeat) is done: Redis
+ * refused it (out of memory under noeviction, ...): keep the connection,
+ * which carries the cache deletions, and hold registry work back with its
+ * own back-off (registry rows are not claimed, the heartbeat waits), so a
+ * refusal can neither starve deletions nor loop.  delivery.c reported it.
+ */
+static void
+registry_outcome(WorkerState *ws, DeliveryBatch *batch)
+{
+	if (batch->registry_result == DELIVERY_REFUSED)
+	{
+		if (ws->registry_backoff_ms == 0)
+			ws->registry_backoff_ms = Min(EXA_BACKOFF_MIN_MS, exa_retry_backoff_max);
+		else
+			ws->registry_backoff_ms = Min(ws->registry_backoff_ms * 2,
+										  exa_retry_backoff_max);
+		ws->registry_retry_at =
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										ws->registry_backoff_ms);
+		if (ws->next_heartbeat == 0 || ws->next_heartbeat > ws->registry_retry_at)
+			ws->next_heartbeat = ws->registry_retry_at;
+	}
+	else if (batch->registry_result == DELIVERY_OK)
+	{
+		ws->registry_backoff_ms = 0;
+		ws->registry_retry_at = 0;
+	}
+	status_refusals();
+}
+
+/*
  * Backlog older than outbox_flush_after at (re)connect: invalidate the whole
  * cache space, then drop the cache rows committed before the SCAN started
  * (those visible in a snapshot taken before it), and report it once.
@@ -553,7 +605,10 @@ worker_check_backlog(WorkerState *ws)
 	status_pushed(nkeys);
 }
 
-/* Every heartbeat_interval: re-apply live registrations and our own. */
+/*
+ * Every heartbeat_interval: re-apply live registrations and our own.  Runs
+ * after a delivery, never before (after a reconnect, deletions come first).
+ */
 static void
 worker_heartbeat(WorkerState *ws)
 {
@@ -577,7 +632,17 @@ worker_heartbeat(WorkerState *ws)
 	else
 	{
 		pgstat_report_activity(STATE_RUNNING, "re-applying service registrations");
-		d = delivery_push(ws->client, batch, errbuf, sizeof(errbuf));
+		(void) delivery_push(ws->client, batch, errbuf, sizeof(errbuf));
+		delivery_unlock_services(batch);
+		d = batch->registry_result;
+		if (d == DELIVERY_REFUSED)
+		{
+			/* Not a connection problem: retried after the registry back-off. */
+			registry_outcome(ws, batch);
+			return;
+		}
+		strlcpy(errbuf, batch->registry_error, sizeof(errbuf));
+		registry_outcome(ws, batch);
 	}
 	if (d != DELIVERY_OK)
 	{
@@ -607,12 +672,17 @@ remember_delivered(WorkerState *ws, DeliveryBatch *batch)
 		ws->maxdone = newmax;
 	}
 	for (i = 0; i < batch->nrows; i++)
-		ws->done[ws->ndone++] = batch->rows[i].id;
+	{
+		if (batch->rows[i].delivered)
+			ws->done[ws->ndone++] = batch->rows[i].id;
+	}
 }
 
 /*
- * Claim (deleting what the previous batch delivered), push one batch.  Returns the number of rows delivered, 0
- * when there was nothing to do, -1 on failure.
+ * Claim (deleting what the previous batch delivered), push one batch.
+ * Returns the number of rows delivered, 0 when there was nothing to do (or
+ * only rows held back: registry back-off, a service another deliverer is
+ * pushing), -1 when the cache part failed.
  */
 static int
 worker_deliver(WorkerState *ws)
@@ -621,6 +691,12 @@ worker_deliver(WorkerState *ws)
 	DeliveryResult d;
 	char		errbuf[EXA_STATUS_ERROR_LEN];
 	char		activity[64];
+	bool		registry;
+	int			ndelivered = 0;
+	int			i;
+
+	registry = ws->registry_retry_at == 0 ||
+		GetCurrentTimestamp() >= ws->registry_retry_at;
 
 	MemoryContextReset(ws->batch_cxt);
 	begin_txn("claiming outbox rows");
@@ -641,9 +717,9 @@ worker_deliver(WorkerState *ws)
 	 */
 	delivery_delete_ids(ws->done, ws->ndone);
 	ws->ndone = 0;
-	batch = delivery_claim_worker(exa_outbox_batch_size, ws->batch_cxt);
+	batch = delivery_claim_worker(exa_outbox_batch_size, registry, ws->batch_cxt);
 	if (batch->nrows > 0)
-		delivery_load_services(batch, ws->batch_cxt);
+		delivery_load_services(batch, DELIVERY_LOCK_SESSION_NOWAIT, ws->batch_cxt);
 	end_txn(ws->batch_cxt);
 
 	if (batch->nrows == 0)
@@ -653,20 +729,35 @@ worker_deliver(WorkerState *ws)
 			 batch->nrows);
 	pgstat_report_activity(STATE_RUNNING, activity);
 	d = delivery_push(ws->client, batch, errbuf, sizeof(errbuf));
+	delivery_unlock_services(batch);
+
+	remember_delivered(ws, batch);
+	for (i = 0; i < batch->nrows; i++)
+		ndelivered += batch->rows[i].delivered ? 1 : 0;
+	if (ndelivered < batch->nrows)
+	{
+		/* Give the others back now rather than after the lease. */
+		begin_txn("releasing outbox rows");
+		delivery_release_undelivered(batch);
+		end_txn(ws->batch_cxt);
+	}
+
+	if (batch->registry_result != DELIVERY_FAILED)
+		registry_outcome(ws, batch);
 	if (d != DELIVERY_OK)
 	{
-		/* Give the rows back now rather than after the lease. */
-		begin_txn("releasing outbox rows");
-		delivery_release(batch);
-		end_txn(ws->batch_cxt);
 		push_failed(ws, d, errbuf);
 		return -1;
 	}
-
-	remember_delivered(ws, batch);
+	if (batch->registry_result == DELIVERY_FAILED)
+	{
+		/* The connection broke after the cache part: reconnect. */
+		push_failed(ws, DELIVERY_FAILED, batch->registry_error);
+		return -1;
+	}
 	status_pushed(batch->nkeys);
 	redis_recovered(ws);
-	return batch->nrows;
+	return ndelivered;
 }
 
 static void
@@ -732,6 +823,9 @@ exa_worker_main(Datum main_arg)
 					PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	/* Registry state is read after its lock: each statement a new snapshot. */
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("idle_in_transaction_session_timeout", "0",
 					PGC_SUSET, PGC_S_OVERRIDE);
 
@@ -838,15 +932,19 @@ exa_worker_main(Datum main_arg)
 				goto wait;
 		}
 
-		if (ws.next_heartbeat == 0 || GetCurrentTimestamp() >= ws.next_heartbeat)
-		{
-			worker_heartbeat(&ws);
-			if (!redis_is_connected(ws.client))
-				goto wait;
-		}
-
+		/*
+		 * Deliveries first, then the heartbeat when due: after a reconnect
+		 * the first thing sent is the pending deletions, and registry work
+		 * (which Redis may refuse, e.g. out of memory) never holds them
+		 * back.
+		 */
 		cycle_start = GetCurrentTimestamp();
 		delivered = worker_deliver(&ws);
+		if (delivered >= 0 && redis_is_connected(ws.client) &&
+			(ws.next_heartbeat == 0 || GetCurrentTimestamp() >= ws.next_heartbeat))
+			worker_heartbeat(&ws);
+		if (!redis_is_connected(ws.client))
+			goto wait;
 		if (delivered > 0)
 		{
 			/*

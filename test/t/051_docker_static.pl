@@ -247,7 +247,7 @@ for my $acl (qw(users.acl users-strict.acl))
 	like($user{healthcheck} // '', qr/-\@all \+ping$/, "$acl: healthcheck may only PING");
 }
 my $rule = (slurp("$docker/redis/users.acl") =~ /^user exchange_adapter (.*)$/m)[0];
-for my $tok ('~exchange:*', '&exchange:*', qw(+@read +@write +@keyspace +ping +publish +multi +exec -@dangerous))
+for my $tok ('~exchange:*', '&exchange:*', qw(+@read +@write +@keyspace +ping +publish +multi +exec +select -@dangerous))
 {
 	ok((grep { $_ eq $tok } split ' ', $rule), "users.acl: exchange_adapter has $tok (DESIGN §5)");
 }
