@@ -20,6 +20,8 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 
 #include "args.h"
 #include "exchange_adapter.h"
@@ -37,15 +39,76 @@ exa_call_begin(ExaCall *call)
 {
 	call->actor = NULL;
 	call->keys = NIL;
+	call->key_set = NULL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+}
+
+/*
+ * The set of a call's keys, for the duplicate check once the list is long:
+ * a batch call (cancel_orders, expire_orders) names a key per order, and a
+ * scan of the list per key would make it quadratic.  The entries point at
+ * the strings of call->keys, which keeps their order (insertion order) for
+ * the outbox row.  A short list is scanned: the single-order calls name a
+ * handful of keys, and building a table would cost them more than it saves.
+ */
+#define KEY_SCAN_MAX 16
+
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+static void
+key_set_create(ExaCall *call)
+{
+	HASHCTL		ctl;
+	ListCell   *lc;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(char *);
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	ctl.hcxt = GetMemoryChunkContext(call->keys);
+	call->key_set = hash_create("exchange_adapter call keys", 256, &ctl,
+								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	foreach(lc, call->keys)
+	{
+		char	   *key = (char *) lfirst(lc);
+
+		(void) hash_search(call->key_set, &key, HASH_ENTER, NULL);
+	}
+}
+
+static bool
+key_named(ExaCall *call, const char *key)
+{
+	ListCell   *lc;
+
+	if (call->key_set != NULL)
+		return hash_search(call->key_set, &key, HASH_FIND, NULL) != NULL;
+	foreach(lc, call->keys)
+	{
+		if (strcmp((char *) lfirst(lc), key) == 0)
+			return true;
+	}
+	return false;
 }
 
 void
 exa_call_key(ExaCall *call, const char *fmt,...)
 {
 	StringInfoData buf;
-	ListCell   *lc;
+	char	   *key;
 
 	initStringInfo(&buf);
 	for (;;)
@@ -61,15 +124,20 @@ exa_call_key(ExaCall *call, const char *fmt,...)
 		enlargeStringInfo(&buf, needed);
 	}
 
-	foreach(lc, call->keys)
+	if (key_named(call, buf.data))
 	{
-		if (strcmp((char *) lfirst(lc), buf.data) == 0)
-		{
-			pfree(buf.data);
-			return;
-		}
+		pfree(buf.data);
+		return;
 	}
-	call->keys = lappend(call->keys, buf.data);
+
+	/* a copy of its own size: a batch call keeps a key per order */
+	key = pnstrdup(buf.data, buf.len);
+	pfree(buf.data);
+	call->keys = lappend(call->keys, key);
+	if (call->key_set != NULL)
+		(void) hash_search(call->key_set, &key, HASH_ENTER, NULL);
+	else if (list_length(call->keys) > KEY_SCAN_MAX)
+		key_set_create(call);
 }
 
 void

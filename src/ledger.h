@@ -28,7 +28,9 @@
 typedef struct ExaCall
 {
 	text	   *actor;			/* session_user[/outer role], computed once */
-	List	   *keys;			/* distinct stale keys, without prefix */
+	List	   *keys;			/* distinct stale keys, without prefix, in
+								 * the order first named */
+	struct HTAB *key_set;		/* the same keys, hashed, once keys is long */
 } ExaCall;
 
 /* Connect to SPI and start collecting keys. */
