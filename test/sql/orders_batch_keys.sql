@@ -65,12 +65,13 @@ SELECT count(*) AS rows, cardinality(o.keys) AS keys,
   FROM exchange.outbox o
  WHERE o.id > (SELECT upto FROM pg_temp.shown WHERE what = 'outbox')
  GROUP BY o.keys;
--- The first keys, as the call named them.
-SELECT pg_temp.masked(k) AS key, n
-  FROM exchange.outbox o, unnest(o.keys) WITH ORDINALITY u (k, n)
+-- The keys besides the orders' (sorted here: their place in the row depends on the random
+-- order ids, which as_expected checks).
+SELECT pg_temp.masked(k) AS key
+  FROM exchange.outbox o, unnest(o.keys) k
  WHERE o.id > (SELECT upto FROM pg_temp.shown WHERE what = 'outbox')
-   AND (n <= 6 OR k NOT LIKE 'cache:order:%')
- ORDER BY n;
+   AND k NOT LIKE 'cache:order:%'
+ ORDER BY 1;
 SELECT pg_temp.skip();
 
 -- 2. expire_orders over two accounts, 40 orders each, interleaved: each account's keys once.
@@ -91,10 +92,10 @@ SELECT count(*) AS rows, cardinality(o.keys) AS keys,
  WHERE o.id > (SELECT upto FROM pg_temp.shown WHERE what = 'outbox')
  GROUP BY o.keys;
 SELECT pg_temp.masked(k) AS key
-  FROM exchange.outbox o, unnest(o.keys) WITH ORDINALITY u (k, n)
+  FROM exchange.outbox o, unnest(o.keys) k
  WHERE o.id > (SELECT upto FROM pg_temp.shown WHERE what = 'outbox')
    AND k NOT LIKE 'cache:order:%'
- ORDER BY n;
+ ORDER BY 1;
 SELECT pg_temp.skip();
 
 SELECT * FROM pg_temp.balances();
