@@ -233,6 +233,14 @@ ledger_require_status(const ExaAccount *acct, const char *action,
  * ------------------------------------------------------------------------
  */
 
+/*
+ * The move refuses (updates no row) when a balance would go below zero or
+ * beyond numeric(24,8), so that ledger_move_one() can say which, instead of
+ * the UPDATE failing on the column's type (total_balance is generated as
+ * available + locked: it overflows first).
+ */
+#define BALANCE_LIMIT "10000000000000000"
+
 #define MOVE_SQL \
 	"UPDATE exchange.balances" \
 	"   SET available_balance = available_balance OPERATOR(pg_catalog.+) $3," \
@@ -241,7 +249,11 @@ ledger_require_status(const ExaAccount *acct, const char *action,
 	" WHERE account_id OPERATOR(pg_catalog.=) $1" \
 	"   AND symbol OPERATOR(pg_catalog.=) $2" \
 	"   AND available_balance OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.>=) 0" \
-	"   AND locked_balance OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.>=) 0"
+	"   AND locked_balance OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.>=) 0" \
+	"   AND available_balance OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<) " BALANCE_LIMIT \
+	"   AND locked_balance OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.<) " BALANCE_LIMIT \
+	"   AND total_balance OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.+) $4" \
+	"       OPERATOR(pg_catalog.<) " BALANCE_LIMIT
 
 /* The move, returning the row for callers that want it (deposit, withdraw). */
 static ExaStmt stmt_move_row = {
@@ -346,10 +358,24 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
 		{
 			avail = DatumGetNumeric(exa_col_notnull(0, 1));
 			locked = DatumGetNumeric(exa_col_notnull(0, 2));
-			/* It changed since the UPDATE looked: now locked, try again. */
 			if (exa_cmp(exa_add(avail, da), exa_zero()) >= 0 &&
 				exa_cmp(exa_add(locked, dl), exa_zero()) >= 0)
+			{
+				Numeric		limit = exa_amount_limit();
+
+				if (exa_cmp(exa_add(avail, da), limit) >= 0 ||
+					exa_cmp(exa_add(locked, dl), limit) >= 0 ||
+					exa_cmp(exa_add(exa_add(avail, da), exa_add(locked, dl)), limit) >= 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("balance of account %s in asset %s would be out of range",
+									acct, m->asset),
+							 errdetail("Available balance is %s and locked balance %s; the change is %s available and %s locked. Balances are numeric(24,8), below 1e16.",
+									   exa_num_str(avail), exa_num_str(locked),
+									   exa_num_str(da), exa_num_str(dl))));
+				/* It changed since the UPDATE looked: now locked, try again. */
 				continue;
+			}
 		}
 
 		if (soft)

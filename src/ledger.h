@@ -89,7 +89,8 @@ typedef struct LedgerMove
 /*
  * Apply moves (sorted here into lock order 4; moves on one balance row keep
  * the order given, so put credits before debits), refusing with LX001 when a
- * balance would go below zero; writes one journal row per move and adds
+ * balance would go below zero and with 22003 when available, locked or
+ * their total would go beyond numeric(24,8); writes one journal row per move and adds
  * the keys cache:balance:<acct>:<asset> and cache:balances:<acct>.  The
  * caller holds the account locks already.
  */
