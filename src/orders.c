@@ -73,7 +73,8 @@ static ExaStmt stmt_lock_order = {
 	"       o.time_in_force::pg_catalog.text, o.lock_asset::pg_catalog.text,"
 	"       m.base_asset::pg_catalog.text, m.quote_asset::pg_catalog.text,"
 	"       o.quantity, o.price, o.filled_quantity, o.filled_value, o.locked_amount,"
-	"       m.maker_fee_rate, m.taker_fee_rate, o.created_at"
+	"       m.maker_fee_rate, m.taker_fee_rate, o.created_at,"
+	"       m.tick_size, m.lot_size"
 	"  FROM exchange.orders o"
 	"  JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
 	" WHERE o.order_id OPERATOR(pg_catalog.=) $1"
@@ -115,6 +116,12 @@ order_lock_account(pg_uuid_t *order_id, ExaAccount *acct)
 	strlcpy(acct->kyc_status, exa_col_cstring(0, 3), sizeof(acct->kyc_status));
 }
 
+static Numeric
+num_copy(Numeric n)
+{
+	return n == NULL ? NULL : DatumGetNumericCopy(NumericGetDatum(n));
+}
+
 void
 order_lock(pg_uuid_t *order_id, ExaOrder *o)
 {
@@ -145,6 +152,23 @@ order_lock(pg_uuid_t *order_id, ExaOrder *o)
 	o->maker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 16));
 	o->taker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 17));
 	o->created_at = DatumGetTimestampTz(exa_col_notnull(0, 18));
+	o->tick_size = DatumGetNumeric(exa_col_notnull(0, 19));
+	o->lot_size = DatumGetNumeric(exa_col_notnull(0, 20));
+
+	/*
+	 * Keep copies and free the result: a batch call locks up to millions of
+	 * orders, and every SPI result lives until the call ends.
+	 */
+	o->quantity = num_copy(o->quantity);
+	o->price = num_copy(o->price);
+	o->filled_quantity = num_copy(o->filled_quantity);
+	o->filled_value = num_copy(o->filled_value);
+	o->locked_amount = num_copy(o->locked_amount);
+	o->maker_fee_rate = num_copy(o->maker_fee_rate);
+	o->taker_fee_rate = num_copy(o->taker_fee_rate);
+	o->tick_size = num_copy(o->tick_size);
+	o->lot_size = num_copy(o->lot_size);
+	SPI_freetuptable(SPI_tuptable);
 }
 
 bool
@@ -189,6 +213,7 @@ order_result(ReturnSetInfo *rsinfo)
 	if (rsinfo != NULL)
 	{
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+		SPI_freetuptable(SPI_tuptable);	/* see order_lock() */
 		return (Datum) 0;
 	}
 	return exa_return_row(0);
