@@ -61,7 +61,7 @@ ifneq ($(filter $(REGRESS),$(ISOLATION)),)
 $(error test names used by both pg_regress and isolation: $(filter $(REGRESS),$(ISOLATION)))
 endif
 
-.PHONY: pgtap prove bench bench-redis bench-profile test
+.PHONY: pgtap prove bench bench-redis bench-profile bench-expire test
 # pgTAP against the server named by PGHOST/PGPORT (pgtap extension must be available).
 pgtap:
 	pg_prove --ext .sql -r test/pgtap
@@ -84,3 +84,5 @@ bench-redis:
 	bash bench/redis_bench.sh
 bench-profile:
 	bash bench/profile.sh
+bench-expire:
+	bash bench/expire_bench.sh

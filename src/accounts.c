@@ -17,8 +17,12 @@
  * Transitions (DESIGN §3): account ACTIVE <-> SUSPENDED, ACTIVE or
  * SUSPENDED -> CLOSED (final) only with zero balances and no live order or
  * hold; KYC PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED,
- * REJECTED -> PENDING.  Setting the current value again changes nothing
- * and writes no outbox row.
+ * REJECTED -> PENDING, refused (LX004) on a CLOSED account.  Setting the
+ * current value again changes nothing and writes no outbox row.
+ *
+ * Stale keys (README "Redis delivery"): cache:account:<acct>; a status
+ * change also cache:balances:<acct>, as the view account_balances carries
+ * the status.
  *
  *-------------------------------------------------------------------------
  */
@@ -196,10 +200,14 @@ account_update(ExaCall *call, ExaStmt *stmt, pg_uuid_t *account_id,
 {
 	Datum		values[2] = {UUIDPGetDatum(account_id), CStringGetTextDatum(value)};
 	Datum		result;
+	char	   *acct = exa_uuid_str(account_id);
 
 	exa_exec(stmt, values, NULL, 1);
 	result = exa_return_row(0);
-	exa_call_key(call, "cache:account:%s", exa_uuid_str(account_id));
+	exa_call_key(call, "cache:account:%s", acct);
+	/* the view account_balances shows the account's status */
+	if (stmt == &stmt_set_account_status)
+		exa_call_key(call, "cache:balances:%s", acct);
 	exa_call_end(call);
 	return result;
 }
@@ -265,6 +273,8 @@ set_kyc_status(PG_FUNCTION_ARGS)
 
 	exa_call_begin(&call);
 	ledger_lock_account(account_id, true, &acct);
+	/* a closed account is final: its KYC status too */
+	ledger_require_status(&acct, "a KYC status change", true);
 
 	if (strcmp(acct.kyc_status, kyc) == 0)
 		PG_RETURN_DATUM(account_row_unchanged(&call, account_id));

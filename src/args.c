@@ -47,7 +47,7 @@ exa_const(Numeric *slot, const char *text)
 }
 
 /* 1e16: the first value numeric(24,8) cannot hold. */
-static Numeric
+Numeric
 exa_amount_limit(void)
 {
 	static Numeric limit = NULL;
@@ -317,12 +317,17 @@ exa_ceil8(Numeric a)
 
 /*
  * round_half_even8(num / den) for num >= 0, den > 0, computed exactly:
- * q = floor(num * 1e8 / den) and the remainder decide the rounding.
+ * q = floor(num * 1e8 / den) and the remainder decide the rounding, and the
+ * result is q x 1e-8, a product, which keeps every digit.  (numeric
+ * division would not do for that last step: it keeps about 16 significant
+ * digits, so from 1e12 up it rounds q / 1e8 to 4 decimals, half away from
+ * zero.)
  */
 Numeric
 exa_div_half_even8(Numeric num, Numeric den)
 {
 	static Numeric e8 = NULL;
+	static Numeric e_8 = NULL;
 	static Numeric one = NULL;
 	static Numeric two = NULL;
 	Numeric		scale = exa_const(&e8, "100000000");
@@ -338,9 +343,7 @@ exa_div_half_even8(Numeric num, Numeric den)
 																	 NumericGetDatum(q),
 																	 NumericGetDatum(exa_const(&two, "2")))))))
 		q = exa_add(q, exa_const(&one, "1"));
-	return DatumGetNumeric(DirectFunctionCall2(numeric_div,
-											   NumericGetDatum(q),
-											   NumericGetDatum(scale)));
+	return exa_mul(q, exa_const(&e_8, "0.00000001"));
 }
 
 bool

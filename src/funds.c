@@ -60,9 +60,31 @@ static ExaStmt stmt_lock_hold = {
 	NULL
 };
 
-static ExaStmt stmt_hold_row = {
-	"SELECT * FROM exchange.holds WHERE hold_id OPERATOR(pg_catalog.=) $1",
-	1, {UUIDOID},
+/*
+ * A hold as a capture with a reference ($2, $3: account, reference) left
+ * it: the current row with the later journal rows of the hold undone (the
+ * hold row is locked by every change, so a later change has a later seq).
+ */
+static ExaStmt stmt_hold_after_capture = {
+	"SELECT (pg_catalog.jsonb_populate_record(h, pg_catalog.jsonb_build_object("
+	"         'remaining', h.remaining OPERATOR(pg_catalog.-) l.locked,"
+	"         'captured', h.captured OPERATOR(pg_catalog.+) l.captured,"
+	"         'released_at', CASE WHEN h.remaining OPERATOR(pg_catalog.-) l.locked"
+	"                                  OPERATOR(pg_catalog.=) 0 THEN h.released_at END))).*"
+	"  FROM exchange.holds h,"
+	"       (SELECT seq FROM exchange.balance_journal"
+	"         WHERE account_id OPERATOR(pg_catalog.=) $2"
+	"           AND kind OPERATOR(pg_catalog.=) 'CAPTURE'"
+	"           AND reference OPERATOR(pg_catalog.=) $3) c,"
+	"       LATERAL (SELECT COALESCE(pg_catalog.sum(j.delta_locked), 0) AS locked,"
+	"                       COALESCE(pg_catalog.sum(j.delta_locked)"
+	"                                FILTER (WHERE j.kind OPERATOR(pg_catalog.=) 'CAPTURE'), 0)"
+	"                         AS captured"
+	"                  FROM exchange.balance_journal j"
+	"                 WHERE j.hold_id OPERATOR(pg_catalog.=) h.hold_id"
+	"                   AND j.seq OPERATOR(pg_catalog.>) c.seq) l"
+	" WHERE h.hold_id OPERATOR(pg_catalog.=) $1",
+	3, {UUIDOID, UUIDOID, TEXTOID},
 	NULL
 };
 
@@ -297,7 +319,10 @@ unlock_balance(PG_FUNCTION_ARGS)
  * capture_hold(hold_id uuid, amount numeric DEFAULT NULL,
  *				reference text DEFAULT NULL) -> holds
  *
- * The captured funds leave the account as a withdrawal from locked.
+ * The captured funds leave the account as a withdrawal from locked.  A
+ * retry (same hold and reference; amount NULL or the amount the first call
+ * captured) changes nothing and returns what the first call returned: the
+ * hold as that capture left it, whatever happened to the hold since.
  */
 Datum
 capture_hold(PG_FUNCTION_ARGS)
@@ -330,8 +355,12 @@ capture_hold(PG_FUNCTION_ARGS)
 											  prior.asset,
 											  prior.has_hold ? exa_uuid_str(&prior.hold_id) : "(none)"));
 			values[0] = UUIDPGetDatum(hold_id);
-			exa_exec_recheck(&stmt_hold_row, values, NULL, 1,
-							 "hold %s", exa_uuid_str(hold_id));
+			values[1] = UUIDPGetDatum(&account_id);
+			values[2] = CStringGetTextDatum(reference);
+			if (exa_exec_recheck(&stmt_hold_after_capture, values, NULL, 1,
+								 "hold %s", exa_uuid_str(hold_id)) != 1)
+				elog(ERROR, "capture \"%s\" of hold %s not found", reference,
+					 exa_uuid_str(hold_id));
 			result = exa_return_row(0);
 			exa_call_end(&call);
 			PG_RETURN_DATUM(result);

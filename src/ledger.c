@@ -18,8 +18,11 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 
 #include "args.h"
 #include "exchange_adapter.h"
@@ -37,39 +40,102 @@ exa_call_begin(ExaCall *call)
 {
 	call->actor = NULL;
 	call->keys = NIL;
+	call->key_set = NULL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	initStringInfo(&call->buf);
+}
+
+/*
+ * The set of a call's keys, for the duplicate check once the list is long:
+ * a batch call (cancel_orders, expire_orders) names a key per order, and a
+ * scan of the list per key would make it quadratic.  The entries point at
+ * the strings of call->keys, which keeps their order (insertion order) for
+ * the outbox row.  A short list is scanned: the single-order calls name a
+ * handful of keys, and building a table would cost them more than it saves.
+ */
+#define KEY_SCAN_MAX 16
+
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+static void
+key_set_create(ExaCall *call)
+{
+	HASHCTL		ctl;
+	ListCell   *lc;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(char *);
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	ctl.hcxt = GetMemoryChunkContext(call->keys);
+	call->key_set = hash_create("exchange_adapter call keys", 256, &ctl,
+								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	foreach(lc, call->keys)
+	{
+		char	   *key = (char *) lfirst(lc);
+
+		(void) hash_search(call->key_set, &key, HASH_ENTER, NULL);
+	}
+}
+
+static bool
+key_named(ExaCall *call, const char *key)
+{
+	ListCell   *lc;
+
+	if (call->key_set != NULL)
+		return hash_search(call->key_set, &key, HASH_FIND, NULL) != NULL;
+	foreach(lc, call->keys)
+	{
+		if (strcmp((char *) lfirst(lc), key) == 0)
+			return true;
+	}
+	return false;
 }
 
 void
 exa_call_key(ExaCall *call, const char *fmt,...)
 {
-	StringInfoData buf;
-	ListCell   *lc;
+	StringInfo	buf = &call->buf;
+	char	   *key;
 
-	initStringInfo(&buf);
+	resetStringInfo(buf);
 	for (;;)
 	{
 		va_list		args;
 		int			needed;
 
 		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
+		needed = appendStringInfoVA(buf, fmt, args);
 		va_end(args);
 		if (needed == 0)
 			break;
-		enlargeStringInfo(&buf, needed);
+		enlargeStringInfo(buf, needed);
 	}
 
-	foreach(lc, call->keys)
-	{
-		if (strcmp((char *) lfirst(lc), buf.data) == 0)
-		{
-			pfree(buf.data);
-			return;
-		}
-	}
-	call->keys = lappend(call->keys, buf.data);
+	if (key_named(call, buf->data))
+		return;
+
+	/* a copy of its own size: a batch call keeps a key per order */
+	key = pnstrdup(buf->data, buf->len);
+	call->keys = lappend(call->keys, key);
+	if (call->key_set != NULL)
+		(void) hash_search(call->key_set, &key, HASH_ENTER, NULL);
+	else if (list_length(call->keys) > KEY_SCAN_MAX)
+		key_set_create(call);
 }
 
 void
@@ -176,6 +242,14 @@ ledger_require_status(const ExaAccount *acct, const char *action,
  * ------------------------------------------------------------------------
  */
 
+/*
+ * The move refuses (updates no row) when a balance would go below zero or
+ * beyond numeric(24,8), so that ledger_move_one() can say which, instead of
+ * the UPDATE failing on the column's type (total_balance is generated as
+ * available + locked: it overflows first).
+ */
+#define BALANCE_LIMIT "10000000000000000"
+
 #define MOVE_SQL \
 	"UPDATE exchange.balances" \
 	"   SET available_balance = available_balance OPERATOR(pg_catalog.+) $3," \
@@ -184,7 +258,11 @@ ledger_require_status(const ExaAccount *acct, const char *action,
 	" WHERE account_id OPERATOR(pg_catalog.=) $1" \
 	"   AND symbol OPERATOR(pg_catalog.=) $2" \
 	"   AND available_balance OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.>=) 0" \
-	"   AND locked_balance OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.>=) 0"
+	"   AND locked_balance OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.>=) 0" \
+	"   AND available_balance OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<) " BALANCE_LIMIT \
+	"   AND locked_balance OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.<) " BALANCE_LIMIT \
+	"   AND total_balance OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.+) $4" \
+	"       OPERATOR(pg_catalog.<) " BALANCE_LIMIT
 
 /* The move, returning the row for callers that want it (deposit, withdraw). */
 static ExaStmt stmt_move_row = {
@@ -258,14 +336,15 @@ ledger_move_cmp(const void *a, const void *b)
 	return ma->ord - mb->ord;
 }
 
+/*
+ * Change m's balance row by da and dl (the UPDATE, creating the row when
+ * it is missing and the change is a credit); on a shortage return false
+ * when soft, else raise LX001; beyond numeric(24,8) raise 22003.
+ */
 static bool
-ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
+ledger_apply(LedgerMove *m, Numeric da, Numeric dl, bool soft)
 {
-	Numeric		da = m->delta_available ? m->delta_available : exa_zero();
-	Numeric		dl = m->delta_locked ? m->delta_locked : exa_zero();
 	Datum		key[2] = {UUIDPGetDatum(m->account_id), CStringGetTextDatum(m->asset)};
-	Datum		values[10];
-	char		nulls[10];
 	char	   *acct = exa_uuid_str(m->account_id);
 	bool		created = false;
 
@@ -304,10 +383,24 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
 		{
 			avail = DatumGetNumeric(exa_col_notnull(0, 1));
 			locked = DatumGetNumeric(exa_col_notnull(0, 2));
-			/* It changed since the UPDATE looked: now locked, try again. */
 			if (exa_cmp(exa_add(avail, da), exa_zero()) >= 0 &&
 				exa_cmp(exa_add(locked, dl), exa_zero()) >= 0)
+			{
+				Numeric		limit = exa_amount_limit();
+
+				if (exa_cmp(exa_add(avail, da), limit) >= 0 ||
+					exa_cmp(exa_add(locked, dl), limit) >= 0 ||
+					exa_cmp(exa_add(exa_add(avail, da), exa_add(locked, dl)), limit) >= 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("balance of account %s in asset %s would be out of range",
+									acct, m->asset),
+							 errdetail("Available balance is %s and locked balance %s; the change is %s available and %s locked. Balances are numeric(24,8), below 1e16.",
+									   exa_num_str(avail), exa_num_str(locked),
+									   exa_num_str(da), exa_num_str(dl))));
+				/* It changed since the UPDATE looked: now locked, try again. */
 				continue;
+			}
 		}
 
 		if (soft)
@@ -328,9 +421,23 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
 						   exa_num_str(locked), exa_num_str(exa_neg(dl))),
 				 errhint("Run exchange.check_invariants() to find the inconsistency.")));
 	}
+	return true;
+}
 
-	values[0] = key[0];
-	values[1] = key[1];
+static bool
+ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
+{
+	Numeric		da = m->delta_available ? m->delta_available : exa_zero();
+	Numeric		dl = m->delta_locked ? m->delta_locked : exa_zero();
+	Datum		values[10];
+	char		nulls[10];
+	char	   *acct = exa_uuid_str(m->account_id);
+
+	if (!ledger_apply(m, da, dl, soft))
+		return false;
+
+	values[0] = UUIDPGetDatum(m->account_id);
+	values[1] = CStringGetTextDatum(m->asset);
 	values[2] = NumericGetDatum(da);
 	values[3] = NumericGetDatum(dl);
 	values[4] = CStringGetTextDatum(m->kind);
@@ -358,9 +465,96 @@ ledger_move_is_noop(LedgerMove *m)
 		(m->delta_locked == NULL || exa_is_zero(m->delta_locked));
 }
 
+/*
+ * Can m join a run of moves on one balance row applied as one UPDATE?  Only
+ * releases (available up, locked down, total not up) with nothing but an
+ * order as cause: then every intermediate balance lies between the first
+ * and the last, so checking the last one checks them all, and the journal
+ * rows are the same whether the UPDATE is one or many.
+ */
+static bool
+ledger_move_mergeable(const LedgerMove *m, const LedgerMove *first)
+{
+	Numeric		da = m->delta_available ? m->delta_available : exa_zero();
+	Numeric		dl = m->delta_locked ? m->delta_locked : exa_zero();
+
+	return !m->want_row && m->trade_id == NULL && m->hold_id == NULL &&
+		m->reference == NULL && strcmp(m->kind, first->kind) == 0 &&
+		exa_uuid_cmp(m->account_id, first->account_id) == 0 &&
+		strcmp(m->asset, first->asset) == 0 &&
+		exa_cmp(da, exa_zero()) >= 0 && exa_cmp(dl, exa_zero()) <= 0 &&
+		exa_cmp(exa_add(da, dl), exa_zero()) <= 0;
+}
+
+static ExaStmt stmt_journal_run = {
+	"INSERT INTO exchange.balance_journal"
+	" (account_id, asset, delta_available, delta_locked, kind, order_id, actor)"
+	" SELECT $1, $2, u.da, u.dl, $3, u.order_id, $4"
+	"   FROM ROWS FROM (pg_catalog.unnest($5::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($6::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($7::pg_catalog.uuid[]))"
+	"        WITH ORDINALITY AS u (da, dl, order_id, n)"
+	"  ORDER BY u.n",
+	7, {UUIDOID, TEXTOID, TEXTOID, TEXTOID, NUMERICARRAYOID, NUMERICARRAYOID,
+	UUIDARRAYOID},
+	NULL
+};
+
+/*
+ * A run of n >= 2 mergeable moves (ledger_move_mergeable) on one balance
+ * row: one UPDATE by their sums, one INSERT of their journal rows in the
+ * order given.  A batch call (cancel_orders, expire_orders) releases
+ * thousands of orders of one account: one UPDATE per order would cost a
+ * statement each and leave a version of the row per order to step over.
+ */
+static void
+ledger_move_run(ExaCall *call, LedgerMove *run, int n)
+{
+	Numeric		sum_a = exa_zero();
+	Numeric		sum_l = exa_zero();
+	Datum	   *das = palloc(sizeof(Datum) * n);
+	Datum	   *dls = palloc(sizeof(Datum) * n);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	bool	   *idnulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	Datum		values[7];
+	char	   *acct = exa_uuid_str(run[0].account_id);
+
+	for (int i = 0; i < n; i++)
+	{
+		Numeric		da = run[i].delta_available ? run[i].delta_available : exa_zero();
+		Numeric		dl = run[i].delta_locked ? run[i].delta_locked : exa_zero();
+
+		sum_a = exa_add(sum_a, da);
+		sum_l = exa_add(sum_l, dl);
+		das[i] = NumericGetDatum(da);
+		dls[i] = NumericGetDatum(dl);
+		ids[i] = run[i].order_id ? UUIDPGetDatum(run[i].order_id) : (Datum) 0;
+		idnulls[i] = run[i].order_id == NULL;
+	}
+	(void) ledger_apply(&run[0], sum_a, sum_l, false);
+
+	values[0] = UUIDPGetDatum(run[0].account_id);
+	values[1] = CStringGetTextDatum(run[0].asset);
+	values[2] = CStringGetTextDatum(run[0].kind);
+	values[3] = PointerGetDatum(exa_call_actor(call));
+	values[4] = PointerGetDatum(construct_array(das, n, NUMERICOID, -1, false, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_array(dls, n, NUMERICOID, -1, false, TYPALIGN_INT));
+	values[6] = PointerGetDatum(construct_md_array(ids, idnulls, 1, dims, lbs, UUIDOID,
+												   UUID_LEN, false, TYPALIGN_CHAR));
+	exa_exec(&stmt_journal_run, values, NULL, 0);
+
+	exa_call_key(call, "cache:balance:%s:%s", acct, run[0].asset);
+	exa_call_key(call, "cache:balances:%s", acct);
+}
+
 void
 ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 {
+	LedgerMove *run = NULL;
+	int			nrun = 0;
+
 	for (int i = 0; i < nmoves; i++)
 		moves[i].ord = i;
 	if (nmoves > 1)
@@ -369,6 +563,21 @@ ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 	{
 		LedgerMove *m = &moves[i];
 
+		/*
+		 * Consecutive mergeable moves on one row (sorted together) form a
+		 * run, applied when it ends: moves[] from run on.
+		 */
+		if (nrun > 0 && !ledger_move_is_noop(m) && ledger_move_mergeable(m, &run[0]))
+		{
+			nrun++;
+			continue;
+		}
+		if (nrun == 1)
+			ledger_move_one(call, &run[0], false);
+		else if (nrun > 1)
+			ledger_move_run(call, run, nrun);
+		nrun = 0;
+
 		/* A move that changes nothing writes nothing. */
 		if (ledger_move_is_noop(m))
 		{
@@ -376,8 +585,18 @@ ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 				m->result = ledger_balance_row(m->account_id, m->asset);
 			continue;
 		}
+		if (ledger_move_mergeable(m, m))
+		{
+			run = &moves[i];
+			nrun = 1;
+			continue;
+		}
 		ledger_move_one(call, m, false);
 	}
+	if (nrun == 1)
+		ledger_move_one(call, &run[0], false);
+	else if (nrun > 1)
+		ledger_move_run(call, run, nrun);
 }
 
 bool

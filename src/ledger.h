@@ -22,13 +22,17 @@
 #ifndef EXA_LEDGER_H
 #define EXA_LEDGER_H
 
+#include "lib/stringinfo.h"
 #include "utils/numeric.h"
 #include "utils/uuid.h"
 
 typedef struct ExaCall
 {
 	text	   *actor;			/* session_user[/outer role], computed once */
-	List	   *keys;			/* distinct stale keys, without prefix */
+	List	   *keys;			/* distinct stale keys, without prefix, in
+								 * the order first named */
+	struct HTAB *key_set;		/* the same keys, hashed, once keys is long */
+	StringInfoData buf;			/* where exa_call_key formats a key */
 } ExaCall;
 
 /* Connect to SPI and start collecting keys. */
@@ -87,9 +91,13 @@ typedef struct LedgerMove
 /*
  * Apply moves (sorted here into lock order 4; moves on one balance row keep
  * the order given, so put credits before debits), refusing with LX001 when a
- * balance would go below zero; writes one journal row per move and adds
- * the keys cache:balance:<acct>:<asset> and cache:balances:<acct>.  The
- * caller holds the account locks already.
+ * balance would go below zero and with 22003 when available, locked or
+ * their total would go beyond numeric(24,8); writes one journal row per
+ * move and adds the keys cache:balance:<acct>:<asset> and
+ * cache:balances:<acct>.  Consecutive releases of one row caused by orders
+ * only (a batch cancel or expire) are applied as one UPDATE and one journal
+ * INSERT, with the same rows as one by one.  The caller holds the account
+ * locks already.
  */
 extern void ledger_move(ExaCall *call, LedgerMove *moves, int nmoves);
 

@@ -79,7 +79,8 @@ static ExaStmt stmt_lock_order = {
 	"       o.time_in_force::pg_catalog.text, o.lock_asset::pg_catalog.text,"
 	"       m.base_asset::pg_catalog.text, m.quote_asset::pg_catalog.text,"
 	"       o.quantity, o.price, o.filled_quantity, o.filled_value, o.locked_amount,"
-	"       m.maker_fee_rate, m.taker_fee_rate, o.created_at"
+	"       m.maker_fee_rate, m.taker_fee_rate, o.created_at,"
+	"       m.tick_size, m.lot_size"
 	"  FROM exchange.orders o"
 	"  JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
 	" WHERE o.order_id OPERATOR(pg_catalog.=) $1"
@@ -132,6 +133,12 @@ order_lock_account(pg_uuid_t *order_id, ExaAccount *acct)
 	strlcpy(acct->kyc_status, exa_col_cstring(0, 3), sizeof(acct->kyc_status));
 }
 
+static Numeric
+num_copy(Numeric n)
+{
+	return n == NULL ? NULL : DatumGetNumericCopy(NumericGetDatum(n));
+}
+
 void
 order_lock(pg_uuid_t *order_id, ExaOrder *o)
 {
@@ -162,6 +169,23 @@ order_lock(pg_uuid_t *order_id, ExaOrder *o)
 	o->maker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 16));
 	o->taker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 17));
 	o->created_at = DatumGetTimestampTz(exa_col_notnull(0, 18));
+	o->tick_size = DatumGetNumeric(exa_col_notnull(0, 19));
+	o->lot_size = DatumGetNumeric(exa_col_notnull(0, 20));
+
+	/*
+	 * Keep copies and free the result: a batch call locks up to millions of
+	 * orders, and every SPI result lives until the call ends.
+	 */
+	o->quantity = num_copy(o->quantity);
+	o->price = num_copy(o->price);
+	o->filled_quantity = num_copy(o->filled_quantity);
+	o->filled_value = num_copy(o->filled_value);
+	o->locked_amount = num_copy(o->locked_amount);
+	o->maker_fee_rate = num_copy(o->maker_fee_rate);
+	o->taker_fee_rate = num_copy(o->taker_fee_rate);
+	o->tick_size = num_copy(o->tick_size);
+	o->lot_size = num_copy(o->lot_size);
+	SPI_freetuptable(SPI_tuptable);
 }
 
 bool
@@ -206,6 +230,7 @@ order_result(ReturnSetInfo *rsinfo)
 	if (rsinfo != NULL)
 	{
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+		SPI_freetuptable(SPI_tuptable);	/* see order_lock() */
 		return (Datum) 0;
 	}
 	return exa_return_row(0);
@@ -612,32 +637,122 @@ uuid_column(uint64 n, int col)
 	return ids;
 }
 
+static ExaStmt stmt_lock_orders = {
+	"SELECT o.order_id, o.account_id, o.status::pg_catalog.text,"
+	"       o.lock_asset::pg_catalog.text, o.locked_amount, o.symbol::pg_catalog.text"
+	"  FROM exchange.orders o"
+	" WHERE o.order_id OPERATOR(pg_catalog.=) ANY ($1)"
+	" ORDER BY o.order_id"
+	"   FOR UPDATE OF o",
+	1, {UUIDARRAYOID},
+	NULL
+};
+
+static ExaStmt stmt_close_orders = {
+	"WITH c AS ("
+	" UPDATE exchange.orders"
+	"    SET status = $2, locked_amount = 0, updated_at = pg_catalog.now(),"
+	"        cancelled_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'CANCELLED'"
+	"                            THEN pg_catalog.now() ELSE cancelled_at END"
+	"  WHERE order_id OPERATOR(pg_catalog.=) ANY ($1)"
+	" RETURNING *)"
+	" SELECT * FROM c ORDER BY order_id",
+	2, {UUIDARRAYOID, TEXTOID},
+	NULL
+};
+
+static ExaStmt stmt_insert_events = {
+	"INSERT INTO exchange.order_events"
+	" (order_id, from_status, to_status, filled_delta, reason, actor)"
+	" SELECT u.order_id, u.from_status, $3, 0, $4, $5"
+	"   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($2::pg_catalog.text[]))"
+	"        WITH ORDINALITY AS u (order_id, from_status, n)"
+	"  ORDER BY u.n",
+	5, {UUIDARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID},
+	NULL
+};
+
 /*
  * Close every order of ids that is still live once locked: all order rows
  * first (order 2, ids ascending), then every release in one ledger_move()
- * (order 4).
+ * (order 4).  Set-based, as a batch may hold a million orders: one
+ * statement locks them, one closes the live ones, one writes their events;
+ * rows, events, journal rows and keys are those of closing the orders one
+ * by one in ascending order_id (order_close()).
  */
 static void
 close_orders(ExaCall *call, List *ids, const char *to_status,
 			 const char *reason, ReturnSetInfo *rsinfo)
 {
 	int			n = list_length(ids);
-	ExaOrder   *orders = palloc(sizeof(ExaOrder) * Max(n, 1));
-	LedgerMove *moves = palloc(sizeof(LedgerMove) * Max(n, 1));
-	int			nmoves = 0;
-	int			i = 0;
-	ListCell   *lc;
+	ExaOrder   *orders = palloc0(sizeof(ExaOrder) * Max(n, 1));
+	LedgerMove *moves = palloc0(sizeof(LedgerMove) * Max(n, 1));
+	Datum	   *live_ids = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *from = palloc(sizeof(Datum) * Max(n, 1));
+	int			nlive = 0;
+	uint64		nrows;
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', reason ? ' ' : 'n', ' '};
+	Datum		live_array;
 
-	foreach(lc, ids)
-		order_lock((pg_uuid_t *) lfirst(lc), &orders[i++]);
-	for (i = 0; i < n; i++)
+	if (n == 0)
+		return;
+	values[0] = uuid_array(ids);
+	nrows = exa_exec(&stmt_lock_orders, values, NULL, 0);
+	for (uint64 i = 0; i < nrows; i++)
 	{
+		ExaOrder   *o = &orders[nlive];
+		char	   *status = exa_col_cstring(i, 3);
+
 		/* it may have been filled or closed while we waited for it */
-		if (order_is_live(orders[i].status))
-			order_close(call, &orders[i], to_status, reason, rsinfo,
-						&moves[nmoves++]);
+		if (!order_is_live(status))
+			continue;
+		memcpy(&o->order_id, DatumGetUUIDP(exa_col_notnull(i, 1)), sizeof(pg_uuid_t));
+		memcpy(&o->account_id, DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
+		o->status = status;
+		o->lock_asset = exa_col_cstring(i, 4);
+		o->locked_amount = DatumGetNumericCopy(exa_col_notnull(i, 5));
+		o->symbol = exa_col_cstring(i, 6);
+		live_ids[nlive] = UUIDPGetDatum(&o->order_id);
+		from[nlive] = CStringGetTextDatum(status);
+		nlive++;
 	}
-	ledger_move(call, moves, nmoves);
+	SPI_freetuptable(SPI_tuptable);
+	if (nlive == 0)
+		return;
+
+	live_array = PointerGetDatum(construct_array(live_ids, nlive, UUIDOID, UUID_LEN,
+												 false, TYPALIGN_CHAR));
+	values[0] = live_array;
+	values[1] = CStringGetTextDatum(to_status);
+	nrows = exa_exec(&stmt_close_orders, values, NULL, 0);
+	for (uint64 i = 0; i < nrows; i++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+	SPI_freetuptable(SPI_tuptable);
+
+	values[0] = live_array;
+	values[1] = PointerGetDatum(construct_array(from, nlive, TEXTOID, -1, false,
+												TYPALIGN_INT));
+	values[2] = CStringGetTextDatum(to_status);
+	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	values[4] = PointerGetDatum(exa_call_actor(call));
+	exa_exec(&stmt_insert_events, values, nulls, 0);
+
+	for (int i = 0; i < nlive; i++)
+	{
+		ExaOrder   *o = &orders[i];
+		LedgerMove *release = &moves[i];
+
+		release->account_id = &o->account_id;
+		release->asset = o->lock_asset;
+		release->delta_available = o->locked_amount;
+		release->delta_locked = exa_neg(o->locked_amount);
+		release->kind = "ORDER_RELEASE";
+		release->order_id = &o->order_id;
+		order_keys(call, o, order_in_book(o->status));
+	}
+	ledger_move(call, moves, nlive);
 }
 
 /*

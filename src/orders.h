@@ -36,6 +36,8 @@ typedef struct ExaOrder
 	Numeric		maker_fee_rate;
 	Numeric		taker_fee_rate;
 	TimestampTz created_at;
+	Numeric		tick_size;		/* the market's: a fill's price is a multiple */
+	Numeric		lot_size;		/* the market's: a fill's quantity is a multiple */
 } ExaOrder;
 
 /*

@@ -10,8 +10,12 @@
  * one ledger_move() of all the call's moves.  Settlement is allowed
  * whatever the account or market status: the execution already happened.
  *
- * Arithmetic (DESIGN §3), every amount a multiple of 1e-8:
- *	 notional = trunc8(q x p): the buyer pays and the seller receives it;
+ * Arithmetic (README "Order lifecycle and arithmetic"), every amount a
+ * multiple of 1e-8:
+ *	 a fill's price is a multiple of the market's tick_size and its quantity
+ *	 of its lot_size;
+ *	 notional = trunc8(q x p), never 0: the buyer pays and the seller
+ *	 receives it;
  *	 a BUY order locks ceil8(remaining x limit): a fill releases
  *	 old_locked - new_locked, spends notional and refunds the rest;
  *	 a SELL order locks its remaining base quantity;
@@ -171,7 +175,12 @@ fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg)
 		f->fee = exa_zero();
 }
 
-/* Refusals of a fill against a locked order: LX002, LX007, LX008, LX006. */
+/*
+ * Refusals of a fill against a locked order: LX002, LX007, LX008, LX006;
+ * then 22023 for a price off the market's tick, a quantity off its lot, or
+ * a notional that truncates to 0 (the buyer would receive the quantity for
+ * nothing).  Called for every leg before anything is written.
+ */
 static void
 fill_check(const Fill *f)
 {
@@ -212,6 +221,29 @@ fill_check(const Fill *f)
 							   exa_num_str(o->price),
 							   order_is_buy(o) ? "or below" : "or above")));
 	}
+
+	/* the arithmetic of place_order's TICK_SIZE and LOT_SIZE refusals */
+	if (!exa_is_multiple(f->price, o->tick_size))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fill price %s is not a multiple of the tick size of market %s",
+						exa_num_str(f->price), o->symbol),
+				 errdetail("The tick size is %s.", exa_num_str(o->tick_size))));
+	if (!exa_is_multiple(f->quantity, o->lot_size))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fill quantity %s is not a multiple of the lot size of market %s",
+						exa_num_str(f->quantity), o->symbol),
+				 errdetail("The lot size is %s.", exa_num_str(o->lot_size))));
+	if (exa_is_zero(f->notional))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fill of %s at %s has no value", exa_num_str(f->quantity),
+						exa_num_str(f->price)),
+				 order_is_buy(o) ?
+				 errdetail("Its notional trunc8(quantity x price) is 0: BUY order %s would receive the quantity for nothing.", id) :
+				 errdetail("Its notional trunc8(quantity x price) is 0: SELL order %s would give the quantity away for nothing.", id),
+				 errhint("Fill a larger quantity.")));
 }
 
 /*

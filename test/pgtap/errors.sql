@@ -13,8 +13,8 @@ CREATE FUNCTION pg_temp.id(l text) RETURNS uuid LANGUAGE sql STABLE AS
 $$ SELECT id FROM pg_temp.ids WHERE label = l $$;
 
 -- Frank: ACTIVE, 10 BTC deposited with reference dep-1, a live hold of 1 BTC and a hold
--- finished by a capture with reference cap-1.  Gina: SUSPENDED with 5 BTC.  Hugo: CLOSED,
--- KYC APPROVED.  Market ERRA-ERRB.
+-- finished by a capture with reference cap-1.  Gina: SUSPENDED, KYC APPROVED, with 5 BTC.
+-- Hugo: CLOSED, KYC APPROVED.  Market ERRA-ERRB.
 INSERT INTO ids SELECT 'frank', account_id FROM exchange.create_account('exa_errors_frank');
 INSERT INTO ids SELECT 'gina', account_id FROM exchange.create_account('exa_errors_gina');
 INSERT INTO ids SELECT 'hugo', account_id FROM exchange.create_account('exa_errors_hugo');
@@ -26,6 +26,7 @@ DO $$
 BEGIN
 	PERFORM exchange.capture_hold(pg_temp.id('frank_done'), NULL, 'cap-1');
 	PERFORM exchange.deposit(pg_temp.id('gina'), 'BTC', 5);
+	PERFORM exchange.set_kyc_status(pg_temp.id('gina'), 'APPROVED');
 	PERFORM exchange.set_account_status(pg_temp.id('gina'), 'SUSPENDED');
 	PERFORM exchange.set_kyc_status(pg_temp.id('hugo'), 'APPROVED');
 	PERFORM exchange.set_account_status(pg_temp.id('hugo'), 'CLOSED');
@@ -64,7 +65,8 @@ INSERT INTO cases (fn, bad_input, sqlstate, stmt) VALUES
 	('set_kyc_status', 'kyc_status lower case', '22023', $$SELECT exchange.set_kyc_status(pg_temp.id('frank'), 'approved')$$),
 	('set_kyc_status', 'kyc_status unknown', '22023', $$SELECT exchange.set_kyc_status(pg_temp.id('frank'), 'VERIFIED')$$),
 	('set_kyc_status', 'unknown account', 'LX003', $$SELECT exchange.set_kyc_status('00000000-0000-0000-0000-000000000000', 'APPROVED')$$),
-	('set_kyc_status', 'APPROVED -> PENDING', 'LX002', $$SELECT exchange.set_kyc_status(pg_temp.id('hugo'), 'PENDING')$$),
+	('set_kyc_status', 'APPROVED -> PENDING', 'LX002', $$SELECT exchange.set_kyc_status(pg_temp.id('gina'), 'PENDING')$$),
+	('set_kyc_status', 'CLOSED account', 'LX004', $$SELECT exchange.set_kyc_status(pg_temp.id('hugo'), 'PENDING')$$),
 
 	('create_market', 'symbol NULL', '22004', $$SELECT exchange.create_market(NULL, 'ERRC', 'ERRB')$$),
 	('create_market', 'base_asset NULL', '22004', $$SELECT exchange.create_market('ERRC-ERRB', NULL, 'ERRB')$$),

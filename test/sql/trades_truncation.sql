@@ -108,19 +108,21 @@ SELECT * FROM pg_temp.o('even_a');
 SELECT * FROM pg_temp.o('even_b');
 SELECT account, asset, delta_available, delta_locked, kind, "order" FROM pg_temp.new_journal();
 
--- 5. A fill whose notional truncates to zero: 0.1 at 0.00000003 (q x p = 0.000000003) pays
--- nothing; the lock still follows ceil8(remaining x limit).
+-- 5. A fill whose notional truncates to zero: 0.1 at 0.00000003 (q x p = 0.000000003) would
+-- deliver 0.1 TTR for nothing; it is refused (22023) and writes nothing (README "Order
+-- lifecycle and arithmetic", fill).  No fill of this order (0.2 at 0.00000003) has a notional:
+-- it can only be cancelled, which returns its lock ceil8(0.2 x 0.00000003) = 0.00000001.
 SELECT pg_temp.label(order_id, 'zero_notional'), locked_amount
   FROM exchange.place_order(pg_temp.id('tr_buyer'), 'TTR-USDT', 'BUY', 'LIMIT', 0.2, 0.00000003);
 SELECT pg_temp.skip();
-SELECT quantity, price FROM exchange.apply_trade(pg_temp.id('zero_notional'), 0.1, 0.00000003);
+SELECT * FROM pg_temp.fails($$ SELECT exchange.apply_trade(pg_temp.id('zero_notional'), 0.1, 0.00000003) $$);
+SELECT * FROM pg_temp.fails($$ SELECT exchange.apply_trade(pg_temp.id('zero_notional'), 0.2, 0.00000003) $$);
 SELECT * FROM pg_temp.o('zero_notional');
 SELECT account, asset, delta_available, delta_locked, kind, "order" FROM pg_temp.new_journal();
-SELECT quantity, price FROM exchange.apply_trade(pg_temp.id('zero_notional'), 0.1, 0.00000003);
-SELECT * FROM pg_temp.o('zero_notional');
+SELECT pg_temp.l(order_id), status, locked_amount FROM exchange.cancel_order(pg_temp.id('zero_notional'));
 SELECT account, asset, delta_available, delta_locked, kind, "order" FROM pg_temp.new_journal();
 
--- Every order FILLED, nothing locked anywhere.
+-- Every order FILLED (zero_notional CANCELLED), nothing locked anywhere.
 SELECT "order", side, quantity, price, status, filled, avg_price, locked FROM pg_temp.orders();
 SELECT * FROM pg_temp.balances();
 SELECT * FROM exchange.check_invariants();

@@ -98,8 +98,9 @@ check_call('unlock_balance', qq{SELECT exchange.unlock_balance('$hold', 0.25)},
 	"cache:balance:$a:BTC", "cache:balances:$a");
 check_call('capture_hold', qq{SELECT exchange.capture_hold('$hold')},
 	"cache:balance:$a:BTC", "cache:balances:$a");
+# account_balances shows the account's status: a status change makes the balances stale too.
 check_call('set_account_status', qq{SELECT exchange.set_account_status('$a', 'SUSPENDED')},
-	"cache:account:$a");
+	"cache:account:$a", "cache:balances:$a");
 q1(qq{SELECT exchange.set_account_status('$a', 'ACTIVE')});
 check_call('set_kyc_status', qq{SELECT exchange.set_kyc_status('$b', 'APPROVED')},
 	"cache:account:$b");
