@@ -14,7 +14,7 @@
  * (stmt.h): under REPEATABLE READ or SERIALIZABLE it answers as at READ
  * COMMITTED or raises 40001.
  *
- * Transitions (DESIGN §3): account ACTIVE <-> SUSPENDED, ACTIVE or
+ * Transitions (README "Order lifecycle and arithmetic"): account ACTIVE <-> SUSPENDED, ACTIVE or
  * SUSPENDED -> CLOSED (final) only with zero balances and no live order or
  * hold; KYC PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED,
  * REJECTED -> PENDING, refused (LX004) on a CLOSED account.  Setting the

@@ -3,7 +3,7 @@
  * args.c
  *	  Argument checking for the SQL API, and numeric helpers.
  *
- * Owns the rules of DESIGN §3 "Inputs": an amount is an exact multiple of
+ * Owns the input rules of README "Order lifecycle and arithmetic": an amount is an exact multiple of
  * 1e-8 (round(x, 8) = x by value; trailing zeros are fine), finite, within
  * numeric(24,8), and positive where a positive amount is needed.  Functions
  * here only raise; they never touch the database.

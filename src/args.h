@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * args.h
- *	  Argument checking for the SQL API (DESIGN §3 "Inputs", §4 "Errors").
+ *	  Argument checking for the SQL API (README "Order lifecycle and
+ *	  arithmetic", inputs; README "Errors").
  *
  * Every API function checks all of its arguments before it locks or writes
  * anything, so a malformed call raises and changes nothing.  SQLSTATEs:
@@ -62,7 +63,10 @@ extern bool exa_is_zero(Numeric a);
 extern char *exa_num_str(Numeric a);
 extern Numeric exa_num(const char *s);
 
-/* DESIGN §3 arithmetic on non-negative values, at 8 decimals. */
+/*
+ * The arithmetic of README "Order lifecycle and arithmetic", on non-negative
+ * values, at 8 decimals.
+ */
 extern Numeric exa_trunc8(Numeric a);
 extern Numeric exa_ceil8(Numeric a);
 extern Numeric exa_div_half_even8(Numeric num, Numeric den);

@@ -13,7 +13,7 @@
  * retry's answer) use exa_exec_recheck() (stmt.h), so that REPEATABLE READ
  * and SERIALIZABLE answer as READ COMMITTED does or raise 40001.
  *
- * Status rules (DESIGN §3): deposits are refused on CLOSED accounts;
+ * Status rules (README "Order lifecycle and arithmetic"): deposits are refused on CLOSED accounts;
  * withdraw and lock_balance need ACTIVE; unlock is always allowed; capture
  * is allowed unless CLOSED.
  *

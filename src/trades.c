@@ -124,7 +124,7 @@ fill_received_asset(const ExaOrder *o)
 }
 
 /*
- * Effective fee and currency of a fill (DESIGN §3 "Fee").  A computed fee is
+ * Effective fee and currency of a fill (README "Order lifecycle and arithmetic", fee).  A computed fee is
  * ceil8(amount x rate) of the fill's amount in the fee's currency: the
  * quantity when it is the base asset, the notional when it is the quote
  * asset; in any other asset it cannot be computed and must be given.

@@ -1,5 +1,5 @@
 -- pgTAP: the SQLSTATE of every class of bad input for every function of the funds ledger
--- (issue 3 item 2; DESIGN §3 "Inputs" and §4 "Errors"):
+-- (README "Order lifecycle and arithmetic", inputs, and README "Errors"):
 --   22004 a NULL where a value is needed; 22023 enumerations, NaN, ±Infinity, zero or negative
 --   amounts, more than 8 decimal places, bad asset codes, empty or too long text, non-object
 --   metadata; 22003 beyond numeric(24,8); LX001 insufficient funds; LX002 illegal transition;

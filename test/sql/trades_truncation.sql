@@ -1,4 +1,4 @@
--- Trades: where truncation matters (DESIGN §3 arithmetic, every amount a multiple of 1e-8).
+-- Trades: where truncation matters (README "Order lifecycle and arithmetic": every amount a multiple of 1e-8).
 -- notional = trunc8(q x p); a BUY keeps ceil8(remaining x limit) locked; a fill releases
 -- old_locked - new_locked, spends the notional and refunds the rest; average_price is
 -- round_half_even8(sum(q x p) / sum(q)).  Every scenario ends with nothing locked.

@@ -7,7 +7,7 @@
 #   * no secret is inline: environment, command, entrypoint and healthcheck carry no password,
 #     the Redis ACL templates hold placeholders only, the example secrets are placeholders;
 #   * every published port binds 127.0.0.1;
-#   * the shape DESIGN §7 asks for: multi-stage image on postgres:15-bookworm whose runtime adds
+#   * the shape docker/README.md "What the stack is made of" describes: multi-stage image on postgres:15-bookworm whose runtime adds
 #     libhiredis only, the library preloaded, noeviction, healthchecks, health-gated depends_on.
 
 use strict;
@@ -249,7 +249,7 @@ for my $acl (qw(users.acl users-strict.acl))
 my $rule = (slurp("$docker/redis/users.acl") =~ /^user exchange_adapter (.*)$/m)[0];
 for my $tok ('~exchange:*', '&exchange:*', qw(+@read +@write +@keyspace +ping +publish +multi +exec +select -@dangerous))
 {
-	ok((grep { $_ eq $tok } split ' ', $rule), "users.acl: exchange_adapter has $tok (DESIGN §5)");
+	ok((grep { $_ eq $tok } split ' ', $rule), "users.acl: exchange_adapter has $tok (README \"Redis delivery\", ACL)");
 }
 like($rule, qr/-\@dangerous$/, 'users.acl: -@dangerous comes last');
 my $strict = (slurp("$docker/redis/users-strict.acl") =~ /^user exchange_adapter (.*)$/m)[0];
