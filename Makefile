@@ -17,6 +17,7 @@ OBJS = \
 	src/funds.o \
 	src/grants.o \
 	src/lifecycle.o \
+	src/states.o \
 	src/invariants.o \
 	src/launcher.o \
 	src/ledger.o \

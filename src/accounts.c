@@ -45,9 +45,6 @@ PG_FUNCTION_INFO_V1(create_market);
 PG_FUNCTION_INFO_V1(set_market_status);
 
 static const char *const account_types[] = {"SPOT", "MARGIN", "FUTURES", NULL};
-static const char *const account_statuses[] = {"ACTIVE", "SUSPENDED", "CLOSED", NULL};
-static const char *const kyc_statuses[] = {"PENDING", "APPROVED", "REJECTED", NULL};
-static const char *const market_statuses[] = {"ACTIVE", "HALTED", NULL};
 
 static ExaStmt stmt_insert_account = {
 	"INSERT INTO exchange.accounts (user_id, account_type, metadata)"
@@ -217,20 +214,25 @@ Datum
 set_account_status(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
-	const char *status = exa_arg_enum(fcinfo, 1, "status", account_statuses, false);
+	ExaAccountStatus status =
+		exa_account_status_from_text(exa_arg_enum(fcinfo, 1, "status",
+												  exa_account_status_names,
+												  false));
 	ExaAccount	acct;
 	ExaCall		call;
 
 	exa_call_begin(&call);
 	ledger_lock_account(account_id, true, &acct);
 
-	if (strcmp(acct.status, status) == 0)
+	if (acct.status == status)
 		PG_RETURN_DATUM(account_row_unchanged(&call, account_id));
-	if (strcmp(acct.status, "CLOSED") == 0)
-		illegal_account_transition("account status", account_id, acct.status,
-								   status, "A closed account is final.");
+	if (!exa_account_transition_ok(acct.status, status))
+		illegal_account_transition("account status", account_id,
+								   exa_account_status_name(acct.status),
+								   exa_account_status_name(status),
+								   "A closed account is final.");
 
-	if (strcmp(status, "CLOSED") == 0)
+	if (status == EXA_ACCOUNT_CLOSED)
 	{
 		Datum		key[1] = {UUIDPGetDatum(account_id)};
 		char	   *funds;
@@ -258,7 +260,8 @@ set_account_status(PG_FUNCTION_ARGS)
 					 errhint("Cancel its orders, release its holds and withdraw its funds first.")));
 	}
 
-	PG_RETURN_DATUM(account_update(&call, &stmt_set_account_status, account_id, status));
+	PG_RETURN_DATUM(account_update(&call, &stmt_set_account_status, account_id,
+								   exa_account_status_name(status)));
 }
 
 /* set_kyc_status(account_id uuid, kyc_status text) -> accounts */
@@ -266,30 +269,28 @@ Datum
 set_kyc_status(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
-	const char *kyc = exa_arg_enum(fcinfo, 1, "kyc_status", kyc_statuses, false);
+	ExaKycStatus kyc =
+		exa_kyc_status_from_text(exa_arg_enum(fcinfo, 1, "kyc_status",
+											  exa_kyc_status_names, false));
 	ExaAccount	acct;
 	ExaCall		call;
-	bool		legal;
 
 	exa_call_begin(&call);
 	ledger_lock_account(account_id, true, &acct);
 	/* a closed account is final: its KYC status too */
 	ledger_require_status(&acct, "a KYC status change", true);
 
-	if (strcmp(acct.kyc_status, kyc) == 0)
+	if (acct.kyc_status == kyc)
 		PG_RETURN_DATUM(account_row_unchanged(&call, account_id));
 
-	if (strcmp(acct.kyc_status, "PENDING") == 0)
-		legal = true;			/* -> APPROVED | REJECTED */
-	else if (strcmp(acct.kyc_status, "APPROVED") == 0)
-		legal = strcmp(kyc, "REJECTED") == 0;
-	else						/* REJECTED */
-		legal = strcmp(kyc, "PENDING") == 0;
-	if (!legal)
-		illegal_account_transition("KYC status", account_id, acct.kyc_status, kyc,
+	if (!exa_kyc_transition_ok(acct.kyc_status, kyc))
+		illegal_account_transition("KYC status", account_id,
+								   exa_kyc_status_name(acct.kyc_status),
+								   exa_kyc_status_name(kyc),
 								   "KYC moves PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED, REJECTED -> PENDING.");
 
-	PG_RETURN_DATUM(account_update(&call, &stmt_set_kyc_status, account_id, kyc));
+	PG_RETURN_DATUM(account_update(&call, &stmt_set_kyc_status, account_id,
+								   exa_kyc_status_name(kyc)));
 }
 
 static Numeric
@@ -372,7 +373,7 @@ Datum
 set_market_status(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 0);
-	const char *status = exa_arg_enum(fcinfo, 1, "status", market_statuses, false);
+	const char *status = exa_arg_enum(fcinfo, 1, "status", exa_market_status_names, false);
 	Datum		values[2];
 	ExaCall		call;
 	Datum		result;

@@ -30,13 +30,21 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
+#include "states.h"
 #include "stmt.h"
 
 PG_FUNCTION_INFO_V1(check_invariants);
 
-static ExaStmt stmt_invariants = {
+/*
+ * The statement, in three pieces around the two lists that come from the
+ * lifecycle table (states.c): the statuses an order is created with, and
+ * the legal (from_status, to_status) moves.  invariants_stmt() joins them.
+ */
+static const char invariants_sql_head[] =
 	"WITH expected_locked AS ("
 	"  SELECT account_id, asset, pg_catalog.sum(amount) AS amount FROM ("
 	"    SELECT account_id, lock_asset::pg_catalog.text AS asset, locked_amount AS amount"
@@ -162,13 +170,13 @@ static ExaStmt stmt_invariants = {
 	"   order_id, seq, COALESCE(from_status, 'NULL'), to_status, COALESCE(prev, 'creation'))"
 	"   FROM events"
 	"  WHERE (n = 1 AND (from_status IS NOT NULL"
-	"                    OR to_status NOT IN ('OPEN', 'PENDING', 'REJECTED')))"
+	"                    OR to_status NOT IN (";	/* the initial statuses */
+static const char invariants_sql_middle[] =
+	")))"
 	"     OR (n > 1 AND (from_status IS DISTINCT FROM prev"
-	"                    OR (from_status, to_status) NOT IN ("
-	"                       ('PENDING', 'OPEN'), ('PENDING', 'CANCELLED'), ('PENDING', 'EXPIRED'),"
-	"                       ('OPEN', 'PARTIAL'), ('OPEN', 'FILLED'), ('OPEN', 'CANCELLED'),"
-	"                       ('OPEN', 'EXPIRED'), ('PARTIAL', 'PARTIAL'), ('PARTIAL', 'FILLED'),"
-	"                       ('PARTIAL', 'CANCELLED'), ('PARTIAL', 'EXPIRED'))))"
+	"                    OR (from_status, to_status) NOT IN (";	/* the moves */
+static const char invariants_sql_tail[] =
+	")))"
 	" UNION ALL"
 	" SELECT 'event_replay', pg_catalog.format("
 	"   'order %s is %s with filled_quantity %s, but its events replay to %s with %s',"
@@ -177,10 +185,44 @@ static ExaStmt stmt_invariants = {
 	"   FROM exchange.orders o LEFT JOIN replay r ON r.order_id = o.order_id"
 	"  WHERE r.last_status IS DISTINCT FROM o.status::pg_catalog.text"
 	"     OR COALESCE(r.filled, 0) <> o.filled_quantity"
-	" ORDER BY 1, 2",
-	0, {0},
-	NULL
-};
+	" ORDER BY 1, 2";
+
+static ExaStmt stmt_invariants = {NULL, 0, {0}, NULL};
+
+/*
+ * The statement, built once per backend from the lifecycle table so that
+ * the legal moves are written in one place.
+ */
+static ExaStmt *
+invariants_stmt(void)
+{
+	if (stmt_invariants.sql == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		StringInfoData sql;
+		bool		first = true;
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, invariants_sql_head);
+		for (int s = 0; s < EXA_ORDER_NSTATUS; s++)
+		{
+			if (!exa_order_status_initial((ExaOrderStatus) s))
+				continue;
+			appendStringInfo(&sql, "%s'%s'", first ? "" : ", ",
+							 exa_order_status_name((ExaOrderStatus) s));
+			first = false;
+		}
+		appendStringInfoString(&sql, invariants_sql_middle);
+		for (int i = 0; i < exa_order_ntransitions; i++)
+			appendStringInfo(&sql, "%s('%s', '%s')", i == 0 ? "" : ", ",
+							 exa_order_status_name(exa_order_transitions[i].from),
+							 exa_order_status_name(exa_order_transitions[i].to));
+		appendStringInfoString(&sql, invariants_sql_tail);
+		MemoryContextSwitchTo(old);
+		stmt_invariants.sql = sql.data;
+	}
+	return &stmt_invariants;
+}
 
 /* check_invariants() -> setof (invariant text, detail text) */
 Datum
@@ -193,7 +235,7 @@ check_invariants(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	n = exa_exec(&stmt_invariants, NULL, NULL, 0);
+	n = exa_exec(invariants_stmt(), NULL, NULL, 0);
 	for (uint64 i = 0; i < n; i++)
 	{
 		Datum		values[2];

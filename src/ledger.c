@@ -197,9 +197,6 @@ void
 ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 {
 	Datum		values[1] = {UUIDPGetDatum(account_id)};
-	char	   *status;
-	char	   *kyc;
-
 	if (exa_exec(for_update ? &stmt_lock_account_update : &stmt_lock_account_share,
 				 values, NULL, 1) != 1)
 	{
@@ -211,28 +208,26 @@ ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 				 errmsg("account %s does not exist", exa_uuid_str(account_id))));
 	}
 
-	status = exa_col_cstring(0, 1);
-	kyc = exa_col_cstring(0, 2);
 	memcpy(&out->account_id, account_id, sizeof(pg_uuid_t));
-	strlcpy(out->status, status, sizeof(out->status));
-	strlcpy(out->kyc_status, kyc, sizeof(out->kyc_status));
+	out->status = exa_account_status_from_text(exa_col_cstring(0, 1));
+	out->kyc_status = exa_kyc_status_from_text(exa_col_cstring(0, 2));
 }
 
 void
 ledger_require_status(const ExaAccount *acct, const char *action,
 					  bool allow_suspended)
 {
-	if (strcmp(acct->status, "ACTIVE") == 0)
+	if (acct->status == EXA_ACCOUNT_ACTIVE)
 		return;
-	if (allow_suspended && strcmp(acct->status, "SUSPENDED") == 0)
+	if (allow_suspended && acct->status == EXA_ACCOUNT_SUSPENDED)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_EXA_ACCOUNT_NOT_ACTIVE),
 			 errmsg("account %s is not active", exa_uuid_str((pg_uuid_t *) &acct->account_id)),
 			 errdetail("The account is %s; %s needs an %s account.",
-					   acct->status, action,
+					   exa_account_status_name(acct->status), action,
 					   allow_suspended ? "ACTIVE or SUSPENDED" : "ACTIVE"),
-			 strcmp(acct->status, "CLOSED") == 0 ?
+			 acct->status == EXA_ACCOUNT_CLOSED ?
 			 errhint("A closed account cannot be reopened.") :
 			 errhint("Reactivate it with exchange.set_account_status(account_id, 'ACTIVE').")));
 }

@@ -26,6 +26,8 @@
 #include "utils/numeric.h"
 #include "utils/uuid.h"
 
+#include "states.h"
+
 typedef struct ExaCall
 {
 	text	   *actor;			/* session_user[/outer role], computed once */
@@ -55,8 +57,8 @@ extern int	exa_uuid_cmp(const pg_uuid_t *a, const pg_uuid_t *b);
 typedef struct ExaAccount
 {
 	pg_uuid_t	account_id;
-	char		status[16];
-	char		kyc_status[16];
+	ExaAccountStatus status;
+	ExaKycStatus kyc_status;
 } ExaAccount;
 
 /*

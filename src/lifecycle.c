@@ -4,10 +4,10 @@
  *	  The order lifecycle guard: a BEFORE UPDATE row trigger on
  *	  exchange.orders.
  *
- * This file owns the rules of the order lifecycle (README "Order lifecycle and
- * arithmetic") as the database enforces them on every UPDATE of an order,
- * whoever issues it (the trigger is ENABLE ALWAYS, so replication and
- * session_replication_role = replica are held to it too):
+ * This file enforces the rules of the order lifecycle (README "Order
+ * lifecycle and arithmetic"; the table of legal moves is in states.c) on
+ * every UPDATE of an order, whoever issues it (the trigger is ENABLE ALWAYS,
+ * so replication and session_replication_role = replica are held to it too):
  *
  *	 - an order whose old status is terminal (FILLED, CANCELLED, REJECTED,
  *	   EXPIRED) cannot be updated at all;
@@ -40,24 +40,9 @@
 #include "utils/rel.h"
 
 #include "exchange_adapter.h"
+#include "states.h"
 
 PG_FUNCTION_INFO_V1(orders_lifecycle_guard);
-
-typedef enum OrderStatus
-{
-	OS_PENDING,
-	OS_OPEN,
-	OS_PARTIAL,
-	OS_FILLED,
-	OS_CANCELLED,
-	OS_REJECTED,
-	OS_EXPIRED,
-	OS_UNKNOWN
-} OrderStatus;
-
-static const char *const status_names[] = {
-	"PENDING", "OPEN", "PARTIAL", "FILLED", "CANCELLED", "REJECTED", "EXPIRED"
-};
 
 /*
  * Columns fixed when the order is placed.  Everything else (status, fills,
@@ -70,23 +55,15 @@ static const char *const immutable_columns[] = {
 	"created_at"
 };
 
-static OrderStatus
-parse_status(const char *s)
-{
-	int			i;
-
-	for (i = 0; i < (int) lengthof(status_names); i++)
-		if (strcmp(s, status_names[i]) == 0)
-			return (OrderStatus) i;
-	return OS_UNKNOWN;
-}
-
-static bool
-status_is_terminal(OrderStatus s)
-{
-	return s == OS_FILLED || s == OS_CANCELLED || s == OS_REJECTED ||
-		s == OS_EXPIRED;
-}
+/*
+ * The move-specific errdetail when a live order's new status is not one the
+ * lifecycle table (states.c) allows from its old one.
+ */
+static const char *const only_becomes[EXA_ORDER_NSTATUS] = {
+	[EXA_ORDER_PENDING] = "A PENDING order can only become OPEN (when its stop triggers), CANCELLED or EXPIRED.",
+	[EXA_ORDER_OPEN] = "An OPEN order can only become PARTIAL, FILLED, CANCELLED or EXPIRED.",
+	[EXA_ORDER_PARTIAL] = "A PARTIAL order can only become FILLED, CANCELLED or EXPIRED."
+};
 
 /*
  * Attribute number of a column the guard needs; a table without it is not
@@ -183,89 +160,59 @@ check_immutable_columns(Relation rel, HeapTuple oldtup, HeapTuple newtup,
 
 /*
  * The lifecycle rule that a move from "from" to "to" breaks, as a
- * sentence for errdetail, or NULL when the move is legal.
+ * sentence for errdetail, or NULL when the move is legal.  A NULL status
+ * is one that is not an order status.  The legal moves are the table of
+ * states.c; besides them a live order may keep its status without a fill.
  *
  * fill is the sign of new filled_quantity - old filled_quantity (never
  * negative here: a decrease is refused before); rest is the sign of new
  * filled_quantity - quantity.
  */
 static const char *
-transition_problem(OrderStatus from, OrderStatus to, bool is_stop,
-				   int fill, int rest)
+transition_problem(const ExaOrderStatus *from, const ExaOrderStatus *to,
+				   bool is_stop, int fill, int rest)
 {
-	if (to == OS_UNKNOWN)
+	const ExaOrderTransition *t;
+
+	if (to == NULL)
 		return "The new status is not an order status.";
 	if (rest > 0)
 		return "filled_quantity would exceed quantity.";
+	if (from == NULL)
+		return "The old status is not an order status.";
+	if (!exa_order_status_live(*from))
+		return "A terminal order cannot be changed.";
 
-	switch (from)
+	if (*to != *from && !exa_order_transition_ok(*from, *to))
+		return only_becomes[*from];
+	if (fill != 0 && !exa_order_status_fillable(*from))
+		return "A PENDING order cannot be filled.";
+	if (*to == *from && fill == 0)
+		return NULL;			/* keeps its status: metadata, lock, times */
+
+	t = exa_order_transition(*from, *to);
+	if (t == NULL)				/* a fill that keeps the status */
+		return "A fill moves an OPEN order to PARTIAL or FILLED.";
+	switch (t->fill)
 	{
-		case OS_PENDING:
-			if (to != OS_PENDING && to != OS_OPEN && to != OS_CANCELLED &&
-				to != OS_EXPIRED)
-				return "A PENDING order can only become OPEN (when its stop triggers), CANCELLED or EXPIRED.";
+		case EXA_FILL_NONE:
 			if (fill != 0)
-				return "A PENDING order cannot be filled.";
-			if (to == OS_OPEN && !is_stop)
+				return "An order cannot be filled and ended in the same update.";
+			if (t->stop_only && !is_stop)
 				return "Only a STOP order moves from PENDING to OPEN.";
 			return NULL;
-
-		case OS_OPEN:
-			switch (to)
-			{
-				case OS_OPEN:
-					if (fill != 0)
-						return "A fill moves an OPEN order to PARTIAL or FILLED.";
-					return NULL;
-				case OS_PARTIAL:
-					if (fill == 0)
-						return "PARTIAL needs a fill: filled_quantity must increase.";
-					if (rest == 0)
-						return "A fill that completes the order makes it FILLED, not PARTIAL.";
-					return NULL;
-				case OS_FILLED:
-					if (rest != 0)
-						return "FILLED needs filled_quantity equal to quantity.";
-					return NULL;
-				case OS_CANCELLED:
-				case OS_EXPIRED:
-					if (fill != 0)
-						return "An order cannot be filled and ended in the same update.";
-					return NULL;
-				default:
-					return "An OPEN order can only become PARTIAL, FILLED, CANCELLED or EXPIRED.";
-			}
-
-		case OS_PARTIAL:
-			switch (to)
-			{
-				case OS_PARTIAL:
-					if (fill != 0 && rest == 0)
-						return "A fill that completes the order makes it FILLED, not PARTIAL.";
-					return NULL;
-				case OS_FILLED:
-					if (rest != 0)
-						return "FILLED needs filled_quantity equal to quantity.";
-					return NULL;
-				case OS_CANCELLED:
-				case OS_EXPIRED:
-					if (fill != 0)
-						return "An order cannot be filled and ended in the same update.";
-					return NULL;
-				default:
-					return "A PARTIAL order can only become FILLED, CANCELLED or EXPIRED.";
-			}
-
-		case OS_FILLED:
-		case OS_CANCELLED:
-		case OS_REJECTED:
-		case OS_EXPIRED:
-			return "A terminal order cannot be changed.";
-
-		case OS_UNKNOWN:
-			break;
+		case EXA_FILL_REMAINDER:
+			if (fill == 0)
+				return "PARTIAL needs a fill: filled_quantity must increase.";
+			if (rest == 0)
+				return "A fill that completes the order makes it FILLED, not PARTIAL.";
+			return NULL;
+		case EXA_FILL_COMPLETE:
+			if (rest != 0)
+				return "FILLED needs filled_quantity equal to quantity.";
+			return NULL;
 	}
-	return "The old status is not an order status.";
+	return NULL;				/* keep compiler quiet */
 }
 
 /*
@@ -286,8 +233,10 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 	char	   *old_status_s;
 	char	   *new_status_s;
 	char	   *order_type;
-	OrderStatus old_status;
-	OrderStatus new_status;
+	ExaOrderStatus old_status;
+	ExaOrderStatus new_status;
+	bool		old_known;
+	bool		new_known;
 	Datum		old_filled;
 	Datum		new_filled;
 	Datum		quantity;
@@ -323,11 +272,11 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 		old_status_s = "NULL";
 	if (new_status_s == NULL)
 		new_status_s = "NULL";
-	old_status = parse_status(old_status_s);
-	new_status = parse_status(new_status_s);
+	old_known = exa_order_status_parse(old_status_s, &old_status);
+	new_known = exa_order_status_parse(new_status_s, &new_status);
 
 	/* A terminal order is final: no column of it may change. */
-	if (status_is_terminal(old_status))
+	if (old_known && !exa_order_status_live(old_status))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
 				 errmsg("illegal order transition from %s to %s",
@@ -360,7 +309,8 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 	rest = numeric_compare(new_filled, quantity);
 
 	order_type = order_text(oldtup, rel, "order_type");
-	problem = transition_problem(old_status, new_status,
+	problem = transition_problem(old_known ? &old_status : NULL,
+								 new_known ? &new_status : NULL,
 								 order_type != NULL &&
 								 strcmp(order_type, "STOP") == 0,
 								 fill, rest);

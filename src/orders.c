@@ -129,8 +129,8 @@ order_lock_account(pg_uuid_t *order_id, ExaAccount *acct)
 				 errmsg("order %s does not exist", exa_uuid_str(order_id))));
 	}
 	memcpy(&acct->account_id, DatumGetUUIDP(exa_col_notnull(0, 1)), sizeof(pg_uuid_t));
-	strlcpy(acct->status, exa_col_cstring(0, 2), sizeof(acct->status));
-	strlcpy(acct->kyc_status, exa_col_cstring(0, 3), sizeof(acct->kyc_status));
+	acct->status = exa_account_status_from_text(exa_col_cstring(0, 2));
+	acct->kyc_status = exa_kyc_status_from_text(exa_col_cstring(0, 3));
 }
 
 static Numeric
@@ -155,7 +155,7 @@ order_lock(pg_uuid_t *order_id, ExaOrder *o)
 	o->symbol = exa_col_cstring(0, 3);
 	o->side = exa_col_cstring(0, 4);
 	o->order_type = exa_col_cstring(0, 5);
-	o->status = exa_col_cstring(0, 6);
+	o->status = exa_order_status_from_text(exa_col_cstring(0, 6));
 	o->time_in_force = exa_col_cstring(0, 7);
 	o->lock_asset = exa_col_cstring(0, 8);
 	o->base_asset = exa_col_cstring(0, 9);
@@ -189,10 +189,9 @@ order_lock(pg_uuid_t *order_id, ExaOrder *o)
 }
 
 bool
-order_is_live(const char *status)
+order_is_live(ExaOrderStatus status)
 {
-	return strcmp(status, "OPEN") == 0 || strcmp(status, "PARTIAL") == 0 ||
-		strcmp(status, "PENDING") == 0;
+	return exa_order_status_live(status);
 }
 
 bool
@@ -201,10 +200,11 @@ order_is_buy(const ExaOrder *o)
 	return strcmp(o->side, "BUY") == 0;
 }
 
+/* In the book: the statuses that take fills (OPEN, PARTIAL). */
 static bool
-order_in_book(const char *status)
+order_in_book(ExaOrderStatus status)
 {
-	return strcmp(status, "OPEN") == 0 || strcmp(status, "PARTIAL") == 0;
+	return exa_order_status_fillable(status);
 }
 
 void
@@ -267,7 +267,8 @@ order_close(ExaCall *call, ExaOrder *o, const char *to_status,
 	release->kind = "ORDER_RELEASE";
 	release->order_id = &o->order_id;
 
-	order_event(call, &o->order_id, o->status, to_status, NULL, reason);
+	order_event(call, &o->order_id, exa_order_status_name(o->status), to_status,
+				NULL, reason);
 	order_keys(call, o, order_in_book(o->status));
 	return result;
 }
@@ -410,7 +411,7 @@ place_order(PG_FUNCTION_ARGS)
 				min_qty,
 				min_notional;
 	const char *reject = NULL;
-	const char *status;
+	ExaOrderStatus status;
 	char	   *lock_asset;
 	Numeric		lock_amount;
 	pg_uuid_t  *order_id;
@@ -488,11 +489,11 @@ place_order(PG_FUNCTION_ARGS)
 	market_status = exa_col_cstring(0, 7);
 
 	/* Business refusals: stored REJECTED, nothing locked. */
-	if (strcmp(acct.status, "ACTIVE") != 0)
+	if (acct.status != EXA_ACCOUNT_ACTIVE)
 		reject = "ACCOUNT_NOT_ACTIVE";
-	else if (strcmp(acct.kyc_status, "APPROVED") != 0)
+	else if (acct.kyc_status != EXA_KYC_APPROVED)
 		reject = "KYC_NOT_APPROVED";
-	else if (strcmp(market_status, "ACTIVE") != 0)
+	else if (exa_market_status_from_text(market_status) != EXA_MARKET_ACTIVE)
 		reject = "MARKET_HALTED";
 	else if ((price != NULL && !exa_is_multiple(price, tick)) ||
 			 (stop_price != NULL && !exa_is_multiple(stop_price, tick)))
@@ -523,7 +524,7 @@ place_order(PG_FUNCTION_ARGS)
 	}
 	if (reject != NULL)
 		lock_amount = exa_zero();
-	status = reject ? "REJECTED" : is_stop ? "PENDING" : "OPEN";
+	status = reject ? EXA_ORDER_REJECTED : is_stop ? EXA_ORDER_PENDING : EXA_ORDER_OPEN;
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = UUIDPGetDatum(order_id);
@@ -534,7 +535,7 @@ place_order(PG_FUNCTION_ARGS)
 	values[5] = NumericGetDatum(quantity);
 	values[6] = price ? NumericGetDatum(price) : (Datum) 0;
 	nulls[6] = price ? ' ' : 'n';
-	values[7] = CStringGetTextDatum(status);
+	values[7] = CStringGetTextDatum(exa_order_status_name(status));
 	values[8] = CStringGetTextDatum(tif);
 	values[9] = metadata;
 	values[10] = stop_price ? NumericGetDatum(stop_price) : (Datum) 0;
@@ -548,7 +549,7 @@ place_order(PG_FUNCTION_ARGS)
 	exa_exec(&stmt_insert_order, values, nulls, 1);
 	result = exa_return_row(0);
 
-	order_event(&call, order_id, NULL, status, NULL, reject);
+	order_event(&call, order_id, NULL, exa_order_status_name(status), NULL, reject);
 	{
 		ExaOrder	o = {0};
 
@@ -584,9 +585,11 @@ close_one(FunctionCallInfo fcinfo, const char *to_status, const char *verb)
 	if (!order_is_live(o.status))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
-				 errmsg("illegal order transition from %s to %s", o.status, to_status),
+				 errmsg("illegal order transition from %s to %s",
+						exa_order_status_name(o.status), to_status),
 				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be %s.",
-						   exa_uuid_str(order_id), o.status, verb)));
+						   exa_uuid_str(order_id), exa_order_status_name(o.status),
+						   verb)));
 	result = order_close(&call, &o, to_status, reason, NULL, &release);
 	ledger_move(&call, &release, 1);
 	exa_call_end(&call);
@@ -706,11 +709,11 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 		char	   *status = exa_col_cstring(i, 3);
 
 		/* it may have been filled or closed while we waited for it */
-		if (!order_is_live(status))
+		if (!order_is_live(exa_order_status_from_text(status)))
 			continue;
 		memcpy(&o->order_id, DatumGetUUIDP(exa_col_notnull(i, 1)), sizeof(pg_uuid_t));
 		memcpy(&o->account_id, DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
-		o->status = status;
+		o->status = exa_order_status_from_text(status);
 		o->lock_asset = exa_col_cstring(i, 4);
 		o->locked_amount = DatumGetNumericCopy(exa_col_notnull(i, 5));
 		o->symbol = exa_col_cstring(i, 6);
@@ -785,7 +788,7 @@ static ExaStmt stmt_market_status = {
  * need_status false: under REPEATABLE READ only a market created after the
  * snapshot then raises 40001, not a status change.
  */
-static char *
+static ExaMarketStatus
 market_status(const char *symbol, bool need_status)
 {
 	Datum		key[1] = {CStringGetTextDatum(symbol)};
@@ -801,7 +804,7 @@ market_status(const char *symbol, bool need_status)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("market \"%s\" does not exist", symbol)));
-	return exa_col_cstring(0, 1);
+	return exa_market_status_from_text(exa_col_cstring(0, 1));
 }
 
 static ExaStmt stmt_account_live_orders = {
@@ -965,7 +968,7 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
-	if (strcmp(market_status(symbol, true), "ACTIVE") != 0)
+	if (market_status(symbol, true) != EXA_MARKET_ACTIVE)
 	{
 		exa_call_end(&call);
 		return (Datum) 0;
@@ -989,7 +992,7 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 		Datum		key[1];
 
 		order_lock((pg_uuid_t *) lfirst(lc), &o);
-		if (strcmp(o.status, "PENDING") != 0)
+		if (o.status != EXA_ORDER_PENDING)
 			continue;			/* cancelled or expired meanwhile */
 		key[0] = UUIDPGetDatum(&o.order_id);
 		exa_exec(&stmt_open_stop, key, NULL, 1);

@@ -23,7 +23,7 @@ typedef struct ExaOrder
 	char	   *symbol;
 	char	   *side;
 	char	   *order_type;
-	char	   *status;
+	ExaOrderStatus status;
 	char	   *time_in_force;
 	char	   *lock_asset;
 	char	   *base_asset;
@@ -49,7 +49,7 @@ extern void order_lock_account(pg_uuid_t *order_id, ExaAccount *acct);
 /* Lock order 2: the order row FOR UPDATE, read with its market. */
 extern void order_lock(pg_uuid_t *order_id, ExaOrder *out);
 
-extern bool order_is_live(const char *status);
+extern bool order_is_live(ExaOrderStatus status);
 extern bool order_is_buy(const ExaOrder *o);
 
 /* Append one row to exchange.order_events. */

@@ -188,11 +188,12 @@ fill_check(const Fill *f)
 	char	   *id = exa_uuid_str(&o->order_id);
 	Numeric		remaining = exa_sub(o->quantity, o->filled_quantity);
 
-	if (strcmp(o->status, "OPEN") != 0 && strcmp(o->status, "PARTIAL") != 0)
+	if (!exa_order_status_fillable(o->status))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
-				 errmsg("order %s cannot be filled in status %s", id, o->status),
-				 strcmp(o->status, "PENDING") == 0 ?
+				 errmsg("order %s cannot be filled in status %s", id,
+						exa_order_status_name(o->status)),
+				 o->status == EXA_ORDER_PENDING ?
 				 errhint("A STOP order fills once exchange.trigger_stop_orders() has opened it.") :
 				 errdetail("Only OPEN and PARTIAL orders take fills.")));
 	if (exa_cmp(f->quantity, remaining) > 0)
@@ -259,7 +260,8 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	Numeric		filled = exa_add(o->filled_quantity, f->quantity);
 	Numeric		value = exa_add(o->filled_value, exa_mul(f->quantity, f->price));
 	bool		complete = exa_cmp(filled, o->quantity) == 0;
-	const char *status = complete ? "FILLED" : "PARTIAL";
+	const char *status = exa_order_status_name(complete ? EXA_ORDER_FILLED :
+											   EXA_ORDER_PARTIAL);
 	Numeric		new_locked;
 	Numeric		release;
 	char	   *acct = exa_uuid_str(&o->account_id);
@@ -308,7 +310,8 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	values[5] = NumericGetDatum(new_locked);
 	exa_exec(&stmt_fill_order, values, NULL, 0);
 
-	order_event(call, &o->order_id, o->status, status, f->quantity, f->trade_ref);
+	order_event(call, &o->order_id, exa_order_status_name(o->status), status,
+				f->quantity, f->trade_ref);
 
 	/* What the order pays (out of its lock), then what it receives. */
 	m = &moves[(*nmoves)++];
