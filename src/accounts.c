@@ -17,8 +17,9 @@
  * Transitions (README "Order lifecycle and arithmetic"): account ACTIVE <-> SUSPENDED, ACTIVE or
  * SUSPENDED -> CLOSED (final) only with zero balances and no live order or
  * hold; KYC PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED,
- * REJECTED -> PENDING, refused (LX004) on a CLOSED account.  Setting the
- * current value again changes nothing and writes no outbox row.
+ * REJECTED -> PENDING, refused (LX004) on a CLOSED account (the tables are
+ * in states.c).  Setting the current value again changes nothing and writes
+ * no outbox row.
  *
  * Stale keys (README "Redis delivery"): cache:account:<acct>; a status
  * change also cache:balances:<acct>, as the view account_balances carries
@@ -373,7 +374,8 @@ Datum
 set_market_status(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 0);
-	const char *status = exa_arg_enum(fcinfo, 1, "status", exa_market_status_names, false);
+	const char *status = exa_arg_enum(fcinfo, 1, "status",
+									  exa_market_status_names, false);
 	Datum		values[2];
 	ExaCall		call;
 	Datum		result;

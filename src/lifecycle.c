@@ -312,7 +312,8 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 	problem = transition_problem(old_known ? &old_status : NULL,
 								 new_known ? &new_status : NULL,
 								 order_type != NULL &&
-								 strcmp(order_type, "STOP") == 0,
+								 exa_order_type_from_text(order_type) ==
+								 EXA_TYPE_STOP,
 								 fill, rest);
 	if (problem != NULL)
 		ereport(ERROR,

@@ -50,9 +50,6 @@ PG_FUNCTION_INFO_V1(expire_order);
 PG_FUNCTION_INFO_V1(expire_orders);
 PG_FUNCTION_INFO_V1(trigger_stop_orders);
 
-static const char *const sides[] = {"BUY", "SELL", NULL};
-static const char *const order_types[] = {"MARKET", "LIMIT", "STOP", NULL};
-static const char *const time_in_forces[] = {"GTC", "IOC", "FOK", NULL};
 
 #define CLIENT_ORDER_ID_MAXLEN 64
 #define REASON_MAXLEN 256
@@ -153,10 +150,10 @@ order_lock(pg_uuid_t *order_id, ExaOrder *o)
 	memcpy(&o->order_id, DatumGetUUIDP(exa_col_notnull(0, 1)), sizeof(pg_uuid_t));
 	memcpy(&o->account_id, DatumGetUUIDP(exa_col_notnull(0, 2)), sizeof(pg_uuid_t));
 	o->symbol = exa_col_cstring(0, 3);
-	o->side = exa_col_cstring(0, 4);
-	o->order_type = exa_col_cstring(0, 5);
+	o->side = exa_order_side_from_text(exa_col_cstring(0, 4));
+	o->order_type = exa_order_type_from_text(exa_col_cstring(0, 5));
 	o->status = exa_order_status_from_text(exa_col_cstring(0, 6));
-	o->time_in_force = exa_col_cstring(0, 7);
+	o->time_in_force = exa_time_in_force_from_text(exa_col_cstring(0, 7));
 	o->lock_asset = exa_col_cstring(0, 8);
 	o->base_asset = exa_col_cstring(0, 9);
 	o->quote_asset = exa_col_cstring(0, 10);
@@ -197,7 +194,7 @@ order_is_live(ExaOrderStatus status)
 bool
 order_is_buy(const ExaOrder *o)
 {
-	return strcmp(o->side, "BUY") == 0;
+	return o->side == EXA_SIDE_BUY;
 }
 
 /* In the book: the statuses that take fills (OPEN, PARTIAL). */
@@ -386,20 +383,24 @@ place_order(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	char	   *symbol = exa_arg_text(fcinfo, 1, "symbol", false, 21);
-	const char *side = exa_arg_enum(fcinfo, 2, "side", sides, false);
-	const char *type = exa_arg_enum(fcinfo, 3, "order_type", order_types, false);
+	const char *side = exa_arg_enum(fcinfo, 2, "side",
+									exa_order_side_names, false);
+	const char *type = exa_arg_enum(fcinfo, 3, "order_type",
+									exa_order_type_names, false);
 	Numeric		quantity = exa_arg_amount(fcinfo, 4, "quantity", EXA_AMOUNT_POSITIVE);
 	Numeric		price = exa_arg_amount(fcinfo, 5, "price",
 									   EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
-	const char *tif = exa_arg_enum(fcinfo, 6, "time_in_force", time_in_forces, true);
+	const char *tif = exa_arg_enum(fcinfo, 6, "time_in_force",
+								   exa_time_in_force_names, true);
 	Numeric		stop_price = exa_arg_amount(fcinfo, 7, "stop_price",
 											EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
 	char	   *client_order_id = exa_arg_text(fcinfo, 8, "client_order_id", true,
 											   CLIENT_ORDER_ID_MAXLEN);
 	Datum		metadata = exa_arg_metadata(fcinfo, 9);
-	bool		is_buy = strcmp(side, "BUY") == 0;
-	bool		is_stop = strcmp(type, "STOP") == 0;
-	bool		is_market = strcmp(type, "MARKET") == 0;
+	ExaOrderType otype = exa_order_type_from_text(type);
+	bool		is_buy = exa_order_side_from_text(side) == EXA_SIDE_BUY;
+	bool		is_stop = otype == EXA_TYPE_STOP;
+	bool		is_market = otype == EXA_TYPE_MARKET;
 	ExaAccount	acct;
 	ExaCall		call;
 	Datum		mkey[1];
@@ -430,7 +431,7 @@ place_order(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a STOP order needs a stop_price"),
 				 errhint("A BUY stop triggers when the last price reaches stop_price or more, a SELL stop at stop_price or less.")));
-	if (price == NULL && strcmp(type, "LIMIT") == 0)
+	if (price == NULL && otype == EXA_TYPE_LIMIT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a LIMIT order needs a price")));
@@ -441,8 +442,8 @@ place_order(PG_FUNCTION_ARGS)
 				 errdetail("The price of a %s BUY order is the most it may pay per unit; it sizes the funds locked.", type),
 				 errhint("Pass price, for example the best ask plus a margin.")));
 	if (tif == NULL)
-		tif = is_market ? "IOC" : "GTC";
-	else if (is_market && strcmp(tif, "GTC") == 0)
+		tif = exa_time_in_force_name(is_market ? EXA_TIF_IOC : EXA_TIF_GTC);
+	else if (is_market && exa_time_in_force_from_text(tif) == EXA_TIF_GTC)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a MARKET order cannot be GTC"),

@@ -21,10 +21,10 @@ typedef struct ExaOrder
 	pg_uuid_t	order_id;
 	pg_uuid_t	account_id;
 	char	   *symbol;
-	char	   *side;
-	char	   *order_type;
+	ExaOrderSide side;
+	ExaOrderType order_type;
 	ExaOrderStatus status;
-	char	   *time_in_force;
+	ExaTimeInForce time_in_force;
 	char	   *lock_asset;
 	char	   *base_asset;
 	char	   *quote_asset;

@@ -5,8 +5,9 @@
  *	  transitions (README "Order lifecycle and arithmetic").
  *
  * This file owns every status name and every transition rule; see
- * states.h.  It is the only place that compares a status name as a string
- * (status_index()).  It runs no SQL and takes no lock.
+ * states.h.  It is the only place that compares a status name (or a side,
+ * type, time in force or liquidity) as a string (status_index()).  It runs
+ * no SQL and takes no lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,6 +48,32 @@ const char *const exa_kyc_status_names[] = {
 const char *const exa_market_status_names[] = {
 	[EXA_MARKET_ACTIVE] = "ACTIVE",
 	[EXA_MARKET_HALTED] = "HALTED",
+	NULL
+};
+
+const char *const exa_order_side_names[] = {
+	[EXA_SIDE_BUY] = "BUY",
+	[EXA_SIDE_SELL] = "SELL",
+	NULL
+};
+
+const char *const exa_order_type_names[] = {
+	[EXA_TYPE_MARKET] = "MARKET",
+	[EXA_TYPE_LIMIT] = "LIMIT",
+	[EXA_TYPE_STOP] = "STOP",
+	NULL
+};
+
+const char *const exa_time_in_force_names[] = {
+	[EXA_TIF_GTC] = "GTC",
+	[EXA_TIF_IOC] = "IOC",
+	[EXA_TIF_FOK] = "FOK",
+	NULL
+};
+
+const char *const exa_liquidity_names[] = {
+	[EXA_LIQUIDITY_MAKER] = "MAKER",
+	[EXA_LIQUIDITY_TAKER] = "TAKER",
 	NULL
 };
 
@@ -132,6 +159,52 @@ exa_market_status_from_text(const char *s)
 {
 	return (ExaMarketStatus) status_from_text(exa_market_status_names,
 											  "market status", s);
+}
+
+const char *
+exa_order_side_name(ExaOrderSide s)
+{
+	return exa_order_side_names[s];
+}
+
+ExaOrderSide
+exa_order_side_from_text(const char *s)
+{
+	return (ExaOrderSide) status_from_text(exa_order_side_names,
+										   "order side", s);
+}
+
+ExaOrderType
+exa_order_type_from_text(const char *s)
+{
+	return (ExaOrderType) status_from_text(exa_order_type_names,
+										   "order type", s);
+}
+
+const char *
+exa_time_in_force_name(ExaTimeInForce t)
+{
+	return exa_time_in_force_names[t];
+}
+
+ExaTimeInForce
+exa_time_in_force_from_text(const char *s)
+{
+	return (ExaTimeInForce) status_from_text(exa_time_in_force_names,
+											 "time in force", s);
+}
+
+const char *
+exa_liquidity_name(ExaLiquidity l)
+{
+	return exa_liquidity_names[l];
+}
+
+ExaLiquidity
+exa_liquidity_from_text(const char *s)
+{
+	return (ExaLiquidity) status_from_text(exa_liquidity_names,
+										   "liquidity", s);
 }
 
 /* ------------------------------------------------------------------------

@@ -2,7 +2,9 @@
  *
  * states.h
  *	  The state vocabulary: order, account, KYC and market statuses as C
- *	  enums, and the one table of legal transitions per state machine.
+ *	  enums, and the one table of legal transitions per state machine;
+ *	  also the fixed attributes of an order (side, type, time in force) and
+ *	  a fill's liquidity.
  *
  * The rules are those of README "Order lifecycle and arithmetic".  They are
  * written here once: the API functions, the UPDATE trigger
@@ -120,5 +122,51 @@ typedef enum ExaMarketStatus
 
 extern const char *const exa_market_status_names[];
 extern ExaMarketStatus exa_market_status_from_text(const char *s);
+
+/*
+ * An order's side, type and time in force, and a fill's liquidity: fixed
+ * vocabularies without transitions.  The name lists are in enum order and
+ * are the lists exa_arg_enum() (args.c) checks arguments against.
+ */
+typedef enum ExaOrderSide
+{
+	EXA_SIDE_BUY,
+	EXA_SIDE_SELL
+} ExaOrderSide;
+
+typedef enum ExaOrderType
+{
+	EXA_TYPE_MARKET,
+	EXA_TYPE_LIMIT,
+	EXA_TYPE_STOP
+} ExaOrderType;
+
+typedef enum ExaTimeInForce
+{
+	EXA_TIF_GTC,
+	EXA_TIF_IOC,
+	EXA_TIF_FOK
+} ExaTimeInForce;
+
+typedef enum ExaLiquidity
+{
+	EXA_LIQUIDITY_MAKER,
+	EXA_LIQUIDITY_TAKER
+} ExaLiquidity;
+
+extern const char *const exa_order_side_names[];
+extern const char *exa_order_side_name(ExaOrderSide s);
+extern ExaOrderSide exa_order_side_from_text(const char *s);
+
+extern const char *const exa_order_type_names[];
+extern ExaOrderType exa_order_type_from_text(const char *s);
+
+extern const char *const exa_time_in_force_names[];
+extern const char *exa_time_in_force_name(ExaTimeInForce t);
+extern ExaTimeInForce exa_time_in_force_from_text(const char *s);
+
+extern const char *const exa_liquidity_names[];
+extern const char *exa_liquidity_name(ExaLiquidity l);
+extern ExaLiquidity exa_liquidity_from_text(const char *s);
 
 #endif							/* EXA_STATES_H */

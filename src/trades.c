@@ -50,8 +50,6 @@
 PG_FUNCTION_INFO_V1(apply_trade);
 PG_FUNCTION_INFO_V1(apply_match);
 
-static const char *const liquidities[] = {"MAKER", "TAKER", NULL};
-static const char *const maker_sides[] = {"BUY", "SELL", NULL};
 
 #define TRADE_REF_MAXLEN 128
 
@@ -153,7 +151,8 @@ fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg)
 	}
 	else if (f->liquidity != NULL)
 	{
-		Numeric		rate = strcmp(f->liquidity, "MAKER") == 0 ?
+		Numeric		rate =
+			exa_liquidity_from_text(f->liquidity) == EXA_LIQUIDITY_MAKER ?
 			o->maker_fee_rate : o->taker_fee_rate;
 		Numeric		base;
 
@@ -202,7 +201,7 @@ fill_check(const Fill *f)
 				 errmsg("fill of %s overfills order %s", exa_num_str(f->quantity), id),
 				 errdetail("The order has %s of %s left.", exa_num_str(remaining),
 						   exa_num_str(o->quantity))));
-	if (strcmp(o->time_in_force, "FOK") == 0 && exa_cmp(f->quantity, remaining) < 0)
+	if (o->time_in_force == EXA_TIF_FOK && exa_cmp(f->quantity, remaining) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_FILL_OR_KILL_REFUSED),
 				 errmsg("fill-or-kill order %s must be filled completely", id),
@@ -218,7 +217,8 @@ fill_check(const Fill *f)
 					(errcode(ERRCODE_EXA_PRICE_OUTSIDE_LIMIT),
 					 errmsg("fill price %s is outside the limit of order %s",
 							exa_num_str(f->price), id),
-					 errdetail("A %s order with limit %s fills at %s that.", o->side,
+					 errdetail("A %s order with limit %s fills at %s that.",
+							   exa_order_side_name(o->side),
 							   exa_num_str(o->price),
 							   order_is_buy(o) ? "or below" : "or above")));
 	}
@@ -284,7 +284,7 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	values[1] = UUIDPGetDatum(&o->order_id);
 	values[2] = UUIDPGetDatum(&o->account_id);
 	values[3] = CStringGetTextDatum(o->symbol);
-	values[4] = CStringGetTextDatum(o->side);
+	values[4] = CStringGetTextDatum(exa_order_side_name(o->side));
 	values[5] = NumericGetDatum(f->quantity);
 	values[6] = NumericGetDatum(f->price);
 	values[7] = NumericGetDatum(f->fee);
@@ -439,7 +439,8 @@ apply_trade(PG_FUNCTION_ARGS)
 	char	   *fee_currency = PG_ARGISNULL(4) ? NULL : exa_arg_asset(fcinfo, 4, "fee_currency");
 	TimestampTz executed_at = arg_executed_at(fcinfo, 5);
 	char	   *trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
-	const char *liquidity = exa_arg_enum(fcinfo, 7, "liquidity", liquidities, true);
+	const char *liquidity = exa_arg_enum(fcinfo, 7, "liquidity",
+										 exa_liquidity_names, true);
 	ExaAccount	acct;
 	ExaOrder	o;
 	ExaCall		call;
@@ -508,7 +509,8 @@ apply_match(PG_FUNCTION_ARGS)
 	Numeric		buy_fee = exa_arg_amount(fcinfo, 4, "buy_fee", EXA_AMOUNT_NULL_OK);
 	Numeric		sell_fee = exa_arg_amount(fcinfo, 5, "sell_fee", EXA_AMOUNT_NULL_OK);
 	char	   *trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
-	const char *maker = exa_arg_enum(fcinfo, 7, "maker", maker_sides, true);
+	const char *maker = exa_arg_enum(fcinfo, 7, "maker",
+									 exa_order_side_names, true);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		ids[2] = {UUIDPGetDatum(buy_id), UUIDPGetDatum(sell_id)};
 	pg_uuid_t	acct_of[2];
@@ -565,12 +567,13 @@ apply_match(PG_FUNCTION_ARGS)
 		order_lock(buy_id, &buy);
 	}
 
-	if (strcmp(buy.side, "BUY") != 0 || strcmp(sell.side, "SELL") != 0)
+	if (buy.side != EXA_SIDE_BUY || sell.side != EXA_SIDE_SELL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("apply_match needs a BUY order and a SELL order"),
 				 errdetail("buy_order_id names a %s order and sell_order_id a %s order.",
-						   buy.side, sell.side)));
+						   exa_order_side_name(buy.side),
+						   exa_order_side_name(sell.side))));
 	if (strcmp(buy.symbol, sell.symbol) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -579,7 +582,7 @@ apply_match(PG_FUNCTION_ARGS)
 						   buy.symbol, sell.symbol)));
 
 	if (maker != NULL)
-		buy_is_maker = strcmp(maker, "BUY") == 0;
+		buy_is_maker = exa_order_side_from_text(maker) == EXA_SIDE_BUY;
 	else if (buy.created_at != sell.created_at)
 		buy_is_maker = buy.created_at < sell.created_at;
 	else
@@ -589,8 +592,10 @@ apply_match(PG_FUNCTION_ARGS)
 	fs.o = &sell;
 	fb.quantity = fs.quantity = quantity;
 	fb.price = fs.price = price;
-	fb.liquidity = buy_is_maker ? "MAKER" : "TAKER";
-	fs.liquidity = buy_is_maker ? "TAKER" : "MAKER";
+	fb.liquidity = exa_liquidity_name(buy_is_maker ? EXA_LIQUIDITY_MAKER :
+									  EXA_LIQUIDITY_TAKER);
+	fs.liquidity = exa_liquidity_name(buy_is_maker ? EXA_LIQUIDITY_TAKER :
+									  EXA_LIQUIDITY_MAKER);
 	fb.executed_at = fs.executed_at = now;
 	fb.trade_ref = fs.trade_ref = trade_ref;
 	fill_fee(&fb, buy_fee, NULL);
