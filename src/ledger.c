@@ -197,6 +197,7 @@ void
 ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 {
 	Datum		values[1] = {UUIDPGetDatum(account_id)};
+
 	if (exa_exec(for_update ? &stmt_lock_account_update : &stmt_lock_account_share,
 				 values, NULL, 1) != 1)
 	{

@@ -247,10 +247,11 @@ order_keys(ExaCall *call, ExaOrder *o, bool book)
 }
 
 Datum
-order_close(ExaCall *call, ExaOrder *o, const char *to_status,
+order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
 			const char *reason, ReturnSetInfo *rsinfo, LedgerMove *release)
 {
-	Datum		values[2] = {UUIDPGetDatum(&o->order_id), CStringGetTextDatum(to_status)};
+	const char *to = exa_order_status_name(to_status);
+	Datum		values[2] = {UUIDPGetDatum(&o->order_id), CStringGetTextDatum(to)};
 	Datum		result;
 
 	exa_exec(&stmt_close_order, values, NULL, 1);
@@ -264,7 +265,7 @@ order_close(ExaCall *call, ExaOrder *o, const char *to_status,
 	release->kind = "ORDER_RELEASE";
 	release->order_id = &o->order_id;
 
-	order_event(call, &o->order_id, exa_order_status_name(o->status), to_status,
+	order_event(call, &o->order_id, exa_order_status_name(o->status), to,
 				NULL, reason);
 	order_keys(call, o, order_in_book(o->status));
 	return result;
@@ -570,7 +571,7 @@ place_order(PG_FUNCTION_ARGS)
  */
 
 static Datum
-close_one(FunctionCallInfo fcinfo, const char *to_status, const char *verb)
+close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status, const char *verb)
 {
 	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
 	char	   *reason = exa_arg_text(fcinfo, 1, "reason", true, REASON_MAXLEN);
@@ -583,11 +584,12 @@ close_one(FunctionCallInfo fcinfo, const char *to_status, const char *verb)
 	exa_call_begin(&call);
 	order_lock_account(order_id, &acct);
 	order_lock(order_id, &o);
-	if (!order_is_live(o.status))
+	if (!exa_order_transition_ok(o.status, to_status))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
 				 errmsg("illegal order transition from %s to %s",
-						exa_order_status_name(o.status), to_status),
+						exa_order_status_name(o.status),
+						exa_order_status_name(to_status)),
 				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be %s.",
 						   exa_uuid_str(order_id), exa_order_status_name(o.status),
 						   verb)));
@@ -601,14 +603,14 @@ close_one(FunctionCallInfo fcinfo, const char *to_status, const char *verb)
 Datum
 cancel_order(PG_FUNCTION_ARGS)
 {
-	return close_one(fcinfo, "CANCELLED", "cancelled");
+	return close_one(fcinfo, EXA_ORDER_CANCELLED, "cancelled");
 }
 
 /* expire_order(order_id uuid, reason text DEFAULT NULL) -> orders */
 Datum
 expire_order(PG_FUNCTION_ARGS)
 {
-	return close_one(fcinfo, "EXPIRED", "expired");
+	return close_one(fcinfo, EXA_ORDER_EXPIRED, "expired");
 }
 
 static Datum
@@ -998,7 +1000,8 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 		key[0] = UUIDPGetDatum(&o.order_id);
 		exa_exec(&stmt_open_stop, key, NULL, 1);
 		(void) order_result(rsinfo);
-		order_event(&call, &o.order_id, "PENDING", "OPEN", NULL, reason);
+		order_event(&call, &o.order_id, exa_order_status_name(EXA_ORDER_PENDING),
+					exa_order_status_name(EXA_ORDER_OPEN), NULL, reason);
 		exa_call_key(&call, "cache:order:%s", exa_uuid_str(&o.order_id));
 		exa_call_key(&call, "cache:orders:%s", exa_uuid_str(&o.account_id));
 		any = true;

@@ -65,7 +65,7 @@ extern void order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
  * order rows in the lock order.  The updated row goes to rsinfo's
  * tuplestore when rsinfo is given; otherwise it is returned as a Datum.
  */
-extern Datum order_close(ExaCall *call, ExaOrder *o, const char *to_status,
+extern Datum order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
 						 const char *reason, ReturnSetInfo *rsinfo,
 						 LedgerMove *release);
 
