@@ -55,6 +55,7 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -63,7 +64,7 @@
 #include "delivery.h"
 #include "exchange_adapter.h"
 #include "stmt.h"
-#include "worker.h"
+#include "worker_status.h"
 
 /* Per process: refusals in force and whether each was reported. */
 static struct
@@ -258,6 +259,36 @@ row_id_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The worker's statements on the outbox (claim, delete and release, all by
+ * id) run with sequential scans disabled, and only they: the setting is
+ * made at a GUC nest level of its own around the statement and undone
+ * right after it, like a function's SET clause.  The outbox is a queue: its
+ * statistics see it nearly empty while, under a stream of commits, its heap
+ * holds thousands of dead rows between two vacuums.  The planner then reads
+ * it sequentially, every page of it at every claim and delete, which cost
+ * most of the worker's CPU (measured: heapgetpage and visibility checks).
+ * By id, through outbox_pkey, a claim reads only the head of the queue,
+ * whose dead entries the index scans mark and skip thereafter.  Setting it
+ * at each execution, not once at prepare time, matters: a kept plan is made
+ * again after any invalidation of the outbox's relcache entry (a vacuum or
+ * an analyze of it sends one), and must again be made with the index.
+ * flush_outbox (registry.c) runs in the caller's session with its settings.
+ */
+static uint64
+exec_outbox_by_id(ExaStmt *stmt, Datum *values)
+{
+	int			save_nestlevel = NewGUCNestLevel();
+	uint64		n;
+
+	(void) set_config_option("enable_seqscan", "off",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	n = exa_exec(stmt, values, NULL, 0);
+	AtEOXact_GUC(true, save_nestlevel);
+	return n;
+}
+
 static DeliveryBatch *
 claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 {
@@ -268,7 +299,10 @@ claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 	values[0] = Int32GetDatum(delivery_lease_ms());
 	values[1] = Int64GetDatum((int64) limit);
 	values[2] = BoolGetDatum(registry);
-	n = exa_exec(stmt, values, NULL, 0);
+	if (stmt == &stmt_claim_worker)
+		n = exec_outbox_by_id(stmt, values);
+	else
+		n = exa_exec(stmt, values, NULL, 0);
 	batch = batch_from_spi(n, mcxt);
 	/* RETURNING has no order: deliver in commit-ish (id) order. */
 	qsort(batch->rows, batch->nrows, sizeof(DeliveryRow), row_id_cmp);
@@ -583,7 +617,7 @@ delivery_delete_ids(const int64 *ids, int nids)
 	values[0] = PointerGetDatum(construct_array(elems, nids, INT8OID,
 												sizeof(int64), FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	exa_exec(&stmt_delete, values, NULL, 0);
+	(void) exec_outbox_by_id(&stmt_delete, values);
 }
 
 /* Give back the claims of the rows not delivered (worker). */
@@ -595,13 +629,13 @@ delivery_release_undelivered(DeliveryBatch *batch)
 
 	values[0] = batch_ids(batch, false, &nids);
 	if (nids > 0)
-		exa_exec(&stmt_release, values, NULL, 0);
+		(void) exec_outbox_by_id(&stmt_release, values);
 }
 
 int64
 delivery_release_all_claims(void)
 {
-	return (int64) exa_exec(&stmt_release_all, NULL, NULL, 0);
+	return (int64) exec_outbox_by_id(&stmt_release_all, NULL);
 }
 
 /* ------------------------------------------------------------------------

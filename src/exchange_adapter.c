@@ -29,7 +29,7 @@
 #include "utils/lsyscache.h"
 
 #include "exchange_adapter.h"
-#include "worker.h"
+#include "worker_status.h"
 
 PG_MODULE_MAGIC;
 

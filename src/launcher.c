@@ -68,6 +68,7 @@
 
 #include "exchange_adapter.h"
 #include "worker.h"
+#include "worker_status.h"
 
 /* Seconds the postmaster waits before restarting a launcher that exited 1. */
 #define EXA_LAUNCHER_RESTART_SECONDS	5
@@ -325,4 +326,6 @@ exa_launcher_main(Datum main_arg)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+	/* not reached */
+	proc_exit(1);
 }

@@ -59,7 +59,7 @@
 #include "outbox.h"
 #include "redis_client.h"
 #include "stmt.h"
-#include "worker.h"
+#include "worker_status.h"
 
 PG_FUNCTION_INFO_V1(register_service);
 PG_FUNCTION_INFO_V1(heartbeat_service);
