@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * delivery.c
- *	  Claiming, pushing and deleting outbox rows (DESIGN §5).
+ *	  Claiming, pushing and deleting outbox rows (README "Redis delivery").
  *
  * This file owns the SQL of delivery (claim, service state, delete) and the
  * Redis commands that carry it out.  Both halves are used by the worker
@@ -322,6 +322,16 @@ delivery_claim_locked(int limit, bool registry, MemoryContext mcxt)
 	return claim(&stmt_claim_locked, limit, registry, mcxt);
 }
 
+/* The next free entry of batch->services, checked against its room. */
+static DeliveryService *
+batch_next_service(DeliveryBatch *batch)
+{
+	if (batch->nservices >= batch->maxservices)
+		elog(ERROR, "delivery batch has room for %d services, a %dth was added",
+			 batch->maxservices, batch->nservices + 1);
+	return &batch->services[batch->nservices++];
+}
+
 /* Append SPI_tuptable's service rows (SERVICE_COLUMNS) to batch->services. */
 static void
 services_from_spi(DeliveryBatch *batch, uint64 n, MemoryContext mcxt)
@@ -331,7 +341,7 @@ services_from_spi(DeliveryBatch *batch, uint64 n, MemoryContext mcxt)
 
 	for (i = 0; i < n; i++)
 	{
-		DeliveryService *svc = &batch->services[batch->nservices++];
+		DeliveryService *svc = batch_next_service(batch);
 		bool		isnull;
 		Datum		px;
 
@@ -408,8 +418,10 @@ load_services(DeliveryBatch *batch, List *ids, DeliveryLockMode mode,
 	int			i;
 	uint64		n;
 
+	/* One more than the ids: delivery_add_self may add the worker's own. */
+	batch->maxservices = nids + 1;
 	batch->services = MemoryContextAllocZero(mcxt,
-											 sizeof(DeliveryService) * (nids + 1));
+											 sizeof(DeliveryService) * batch->maxservices);
 	batch->nservices = 0;
 	if (nids == 0)
 		return;
@@ -453,7 +465,7 @@ load_services(DeliveryBatch *batch, List *ids, DeliveryLockMode mode,
 		if (svc == NULL)
 		{
 			/* No row (deregistered: its keys are deleted), or deferred. */
-			svc = &batch->services[batch->nservices++];
+			svc = batch_next_service(batch);
 			svc->service_id = MemoryContextStrdup(mcxt, order[i].id);
 			svc->live = false;
 			svc->deferred = !got[i];
@@ -564,7 +576,7 @@ delivery_add_self(DeliveryBatch *batch, const char *database,
 		return;
 
 	old = MemoryContextSwitchTo(mcxt);
-	svc = &batch->services[batch->nservices++];
+	svc = batch_next_service(batch);
 	svc->service_id = pstrdup(exa_service_id);
 	svc->json = exa_col_cstring(0, 1);
 	svc->heartbeat = exa_col_cstring(0, 2);
@@ -677,28 +689,113 @@ delivery_refusals(void)
 	return refusal_text;
 }
 
+/* Commands whose refusal has a fallback (report_refusal). */
+typedef enum RefusedCommand
+{
+	REFUSED_UNLINK,
+	REFUSED_MULTI,
+	REFUSED_PUBLISH,
+	REFUSED_PING
+} RefusedCommand;
+
 /*
- * Report a refusal that will not heal, once per process: a WARNING (the
- * server log for the worker) and the worker's last_error.
+ * The error code that opens a Redis error reply ("NOPERM", "ERR", ...), at
+ * most len - 1 bytes of it: like a SQLSTATE, the part of the reply a reader
+ * branches on.  The whole reply is server text (errdetail_internal).
  */
 static void
-report_refusal(bool *reported, const char *command, const redisReply *reply,
-			   const char *fallback, const char *hint)
+reply_error_code(const redisReply *reply, char *code, size_t len)
 {
+	const char *s = reply && reply->str ? reply->str : "error";
+	size_t		n = strcspn(s, " ");
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(code, s, n);
+	code[n] = '\0';
+}
+
+/*
+ * Report a refusal that will not heal, once per process: a WARNING (the
+ * server log for the worker) and the worker's last_error.  SQLSTATE LX011:
+ * Redis refusing a command is not a PostgreSQL privilege.
+ */
+static void
+report_refusal(RefusedCommand which, const redisReply *reply)
+{
+	static const struct
+	{
+		const char *command;
+		const char *fallback;	/* for the status, in English */
+	}			what[] = {
+		[REFUSED_UNLINK] = {"UNLINK", "deletes keys with DEL instead"},
+		[REFUSED_MULTI] = {"MULTI", "writes registrations with two SETs, not atomically"},
+		[REFUSED_PUBLISH] = {"PUBLISH", "deletes keys but publishes no invalidation messages"},
+		[REFUSED_PING] = {"PING", "checks the connection with EXISTS instead"},
+	};
+	bool	   *reported;
+	const char *text = reply && reply->str ? reply->str : "error";
+	char		code[32];
 	char		msg[EXA_STATUS_ERROR_LEN];
 
+	switch (which)
+	{
+		case REFUSED_UNLINK:
+			reported = &refusal.reported_unlink;
+			break;
+		case REFUSED_MULTI:
+			reported = &refusal.reported_multi;
+			break;
+		case REFUSED_PUBLISH:
+			reported = &refusal.reported_publish;
+			break;
+		case REFUSED_PING:
+			reported = &refusal.reported_ping;
+			break;
+		default:
+			elog(ERROR, "unrecognized refused command %d", (int) which);
+			return;				/* keep compiler quiet */
+	}
 	if (*reported)
 		return;
 	*reported = true;
 	snprintf(msg, sizeof(msg), "Redis refused %s: %s; %s",
-			 command, reply && reply->str ? reply->str : "error", fallback);
+			 what[which].command, text, what[which].fallback);
 	exa_status_set_error(msg);
-	ereport(WARNING,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("Redis refused %s: %s", command,
-					reply && reply->str ? reply->str : "error"),
-			 errdetail("exchange_adapter %s; this is reported once.", fallback),
-			 errhint("%s", hint)));
+
+	reply_error_code(reply, code, sizeof(code));
+	switch (which)
+	{
+		case REFUSED_UNLINK:
+			ereport(WARNING,
+					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+					 errmsg("Redis refused %s: %s", "UNLINK", code),
+					 errdetail_internal("%s", text),
+					 errhint("Allow UNLINK (+@keyspace) to the Redis user. Until then exchange_adapter deletes keys with DEL; this is reported once.")));
+			break;
+		case REFUSED_MULTI:
+			ereport(WARNING,
+					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+					 errmsg("Redis refused %s: %s", "MULTI", code),
+					 errdetail_internal("%s", text),
+					 errhint("Allow +multi +exec to the Redis user (see docker/redis/users.acl). Until then exchange_adapter writes registrations with two SETs, not atomically; this is reported once.")));
+			break;
+		case REFUSED_PUBLISH:
+			ereport(WARNING,
+					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+					 errmsg("Redis refused %s: %s", "PUBLISH", code),
+					 errdetail_internal("%s", text),
+					 errhint("Allow +publish and the channel (&exchange:*) to the Redis user, or set \"%s\" to ''. Until then exchange_adapter deletes keys but publishes no invalidation messages; this is reported once.",
+							 "exchange_adapter.invalidation_channel")));
+			break;
+		case REFUSED_PING:
+			ereport(WARNING,
+					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+					 errmsg("Redis refused %s: %s", "PING", code),
+					 errdetail_internal("%s", text),
+					 errhint("Allow +ping to the Redis user (see docker/redis/users.acl). Until then exchange_adapter checks the connection with EXISTS; this is reported once.")));
+			break;
+	}
 }
 
 static void
@@ -977,9 +1074,7 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 				if (!refusal.use_del &&
 					(redis_reply_is_noperm(r) || redis_reply_is_unknown_command(r)))
 				{
-					report_refusal(&refusal.reported_unlink, "UNLINK", r,
-								   "deletes keys with DEL instead",
-								   "Allow UNLINK (+@keyspace) to the Redis user.");
+					report_refusal(REFUSED_UNLINK, r);
 					refusal.use_del = true;
 					*retry = true;
 					return true;
@@ -1018,9 +1113,7 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 					set_err(errbuf, errlen, "MULTI", r);
 					return false;
 				}
-				report_refusal(&refusal.reported_multi, "MULTI", r,
-							   "writes registrations with two SETs, not atomically",
-							   "Allow +multi +exec to the Redis user (see docker/redis/users.acl).");
+				report_refusal(REFUSED_MULTI, r);
 				refusal.multi_refused = true;
 				/* Without MULTI the SETs ran at once: their replies count. */
 				if (redis_reply_is_error(s1))
@@ -1095,9 +1188,7 @@ push_deletes(RedisClient *client, char **keys, int nkeys,
 			if (!refusal.use_del &&
 				(redis_reply_is_noperm(r) || redis_reply_is_unknown_command(r)))
 			{
-				report_refusal(&refusal.reported_unlink, "UNLINK", r,
-							   "deletes keys with DEL instead",
-							   "Allow UNLINK (+@keyspace) to the Redis user.");
+				report_refusal(REFUSED_UNLINK, r);
 				refusal.use_del = true;
 				retry = true;
 				break;
@@ -1127,10 +1218,7 @@ check_publishes(RedisClient *client, int pos, int npub,
 			continue;
 		if (redis_reply_is_noperm(r))
 		{
-			report_refusal(&refusal.reported_publish, "PUBLISH", r,
-						   "deletes keys but publishes no invalidation messages",
-						   "Allow +publish and the channel (&exchange:*) to the Redis user, "
-						   "or set exchange_adapter.invalidation_channel to ''.");
+			report_refusal(REFUSED_PUBLISH, r);
 			refusal.publish_refused = true;
 			return DELIVERY_OK;
 		}
@@ -1391,9 +1479,7 @@ delivery_ping(RedisClient *client, char *errbuf, size_t errlen)
 			redis_clear_replies(client);
 			return DELIVERY_REFUSED;
 		}
-		report_refusal(&refusal.reported_ping, "PING", r,
-					   "checks the connection with EXISTS instead",
-					   "Allow +ping to the Redis user (see docker/redis/users.acl).");
+		report_refusal(REFUSED_PING, r);
 		refusal.ping_refused = true;
 		redis_clear_replies(client);
 	}

@@ -12,10 +12,11 @@
  * UPDATE, DELETE), never a ledger row.
  *
  * discover_services and flush_outbox are the only SQL functions that do
- * Redis I/O in the calling backend (DESIGN §5).  Both use the latch-aware
- * client with the connect and command deadlines, can be cancelled, hold no
- * ledger lock, and raise LX011 when Redis fails.  discover_services does all
- * its I/O first, closes the connection and only then parses what it read,
+ * Redis I/O in the calling backend (README "Redis delivery").  Both use the
+ * latch-aware client with the connect and command deadlines, can be
+ * cancelled, hold no ledger lock, and raise LX011 when Redis fails.
+ * discover_services does all its I/O first, closes the connection and only
+ * then parses what it read,
  * so no error can be raised while hiredis state is live outside the
  * client's own PG_TRY; flush_outbox wraps its I/O in PG_TRY to close the
  * connection on any error.  flush_outbox locks the outbox rows it delivers
@@ -178,24 +179,27 @@ ttl_arg(FunctionCallInfo fcinfo, int argno)
 	if (ttl->day < 0 || ttl->day > SERVICE_TTL_MAX_DAYS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl must lie between exchange_adapter.heartbeat_interval and %d days",
-						SERVICE_TTL_MAX_DAYS)));
+				 errmsg("ttl must lie between \"%s\" and %d days",
+						"exchange_adapter.heartbeat_interval", SERVICE_TTL_MAX_DAYS)));
 	usecs = ttl->day * USECS_PER_DAY + ttl->time;
 	if (usecs > (int64) SERVICE_TTL_MAX_DAYS * USECS_PER_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl must lie between exchange_adapter.heartbeat_interval and %d days",
-						SERVICE_TTL_MAX_DAYS)));
+				 errmsg("ttl must lie between \"%s\" and %d days",
+						"exchange_adapter.heartbeat_interval", SERVICE_TTL_MAX_DAYS)));
 	if (usecs <= min_usecs)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl must be longer than exchange_adapter.heartbeat_interval"),
-				 errdetail("ttl is %s; heartbeat_interval is %d s.",
+				 errmsg("ttl must be longer than \"%s\"",
+						"exchange_adapter.heartbeat_interval"),
+				 errdetail("ttl is %s; \"%s\" is %d s.",
 						   DatumGetCString(DirectFunctionCall1(interval_out,
 															   IntervalPGetDatum(ttl))),
+						   "exchange_adapter.heartbeat_interval",
 						   exa_heartbeat_interval),
-				 errhint("The worker re-applies live registrations every heartbeat_interval; "
-						 "a shorter ttl would let them lapse between two.")));
+				 errhint("The worker re-applies live registrations every \"%s\"; "
+						 "a shorter ttl would let them lapse between two.",
+						 "exchange_adapter.heartbeat_interval")));
 	return ttl;
 }
 
@@ -881,8 +885,11 @@ require_redis(const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("Redis is not configured"),
-				 errdetail("%s needs Redis, and exchange_adapter.redis_url is empty.", what),
-				 errhint("Set exchange_adapter.redis_url (and redis_password_file) and reload.")));
+				 errdetail("%s needs Redis, and \"%s\" is empty.", what,
+						   "exchange_adapter.redis_url"),
+				 errhint("Set \"%s\" (and \"%s\") and reload.",
+						 "exchange_adapter.redis_url",
+						 "exchange_adapter.redis_password_file")));
 }
 
 Datum
@@ -920,7 +927,7 @@ discover_services(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not read service registrations from Redis"),
-				 errdetail("%s", errbuf)));
+				 errdetail_internal("%s", errbuf)));
 
 	if (nfound > 1)
 		qsort(found, nfound, sizeof(FoundService), found_cmp);
@@ -1128,7 +1135,7 @@ flush_outbox(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not deliver outbox rows to Redis"),
-				 errdetail("%s", errbuf),
+				 errdetail_internal("%s", errbuf),
 				 errhint("The rows stay in the outbox; the worker delivers them when Redis is back.")));
 
 	/*
@@ -1139,7 +1146,7 @@ flush_outbox(PG_FUNCTION_ARGS)
 		ereport(WARNING,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not deliver service registrations to Redis"),
-				 errdetail("%s", batch->registry_error),
+				 errdetail_internal("%s", batch->registry_error),
 				 errhint("The registry rows stay in the outbox; the worker delivers them when Redis is back.")));
 	delivery_delete_delivered(batch);
 	SPI_finish();

@@ -239,11 +239,12 @@ redis_trouble(WorkerState *ws, const char *error, bool connected,
 		ws->outage_reported = true;
 		ereport(WARNING,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
-				 errmsg("exchange_adapter cannot deliver to Redis: %s", error),
-				 errdetail("Outbox rows are kept and delivered when Redis is back; "
-						   "retrying with back-off up to %d ms. Further failures "
-						   "of this outage are shown by exchange.adapter_status() only.",
-						   exa_retry_backoff_max)));
+				 errmsg("exchange_adapter cannot deliver to Redis"),
+				 errdetail_internal("%s", error),
+				 errhint("Outbox rows are kept and delivered when Redis is back, "
+						 "retrying with back-off up to %d ms; exchange.adapter_status() "
+						 "shows further failures of this outage.",
+						 exa_retry_backoff_max)));
 	}
 }
 
@@ -557,8 +558,8 @@ worker_reload(WorkerState *ws)
 	if (exa_database == NULL || strcmp(exa_database, ws->dbname) != 0)
 	{
 		ereport(LOG,
-				(errmsg("exchange_adapter worker for database \"%s\" exits: exchange_adapter.database changed",
-						ws->dbname)));
+				(errmsg("exchange_adapter worker for database \"%s\" exits: \"%s\" changed",
+						ws->dbname, "exchange_adapter.database")));
 		proc_exit(1);
 	}
 	if (strcmp(old_url, exa_redis_url ? exa_redis_url : "") != 0 ||
