@@ -1312,24 +1312,19 @@ registry_accepted(void)
 	refusal.registry_error[0] = '\0';
 }
 
-DeliveryResult
-delivery_push(RedisClient *client, DeliveryBatch *batch,
-			  char *errbuf, size_t errlen)
+/*
+ * The keys of the batch's cache rows, prefixed, sorted and unique; every
+ * row starts undelivered.
+ */
+static char **
+batch_cache_keys(DeliveryBatch *batch, int *nkeys)
 {
 	char	  **keys;
-	int			nkeys = 0;
 	int			maxkeys = 0;
-	int			npub = 0;
-	int			nsvc = 0;
-	SvcShape   *shapes = NULL;
-	int			i;
 	size_t		plen = strlen(exa_key_prefix);
-	DeliveryResult cache = DELIVERY_OK;
-	DeliveryResult registry = DELIVERY_OK;
+	int			i;
 
-	errbuf[0] = '\0';
-	batch->registry_error[0] = '\0';
-	batch->nkeys = 0;
+	*nkeys = 0;
 	for (i = 0; i < batch->nrows; i++)
 		maxkeys += batch->rows[i].registry ? 0 : batch->rows[i].nkeys;
 	keys = palloc(sizeof(char *) * Max(maxkeys, 1));
@@ -1347,25 +1342,36 @@ delivery_push(RedisClient *client, DeliveryBatch *batch,
 
 			memcpy(full, exa_key_prefix, plen);
 			strcpy(full + plen, row->keys[k]);
-			keys[nkeys++] = full;
+			keys[(*nkeys)++] = full;
 		}
 	}
-	nkeys = unique_strings(keys, nkeys);
-	for (i = 0; i < batch->nservices; i++)
-		batch->services[i].failed = batch->services[i].retry = false;
+	*nkeys = unique_strings(keys, *nkeys);
+	return keys;
+}
 
-	/* 1. Deletions, every reply read. */
-	if (nkeys > 0)
-		cache = push_deletes(client, keys, nkeys, errbuf, errlen);
-	if (cache == DELIVERY_FAILED)
-	{
-		batch->registry_result = DELIVERY_FAILED;
-		strlcpy(batch->registry_error, errbuf, sizeof(batch->registry_error));
-		return cache;
-	}
+/* The connection failed during the registry part. */
+static void
+registry_failed(DeliveryBatch *batch, const char *error)
+{
+	batch->registry_result = DELIVERY_FAILED;
+	strlcpy(batch->registry_error, error, sizeof(batch->registry_error));
+}
 
-	/* 2. The PUBLISHes announcing them, then the registry, one pipeline. */
-	if (cache == DELIVERY_OK && exa_invalidation_channel != NULL &&
+/*
+ * Step 2 of delivery_push: the PUBLISHes announcing the deletions (when the
+ * cache part is still whole), then the registry commands, in one pipeline;
+ * a refused UNLINK of a registration is sent again as DEL.  Returns false
+ * when the connection failed (*cache and the registry result say so).
+ */
+static bool
+push_publishes_and_services(RedisClient *client, DeliveryBatch *batch,
+							DeliveryResult *cache, char *errbuf, size_t errlen)
+{
+	int			npub = 0;
+	int			nsvc = 0;
+	SvcShape   *shapes = NULL;
+
+	if (*cache == DELIVERY_OK && exa_invalidation_channel != NULL &&
 		exa_invalidation_channel[0] != '\0' && !refusal.publish_refused)
 		npub = append_publishes(client, batch);
 	if (batch->nservices > 0)
@@ -1373,66 +1379,76 @@ delivery_push(RedisClient *client, DeliveryBatch *batch,
 		shapes = palloc(sizeof(SvcShape) * batch->nservices);
 		nsvc = append_services(client, batch, shapes, false);
 	}
-	if (npub + nsvc > 0)
+	if (npub + nsvc == 0)
+		return true;
+
+	if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 	{
+		/* Without PUBLISHes the cache part was complete after step 1. */
+		if (npub > 0)
+		{
+			*cache = DELIVERY_FAILED;
+			strlcpy(errbuf, client->errmsg, errlen);
+		}
+		registry_failed(batch, client->errmsg);
+		return false;
+	}
+	if (*cache == DELIVERY_OK)
+		*cache = check_publishes(client, 0, npub, errbuf, errlen);
+	if (nsvc > 0 &&
+		check_services(client, batch, shapes, false, npub,
+					   batch->registry_error,
+					   sizeof(batch->registry_error)))
+	{
+		/* UNLINK of a registration refused: once more, with DEL. */
+		redis_clear_replies(client);
+		(void) append_services(client, batch, shapes, true);
 		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 		{
-			/* Without PUBLISHes the cache part was complete after step 1. */
-			if (npub > 0)
-			{
-				cache = DELIVERY_FAILED;
-				strlcpy(errbuf, client->errmsg, errlen);
-			}
-			batch->registry_result = DELIVERY_FAILED;
-			strlcpy(batch->registry_error, client->errmsg,
-					sizeof(batch->registry_error));
-			goto done;
+			registry_failed(batch, client->errmsg);
+			return false;
 		}
-		if (cache == DELIVERY_OK)
-			cache = check_publishes(client, 0, npub, errbuf, errlen);
-		if (nsvc > 0 &&
-			check_services(client, batch, shapes, false, npub,
-						   batch->registry_error,
-						   sizeof(batch->registry_error)))
-		{
-			/* UNLINK of a registration refused: once more, with DEL. */
-			redis_clear_replies(client);
-			(void) append_services(client, batch, shapes, true);
-			if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
-			{
-				batch->registry_result = DELIVERY_FAILED;
-				strlcpy(batch->registry_error, client->errmsg,
-						sizeof(batch->registry_error));
-				goto done;
-			}
-			(void) check_services(client, batch, shapes, true, 0,
-								  batch->registry_error,
-								  sizeof(batch->registry_error));
-		}
-		redis_clear_replies(client);
+		(void) check_services(client, batch, shapes, true, 0,
+							  batch->registry_error,
+							  sizeof(batch->registry_error));
 	}
+	redis_clear_replies(client);
+	return true;
+}
+
+/*
+ * The registry part reached Redis: refused if any service's commands were,
+ * and a refusal episode ends when a registration was written.
+ */
+static void
+settle_registry(DeliveryBatch *batch)
+{
+	DeliveryResult registry = DELIVERY_OK;
+	bool		wrote = false;
+	int			i;
+
+	for (i = 0; i < batch->nservices; i++)
 	{
-		bool		wrote = false;
+		DeliveryService *svc = &batch->services[i];
 
-		for (i = 0; i < batch->nservices; i++)
-		{
-			DeliveryService *svc = &batch->services[i];
-
-			if (svc->failed)
-				registry = DELIVERY_REFUSED;
-			else if (!svc->deferred && svc->live)
-				wrote = true;
-		}
-		batch->registry_result = registry;
-		if (registry == DELIVERY_REFUSED)
-			registry_refused(batch->registry_error);
-		else if (wrote)
-			registry_accepted();	/* a SET went through: the episode ends */
+		if (svc->failed)
+			registry = DELIVERY_REFUSED;
+		else if (!svc->deferred && svc->live)
+			wrote = true;
 	}
+	batch->registry_result = registry;
+	if (registry == DELIVERY_REFUSED)
+		registry_refused(batch->registry_error);
+	else if (wrote)
+		registry_accepted();	/* a SET went through: the episode ends */
+}
 
-done:
-	if (cache == DELIVERY_OK)
-		batch->nkeys = nkeys;
+/* Which rows may be deleted, from the outcome of each part. */
+static void
+mark_delivered(DeliveryBatch *batch, DeliveryResult cache)
+{
+	int			i;
+
 	for (i = 0; i < batch->nrows; i++)
 	{
 		DeliveryRow *row = &batch->rows[i];
@@ -1449,6 +1465,40 @@ done:
 				(svc != NULL && !svc->deferred && !svc->failed);
 		}
 	}
+}
+
+DeliveryResult
+delivery_push(RedisClient *client, DeliveryBatch *batch,
+			  char *errbuf, size_t errlen)
+{
+	char	  **keys;
+	int			nkeys;
+	int			i;
+	DeliveryResult cache = DELIVERY_OK;
+
+	errbuf[0] = '\0';
+	batch->registry_error[0] = '\0';
+	batch->nkeys = 0;
+	keys = batch_cache_keys(batch, &nkeys);
+	for (i = 0; i < batch->nservices; i++)
+		batch->services[i].failed = batch->services[i].retry = false;
+
+	/* 1. Deletions, every reply read. */
+	if (nkeys > 0)
+		cache = push_deletes(client, keys, nkeys, errbuf, errlen);
+	if (cache == DELIVERY_FAILED)
+	{
+		registry_failed(batch, errbuf);
+		return cache;
+	}
+
+	/* 2. The PUBLISHes announcing them, then the registry, one pipeline. */
+	if (push_publishes_and_services(client, batch, &cache, errbuf, errlen))
+		settle_registry(batch);
+
+	if (cache == DELIVERY_OK)
+		batch->nkeys = nkeys;
+	mark_delivered(batch, cache);
 	return cache;
 }
 
