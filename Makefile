@@ -28,6 +28,7 @@ OBJS = \
 	src/redis_client.o \
 	src/delivery.o \
 	src/worker.o \
+	src/worker_status.o \
 	src/registry.o
 
 # Every install and upgrade script: the released 1.0 script (never edited), the 1.0 -> 1.1

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * delivery.c
- *	  Claiming, pushing and deleting outbox rows (DESIGN §5).
+ *	  Claiming, pushing and deleting outbox rows (README "Redis delivery").
  *
  * This file owns the SQL of delivery (claim, service state, delete) and the
  * Redis commands that carry it out.  Both halves are used by the worker
@@ -55,6 +55,7 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -63,7 +64,7 @@
 #include "delivery.h"
 #include "exchange_adapter.h"
 #include "stmt.h"
-#include "worker.h"
+#include "worker_status.h"
 
 /* Per process: refusals in force and whether each was reported. */
 static struct
@@ -258,6 +259,36 @@ row_id_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The worker's statements on the outbox (claim, delete and release, all by
+ * id) run with sequential scans disabled, and only they: the setting is
+ * made at a GUC nest level of its own around the statement and undone
+ * right after it, like a function's SET clause.  The outbox is a queue: its
+ * statistics see it nearly empty while, under a stream of commits, its heap
+ * holds thousands of dead rows between two vacuums.  The planner then reads
+ * it sequentially, every page of it at every claim and delete, which cost
+ * most of the worker's CPU (measured: heapgetpage and visibility checks).
+ * By id, through outbox_pkey, a claim reads only the head of the queue,
+ * whose dead entries the index scans mark and skip thereafter.  Setting it
+ * at each execution, not once at prepare time, matters: a kept plan is made
+ * again after any invalidation of the outbox's relcache entry (a vacuum or
+ * an analyze of it sends one), and must again be made with the index.
+ * flush_outbox (registry.c) runs in the caller's session with its settings.
+ */
+static uint64
+exec_outbox_by_id(ExaStmt *stmt, Datum *values)
+{
+	int			save_nestlevel = NewGUCNestLevel();
+	uint64		n;
+
+	(void) set_config_option("enable_seqscan", "off",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	n = exa_exec(stmt, values, NULL, 0);
+	AtEOXact_GUC(true, save_nestlevel);
+	return n;
+}
+
 static DeliveryBatch *
 claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 {
@@ -268,7 +299,10 @@ claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 	values[0] = Int32GetDatum(delivery_lease_ms());
 	values[1] = Int64GetDatum((int64) limit);
 	values[2] = BoolGetDatum(registry);
-	n = exa_exec(stmt, values, NULL, 0);
+	if (stmt == &stmt_claim_worker)
+		n = exec_outbox_by_id(stmt, values);
+	else
+		n = exa_exec(stmt, values, NULL, 0);
 	batch = batch_from_spi(n, mcxt);
 	/* RETURNING has no order: deliver in commit-ish (id) order. */
 	qsort(batch->rows, batch->nrows, sizeof(DeliveryRow), row_id_cmp);
@@ -288,6 +322,16 @@ delivery_claim_locked(int limit, bool registry, MemoryContext mcxt)
 	return claim(&stmt_claim_locked, limit, registry, mcxt);
 }
 
+/* The next free entry of batch->services, checked against its room. */
+static DeliveryService *
+batch_next_service(DeliveryBatch *batch)
+{
+	if (batch->nservices >= batch->maxservices)
+		elog(ERROR, "delivery batch has room for %d services, a %dth was added",
+			 batch->maxservices, batch->nservices + 1);
+	return &batch->services[batch->nservices++];
+}
+
 /* Append SPI_tuptable's service rows (SERVICE_COLUMNS) to batch->services. */
 static void
 services_from_spi(DeliveryBatch *batch, uint64 n, MemoryContext mcxt)
@@ -297,7 +341,7 @@ services_from_spi(DeliveryBatch *batch, uint64 n, MemoryContext mcxt)
 
 	for (i = 0; i < n; i++)
 	{
-		DeliveryService *svc = &batch->services[batch->nservices++];
+		DeliveryService *svc = batch_next_service(batch);
 		bool		isnull;
 		Datum		px;
 
@@ -374,8 +418,10 @@ load_services(DeliveryBatch *batch, List *ids, DeliveryLockMode mode,
 	int			i;
 	uint64		n;
 
+	/* One more than the ids: delivery_add_self may add the worker's own. */
+	batch->maxservices = nids + 1;
 	batch->services = MemoryContextAllocZero(mcxt,
-											 sizeof(DeliveryService) * (nids + 1));
+											 sizeof(DeliveryService) * batch->maxservices);
 	batch->nservices = 0;
 	if (nids == 0)
 		return;
@@ -419,7 +465,7 @@ load_services(DeliveryBatch *batch, List *ids, DeliveryLockMode mode,
 		if (svc == NULL)
 		{
 			/* No row (deregistered: its keys are deleted), or deferred. */
-			svc = &batch->services[batch->nservices++];
+			svc = batch_next_service(batch);
 			svc->service_id = MemoryContextStrdup(mcxt, order[i].id);
 			svc->live = false;
 			svc->deferred = !got[i];
@@ -530,7 +576,7 @@ delivery_add_self(DeliveryBatch *batch, const char *database,
 		return;
 
 	old = MemoryContextSwitchTo(mcxt);
-	svc = &batch->services[batch->nservices++];
+	svc = batch_next_service(batch);
 	svc->service_id = pstrdup(exa_service_id);
 	svc->json = exa_col_cstring(0, 1);
 	svc->heartbeat = exa_col_cstring(0, 2);
@@ -583,7 +629,7 @@ delivery_delete_ids(const int64 *ids, int nids)
 	values[0] = PointerGetDatum(construct_array(elems, nids, INT8OID,
 												sizeof(int64), FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	exa_exec(&stmt_delete, values, NULL, 0);
+	(void) exec_outbox_by_id(&stmt_delete, values);
 }
 
 /* Give back the claims of the rows not delivered (worker). */
@@ -595,13 +641,13 @@ delivery_release_undelivered(DeliveryBatch *batch)
 
 	values[0] = batch_ids(batch, false, &nids);
 	if (nids > 0)
-		exa_exec(&stmt_release, values, NULL, 0);
+		(void) exec_outbox_by_id(&stmt_release, values);
 }
 
 int64
 delivery_release_all_claims(void)
 {
-	return (int64) exa_exec(&stmt_release_all, NULL, NULL, 0);
+	return (int64) exec_outbox_by_id(&stmt_release_all, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -643,28 +689,113 @@ delivery_refusals(void)
 	return refusal_text;
 }
 
+/* Commands whose refusal has a fallback (report_refusal). */
+typedef enum RefusedCommand
+{
+	REFUSED_UNLINK,
+	REFUSED_MULTI,
+	REFUSED_PUBLISH,
+	REFUSED_PING
+} RefusedCommand;
+
 /*
- * Report a refusal that will not heal, once per process: a WARNING (the
- * server log for the worker) and the worker's last_error.
+ * The error code that opens a Redis error reply ("NOPERM", "ERR", ...), at
+ * most len - 1 bytes of it: like a SQLSTATE, the part of the reply a reader
+ * branches on.  The whole reply is server text (errdetail_internal).
  */
 static void
-report_refusal(bool *reported, const char *command, const redisReply *reply,
-			   const char *fallback, const char *hint)
+reply_error_code(const redisReply *reply, char *code, size_t len)
 {
+	const char *s = reply && reply->str ? reply->str : "error";
+	size_t		n = strcspn(s, " ");
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(code, s, n);
+	code[n] = '\0';
+}
+
+/*
+ * Report a refusal that will not heal, once per process: a WARNING (the
+ * server log for the worker) and the worker's last_error.  SQLSTATE LX011:
+ * Redis refusing a command is not a PostgreSQL privilege.
+ */
+static void
+report_refusal(RefusedCommand which, const redisReply *reply)
+{
+	static const struct
+	{
+		const char *command;
+		const char *fallback;	/* for the status, in English */
+	}			what[] = {
+		[REFUSED_UNLINK] = {"UNLINK", "deletes keys with DEL instead"},
+		[REFUSED_MULTI] = {"MULTI", "writes registrations with two SETs, not atomically"},
+		[REFUSED_PUBLISH] = {"PUBLISH", "deletes keys but publishes no invalidation messages"},
+		[REFUSED_PING] = {"PING", "checks the connection with EXISTS instead"},
+	};
+	bool	   *reported;
+	const char *text = reply && reply->str ? reply->str : "error";
+	char		code[32];
 	char		msg[EXA_STATUS_ERROR_LEN];
 
+	switch (which)
+	{
+		case REFUSED_UNLINK:
+			reported = &refusal.reported_unlink;
+			break;
+		case REFUSED_MULTI:
+			reported = &refusal.reported_multi;
+			break;
+		case REFUSED_PUBLISH:
+			reported = &refusal.reported_publish;
+			break;
+		case REFUSED_PING:
+			reported = &refusal.reported_ping;
+			break;
+		default:
+			elog(ERROR, "unrecognized refused command %d", (int) which);
+			return;				/* keep compiler quiet */
+	}
 	if (*reported)
 		return;
 	*reported = true;
 	snprintf(msg, sizeof(msg), "Redis refused %s: %s; %s",
-			 command, reply && reply->str ? reply->str : "error", fallback);
+			 what[which].command, text, what[which].fallback);
 	exa_status_set_error(msg);
-	ereport(WARNING,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("Redis refused %s: %s", command,
-					reply && reply->str ? reply->str : "error"),
-			 errdetail("exchange_adapter %s; this is reported once.", fallback),
-			 errhint("%s", hint)));
+
+	reply_error_code(reply, code, sizeof(code));
+	switch (which)
+	{
+		case REFUSED_UNLINK:
+			ereport(WARNING,
+					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+					 errmsg("Redis refused %s: %s", "UNLINK", code),
+					 errdetail_internal("%s", text),
+					 errhint("Allow UNLINK (+@keyspace) to the Redis user. Until then exchange_adapter deletes keys with DEL; this is reported once.")));
+			break;
+		case REFUSED_MULTI:
+			ereport(WARNING,
+					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+					 errmsg("Redis refused %s: %s", "MULTI", code),
+					 errdetail_internal("%s", text),
+					 errhint("Allow +multi +exec to the Redis user (see docker/redis/users.acl). Until then exchange_adapter writes registrations with two SETs, not atomically; this is reported once.")));
+			break;
+		case REFUSED_PUBLISH:
+			ereport(WARNING,
+					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+					 errmsg("Redis refused %s: %s", "PUBLISH", code),
+					 errdetail_internal("%s", text),
+					 errhint("Allow +publish and the channel (&exchange:*) to the Redis user, or set \"%s\" to ''. Until then exchange_adapter deletes keys but publishes no invalidation messages; this is reported once.",
+							 "exchange_adapter.invalidation_channel")));
+			break;
+		case REFUSED_PING:
+			ereport(WARNING,
+					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+					 errmsg("Redis refused %s: %s", "PING", code),
+					 errdetail_internal("%s", text),
+					 errhint("Allow +ping to the Redis user (see docker/redis/users.acl). Until then exchange_adapter checks the connection with EXISTS; this is reported once.")));
+			break;
+	}
 }
 
 static void
@@ -943,9 +1074,7 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 				if (!refusal.use_del &&
 					(redis_reply_is_noperm(r) || redis_reply_is_unknown_command(r)))
 				{
-					report_refusal(&refusal.reported_unlink, "UNLINK", r,
-								   "deletes keys with DEL instead",
-								   "Allow UNLINK (+@keyspace) to the Redis user.");
+					report_refusal(REFUSED_UNLINK, r);
 					refusal.use_del = true;
 					*retry = true;
 					return true;
@@ -984,9 +1113,7 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 					set_err(errbuf, errlen, "MULTI", r);
 					return false;
 				}
-				report_refusal(&refusal.reported_multi, "MULTI", r,
-							   "writes registrations with two SETs, not atomically",
-							   "Allow +multi +exec to the Redis user (see docker/redis/users.acl).");
+				report_refusal(REFUSED_MULTI, r);
 				refusal.multi_refused = true;
 				/* Without MULTI the SETs ran at once: their replies count. */
 				if (redis_reply_is_error(s1))
@@ -1061,9 +1188,7 @@ push_deletes(RedisClient *client, char **keys, int nkeys,
 			if (!refusal.use_del &&
 				(redis_reply_is_noperm(r) || redis_reply_is_unknown_command(r)))
 			{
-				report_refusal(&refusal.reported_unlink, "UNLINK", r,
-							   "deletes keys with DEL instead",
-							   "Allow UNLINK (+@keyspace) to the Redis user.");
+				report_refusal(REFUSED_UNLINK, r);
 				refusal.use_del = true;
 				retry = true;
 				break;
@@ -1093,10 +1218,7 @@ check_publishes(RedisClient *client, int pos, int npub,
 			continue;
 		if (redis_reply_is_noperm(r))
 		{
-			report_refusal(&refusal.reported_publish, "PUBLISH", r,
-						   "deletes keys but publishes no invalidation messages",
-						   "Allow +publish and the channel (&exchange:*) to the Redis user, "
-						   "or set exchange_adapter.invalidation_channel to ''.");
+			report_refusal(REFUSED_PUBLISH, r);
 			refusal.publish_refused = true;
 			return DELIVERY_OK;
 		}
@@ -1190,24 +1312,19 @@ registry_accepted(void)
 	refusal.registry_error[0] = '\0';
 }
 
-DeliveryResult
-delivery_push(RedisClient *client, DeliveryBatch *batch,
-			  char *errbuf, size_t errlen)
+/*
+ * The keys of the batch's cache rows, prefixed, sorted and unique; every
+ * row starts undelivered.
+ */
+static char **
+batch_cache_keys(DeliveryBatch *batch, int *nkeys)
 {
 	char	  **keys;
-	int			nkeys = 0;
 	int			maxkeys = 0;
-	int			npub = 0;
-	int			nsvc = 0;
-	SvcShape   *shapes = NULL;
-	int			i;
 	size_t		plen = strlen(exa_key_prefix);
-	DeliveryResult cache = DELIVERY_OK;
-	DeliveryResult registry = DELIVERY_OK;
+	int			i;
 
-	errbuf[0] = '\0';
-	batch->registry_error[0] = '\0';
-	batch->nkeys = 0;
+	*nkeys = 0;
 	for (i = 0; i < batch->nrows; i++)
 		maxkeys += batch->rows[i].registry ? 0 : batch->rows[i].nkeys;
 	keys = palloc(sizeof(char *) * Max(maxkeys, 1));
@@ -1225,25 +1342,36 @@ delivery_push(RedisClient *client, DeliveryBatch *batch,
 
 			memcpy(full, exa_key_prefix, plen);
 			strcpy(full + plen, row->keys[k]);
-			keys[nkeys++] = full;
+			keys[(*nkeys)++] = full;
 		}
 	}
-	nkeys = unique_strings(keys, nkeys);
-	for (i = 0; i < batch->nservices; i++)
-		batch->services[i].failed = batch->services[i].retry = false;
+	*nkeys = unique_strings(keys, *nkeys);
+	return keys;
+}
 
-	/* 1. Deletions, every reply read. */
-	if (nkeys > 0)
-		cache = push_deletes(client, keys, nkeys, errbuf, errlen);
-	if (cache == DELIVERY_FAILED)
-	{
-		batch->registry_result = DELIVERY_FAILED;
-		strlcpy(batch->registry_error, errbuf, sizeof(batch->registry_error));
-		return cache;
-	}
+/* The connection failed during the registry part. */
+static void
+registry_failed(DeliveryBatch *batch, const char *error)
+{
+	batch->registry_result = DELIVERY_FAILED;
+	strlcpy(batch->registry_error, error, sizeof(batch->registry_error));
+}
 
-	/* 2. The PUBLISHes announcing them, then the registry, one pipeline. */
-	if (cache == DELIVERY_OK && exa_invalidation_channel != NULL &&
+/*
+ * Step 2 of delivery_push: the PUBLISHes announcing the deletions (when the
+ * cache part is still whole), then the registry commands, in one pipeline;
+ * a refused UNLINK of a registration is sent again as DEL.  Returns false
+ * when the connection failed (*cache and the registry result say so).
+ */
+static bool
+push_publishes_and_services(RedisClient *client, DeliveryBatch *batch,
+							DeliveryResult *cache, char *errbuf, size_t errlen)
+{
+	int			npub = 0;
+	int			nsvc = 0;
+	SvcShape   *shapes = NULL;
+
+	if (*cache == DELIVERY_OK && exa_invalidation_channel != NULL &&
 		exa_invalidation_channel[0] != '\0' && !refusal.publish_refused)
 		npub = append_publishes(client, batch);
 	if (batch->nservices > 0)
@@ -1251,66 +1379,76 @@ delivery_push(RedisClient *client, DeliveryBatch *batch,
 		shapes = palloc(sizeof(SvcShape) * batch->nservices);
 		nsvc = append_services(client, batch, shapes, false);
 	}
-	if (npub + nsvc > 0)
+	if (npub + nsvc == 0)
+		return true;
+
+	if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 	{
+		/* Without PUBLISHes the cache part was complete after step 1. */
+		if (npub > 0)
+		{
+			*cache = DELIVERY_FAILED;
+			strlcpy(errbuf, client->errmsg, errlen);
+		}
+		registry_failed(batch, client->errmsg);
+		return false;
+	}
+	if (*cache == DELIVERY_OK)
+		*cache = check_publishes(client, 0, npub, errbuf, errlen);
+	if (nsvc > 0 &&
+		check_services(client, batch, shapes, false, npub,
+					   batch->registry_error,
+					   sizeof(batch->registry_error)))
+	{
+		/* UNLINK of a registration refused: once more, with DEL. */
+		redis_clear_replies(client);
+		(void) append_services(client, batch, shapes, true);
 		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 		{
-			/* Without PUBLISHes the cache part was complete after step 1. */
-			if (npub > 0)
-			{
-				cache = DELIVERY_FAILED;
-				strlcpy(errbuf, client->errmsg, errlen);
-			}
-			batch->registry_result = DELIVERY_FAILED;
-			strlcpy(batch->registry_error, client->errmsg,
-					sizeof(batch->registry_error));
-			goto done;
+			registry_failed(batch, client->errmsg);
+			return false;
 		}
-		if (cache == DELIVERY_OK)
-			cache = check_publishes(client, 0, npub, errbuf, errlen);
-		if (nsvc > 0 &&
-			check_services(client, batch, shapes, false, npub,
-						   batch->registry_error,
-						   sizeof(batch->registry_error)))
-		{
-			/* UNLINK of a registration refused: once more, with DEL. */
-			redis_clear_replies(client);
-			(void) append_services(client, batch, shapes, true);
-			if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
-			{
-				batch->registry_result = DELIVERY_FAILED;
-				strlcpy(batch->registry_error, client->errmsg,
-						sizeof(batch->registry_error));
-				goto done;
-			}
-			(void) check_services(client, batch, shapes, true, 0,
-								  batch->registry_error,
-								  sizeof(batch->registry_error));
-		}
-		redis_clear_replies(client);
+		(void) check_services(client, batch, shapes, true, 0,
+							  batch->registry_error,
+							  sizeof(batch->registry_error));
 	}
+	redis_clear_replies(client);
+	return true;
+}
+
+/*
+ * The registry part reached Redis: refused if any service's commands were,
+ * and a refusal episode ends when a registration was written.
+ */
+static void
+settle_registry(DeliveryBatch *batch)
+{
+	DeliveryResult registry = DELIVERY_OK;
+	bool		wrote = false;
+	int			i;
+
+	for (i = 0; i < batch->nservices; i++)
 	{
-		bool		wrote = false;
+		DeliveryService *svc = &batch->services[i];
 
-		for (i = 0; i < batch->nservices; i++)
-		{
-			DeliveryService *svc = &batch->services[i];
-
-			if (svc->failed)
-				registry = DELIVERY_REFUSED;
-			else if (!svc->deferred && svc->live)
-				wrote = true;
-		}
-		batch->registry_result = registry;
-		if (registry == DELIVERY_REFUSED)
-			registry_refused(batch->registry_error);
-		else if (wrote)
-			registry_accepted();	/* a SET went through: the episode ends */
+		if (svc->failed)
+			registry = DELIVERY_REFUSED;
+		else if (!svc->deferred && svc->live)
+			wrote = true;
 	}
+	batch->registry_result = registry;
+	if (registry == DELIVERY_REFUSED)
+		registry_refused(batch->registry_error);
+	else if (wrote)
+		registry_accepted();	/* a SET went through: the episode ends */
+}
 
-done:
-	if (cache == DELIVERY_OK)
-		batch->nkeys = nkeys;
+/* Which rows may be deleted, from the outcome of each part. */
+static void
+mark_delivered(DeliveryBatch *batch, DeliveryResult cache)
+{
+	int			i;
+
 	for (i = 0; i < batch->nrows; i++)
 	{
 		DeliveryRow *row = &batch->rows[i];
@@ -1327,6 +1465,40 @@ done:
 				(svc != NULL && !svc->deferred && !svc->failed);
 		}
 	}
+}
+
+DeliveryResult
+delivery_push(RedisClient *client, DeliveryBatch *batch,
+			  char *errbuf, size_t errlen)
+{
+	char	  **keys;
+	int			nkeys;
+	int			i;
+	DeliveryResult cache = DELIVERY_OK;
+
+	errbuf[0] = '\0';
+	batch->registry_error[0] = '\0';
+	batch->nkeys = 0;
+	keys = batch_cache_keys(batch, &nkeys);
+	for (i = 0; i < batch->nservices; i++)
+		batch->services[i].failed = batch->services[i].retry = false;
+
+	/* 1. Deletions, every reply read. */
+	if (nkeys > 0)
+		cache = push_deletes(client, keys, nkeys, errbuf, errlen);
+	if (cache == DELIVERY_FAILED)
+	{
+		registry_failed(batch, errbuf);
+		return cache;
+	}
+
+	/* 2. The PUBLISHes announcing them, then the registry, one pipeline. */
+	if (push_publishes_and_services(client, batch, &cache, errbuf, errlen))
+		settle_registry(batch);
+
+	if (cache == DELIVERY_OK)
+		batch->nkeys = nkeys;
+	mark_delivered(batch, cache);
 	return cache;
 }
 
@@ -1357,9 +1529,7 @@ delivery_ping(RedisClient *client, char *errbuf, size_t errlen)
 			redis_clear_replies(client);
 			return DELIVERY_REFUSED;
 		}
-		report_refusal(&refusal.reported_ping, "PING", r,
-					   "checks the connection with EXISTS instead",
-					   "Allow +ping to the Redis user (see docker/redis/users.acl).");
+		report_refusal(REFUSED_PING, r);
 		refusal.ping_refused = true;
 		redis_clear_replies(client);
 	}

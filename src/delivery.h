@@ -1,8 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * delivery.h
- *	  Claiming, pushing and deleting outbox rows (DESIGN §5 "Claim and
- *	  delivery", "Service registry").
+ *	  Claiming, pushing and deleting outbox rows (README "Redis delivery").
  *
  * Shared by the background worker (worker.c), which claims in a short
  * transaction, pushes with no transaction open and deletes what it
@@ -78,6 +77,7 @@ typedef struct DeliveryBatch
 	int			nrows;
 	DeliveryRow *rows;
 	int			nservices;
+	int			maxservices;	/* room in services[] */
 	DeliveryService *services;
 	int64		nkeys;			/* out: distinct keys deleted */
 	DeliveryResult registry_result;	/* out: outcome of the registry part */

@@ -10,7 +10,7 @@
  *
  * It must not make loading the library depend on shared_preload_libraries:
  * no setting is PGC_POSTMASTER, and shared memory (the worker's status and
- * latch, worker.c) is requested only while shared_preload_libraries is
+ * latch, worker_status.c) is requested only while shared_preload_libraries is
  * being processed, like the launcher's registration.  A backend that loads
  * the library through CREATE EXTENSION or a function call gets the settings
  * and nothing else.  It must not talk to Redis or touch the ledger either.
@@ -29,7 +29,7 @@
 #include "utils/lsyscache.h"
 
 #include "exchange_adapter.h"
-#include "worker.h"
+#include "worker_status.h"
 
 PG_MODULE_MAGIC;
 
@@ -76,12 +76,153 @@ static void assign_redis_url(const char *newval, void *extra);
 static bool check_key_prefix(char **newval, void **extra, GucSource source);
 
 /*
+ * The steps of exa_parse_redis_url.  Each parses one part of the URL,
+ * stores it in *target and returns EXA_REDIS_URL_OK, or points *problem at
+ * a full sentence (marked for translation, never quoting the URL) and
+ * returns why the URL is refused.
+ */
+#define URL_PROBLEM(sentence) (*problem = gettext_noop(sentence), EXA_REDIS_URL_INVALID)
+
+/* No query, fragment, white space or control character anywhere. */
+static ExaRedisUrlStatus
+url_check_characters(const char *p, const char **problem)
+{
+	for (; *p; p++)
+	{
+		if (*p == '?' || *p == '#')
+			return URL_PROBLEM("Query parameters and fragments are not supported.");
+		if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p))
+			return URL_PROBLEM("The URL must not contain white space or control characters.");
+	}
+	return EXA_REDIS_URL_OK;
+}
+
+/* The user name: the bytes from *p up to at (the last '@'). */
+static ExaRedisUrlStatus
+url_parse_user(const char **p, const char *at, ExaRedisTarget *target,
+			   const char **problem)
+{
+	size_t		len = at - *p;
+
+	if (len == 0)
+		return URL_PROBLEM("The user name before \"@\" is empty.");
+	if (memchr(*p, '/', len) != NULL)
+		return URL_PROBLEM("The user name must not contain \"/\".");
+	if (len >= EXA_REDIS_USER_MAX)
+		return URL_PROBLEM("The user name is too long.");
+	memcpy(target->user, *p, len);
+	target->user[len] = '\0';
+	*p = at + 1;
+	return EXA_REDIS_URL_OK;
+}
+
+/* An IPv6 address in brackets, from *p (at '[') before hostend. */
+static ExaRedisUrlStatus
+url_parse_ipv6(const char **p, const char *hostend, ExaRedisTarget *target,
+			   const char **problem)
+{
+	const char *close = memchr(*p, ']', hostend - *p);
+	const char *c;
+	size_t		len;
+
+	if (close == NULL)
+		return URL_PROBLEM("An IPv6 address opened with \"[\" must be closed with \"]\".");
+	len = close - (*p + 1);
+	for (c = *p + 1; c < close; c++)
+	{
+		if (!isxdigit((unsigned char) *c) && *c != ':' && *c != '.')
+			return URL_PROBLEM("The IPv6 address contains an invalid character.");
+	}
+	if (len == 0 || len >= EXA_REDIS_HOST_MAX)
+		return URL_PROBLEM("The IPv6 address is empty or too long.");
+	memcpy(target->host, *p + 1, len);
+	target->host[len] = '\0';
+	*p = close + 1;
+	if (*p < hostend && **p != ':')
+		return URL_PROBLEM("Only \":port\" may follow the IPv6 address.");
+	return EXA_REDIS_URL_OK;
+}
+
+/* A host name, from *p up to ':' or hostend. */
+static ExaRedisUrlStatus
+url_parse_hostname(const char **p, const char *hostend, ExaRedisTarget *target,
+				   const char **problem)
+{
+	const char *c;
+	size_t		len;
+
+	for (c = *p; c < hostend && *c != ':'; c++)
+	{
+		if (!isalnum((unsigned char) *c) && *c != '.' && *c != '-' &&
+			*c != '_')
+			return URL_PROBLEM("The host name contains an invalid character.");
+	}
+	len = c - *p;
+	if (len == 0)
+		return URL_PROBLEM("The host is missing.");
+	if (len >= EXA_REDIS_HOST_MAX)
+		return URL_PROBLEM("The host name is too long.");
+	memcpy(target->host, *p, len);
+	target->host[len] = '\0';
+	*p = c;
+	return EXA_REDIS_URL_OK;
+}
+
+/* An optional ":port", from p before hostend. */
+static ExaRedisUrlStatus
+url_parse_port(const char *p, const char *hostend, ExaRedisTarget *target,
+			   const char **problem)
+{
+	long		port = 0;
+
+	if (p >= hostend || *p != ':')
+		return EXA_REDIS_URL_OK;
+	p++;
+	if (p == hostend)
+		return URL_PROBLEM("The port after \":\" is empty.");
+	for (; p < hostend; p++)
+	{
+		if (!isdigit((unsigned char) *p))
+			return URL_PROBLEM("The port must be a number.");
+		port = port * 10 + (*p - '0');
+		if (port > 65535)
+			break;
+	}
+	if (port < 1 || port > 65535)
+		return URL_PROBLEM("The port must lie between 1 and 65535.");
+	target->port = (int) port;
+	return EXA_REDIS_URL_OK;
+}
+
+/* An optional "/db", slash pointing at the '/' (or NULL). */
+static ExaRedisUrlStatus
+url_parse_db(const char *slash, ExaRedisTarget *target, const char **problem)
+{
+	long		db = 0;
+	const char *p;
+
+	if (slash == NULL || slash[1] == '\0')
+		return EXA_REDIS_URL_OK;
+	for (p = slash + 1; *p; p++)
+	{
+		if (!isdigit((unsigned char) *p))
+			return URL_PROBLEM("The database after \"/\" must be a non-negative number.");
+		db = db * 10 + (*p - '0');
+		if (db > INT_MAX)
+			return URL_PROBLEM("The database number is too large.");
+	}
+	target->db = (int) db;
+	return EXA_REDIS_URL_OK;
+}
+
+/*
  * Parse a Redis URL of the form redis://[user@]host[:port][/db] into
  * *target.  On failure return why and point *problem at a full sentence
- * saying what is wrong (suitable for errdetail); the sentence never quotes
- * the URL, which might hold a password.  A password in the user part
- * (user:secret@, :secret@) and rediss:// have statuses of their own, so
- * that callers can word those refusals distinctly.
+ * saying what is wrong (suitable for errdetail, after translation with _());
+ * the sentence never quotes the URL, which might hold a password.  A
+ * password in the user part (user:secret@, :secret@) and rediss:// have
+ * statuses of their own, so that callers can word those refusals
+ * distinctly.
  *
  * Allocates nothing and never raises, so GUC check hooks may call it.
  */
@@ -91,10 +232,9 @@ exa_parse_redis_url(const char *url, ExaRedisTarget *target,
 {
 	const char *p;
 	const char *at;
-	const char *end;
 	const char *slash;
 	const char *hostend;
-	size_t		len;
+	ExaRedisUrlStatus status;
 
 	memset(target, 0, sizeof(ExaRedisTarget));
 	target->port = EXA_REDIS_DEFAULT_PORT;
@@ -102,14 +242,11 @@ exa_parse_redis_url(const char *url, ExaRedisTarget *target,
 
 	if (pg_strncasecmp(url, "rediss://", 9) == 0)
 	{
-		*problem = "TLS (rediss://) is not supported by hiredis 0.14.";
+		*problem = gettext_noop("TLS (rediss://) is not supported by hiredis 0.14.");
 		return EXA_REDIS_URL_TLS;
 	}
 	if (pg_strncasecmp(url, "redis://", 8) != 0)
-	{
-		*problem = "The URL must start with redis://.";
-		return EXA_REDIS_URL_INVALID;
-	}
+		return URL_PROBLEM("The URL must start with redis://.");
 	p = url + 8;
 
 	/*
@@ -120,164 +257,27 @@ exa_parse_redis_url(const char *url, ExaRedisTarget *target,
 	at = strrchr(p, '@');
 	if (at != NULL && memchr(p, ':', at - p) != NULL)
 	{
-		*problem = "The URL contains a password.";
+		*problem = gettext_noop("The URL contains a password.");
 		return EXA_REDIS_URL_PASSWORD;
 	}
-
-	for (end = p; *end; end++)
-	{
-		if (*end == '?' || *end == '#')
-		{
-			*problem = "Query parameters and fragments are not supported.";
-			return EXA_REDIS_URL_INVALID;
-		}
-		if (isspace((unsigned char) *end) || iscntrl((unsigned char) *end))
-		{
-			*problem = "The URL must not contain white space or control characters.";
-			return EXA_REDIS_URL_INVALID;
-		}
-	}
-
-	if (at != NULL)
-	{
-		len = at - p;
-		if (len == 0)
-		{
-			*problem = "The user name before \"@\" is empty.";
-			return EXA_REDIS_URL_INVALID;
-		}
-		if (memchr(p, '/', len) != NULL)
-		{
-			*problem = "The user name must not contain \"/\".";
-			return EXA_REDIS_URL_INVALID;
-		}
-		if (len >= EXA_REDIS_USER_MAX)
-		{
-			*problem = "The user name is too long.";
-			return EXA_REDIS_URL_INVALID;
-		}
-		memcpy(target->user, p, len);
-		target->user[len] = '\0';
-		p = at + 1;
-	}
+	if ((status = url_check_characters(p, problem)) != EXA_REDIS_URL_OK)
+		return status;
+	if (at != NULL &&
+		(status = url_parse_user(&p, at, target, problem)) != EXA_REDIS_URL_OK)
+		return status;
 
 	/* host[:port] up to an optional /db */
 	slash = strchr(p, '/');
 	hostend = slash ? slash : p + strlen(p);
-
 	if (*p == '[')
-	{
-		const char *close = memchr(p, ']', hostend - p);
-		const char *c;
-
-		if (close == NULL)
-		{
-			*problem = "An IPv6 address opened with \"[\" must be closed with \"]\".";
-			return EXA_REDIS_URL_INVALID;
-		}
-		len = close - (p + 1);
-		for (c = p + 1; c < close; c++)
-		{
-			if (!isxdigit((unsigned char) *c) && *c != ':' && *c != '.')
-			{
-				*problem = "The IPv6 address contains an invalid character.";
-				return EXA_REDIS_URL_INVALID;
-			}
-		}
-		if (len == 0 || len >= EXA_REDIS_HOST_MAX)
-		{
-			*problem = "The IPv6 address is empty or too long.";
-			return EXA_REDIS_URL_INVALID;
-		}
-		memcpy(target->host, p + 1, len);
-		target->host[len] = '\0';
-		p = close + 1;
-		if (p < hostend && *p != ':')
-		{
-			*problem = "Only \":port\" may follow the IPv6 address.";
-			return EXA_REDIS_URL_INVALID;
-		}
-	}
+		status = url_parse_ipv6(&p, hostend, target, problem);
 	else
-	{
-		const char *c;
-
-		for (c = p; c < hostend && *c != ':'; c++)
-		{
-			if (!isalnum((unsigned char) *c) && *c != '.' && *c != '-' &&
-				*c != '_')
-			{
-				*problem = "The host name contains an invalid character.";
-				return EXA_REDIS_URL_INVALID;
-			}
-		}
-		len = c - p;
-		if (len == 0)
-		{
-			*problem = "The host is missing.";
-			return EXA_REDIS_URL_INVALID;
-		}
-		if (len >= EXA_REDIS_HOST_MAX)
-		{
-			*problem = "The host name is too long.";
-			return EXA_REDIS_URL_INVALID;
-		}
-		memcpy(target->host, p, len);
-		target->host[len] = '\0';
-		p = c;
-	}
-
-	if (p < hostend && *p == ':')
-	{
-		long		port = 0;
-
-		p++;
-		if (p == hostend)
-		{
-			*problem = "The port after \":\" is empty.";
-			return EXA_REDIS_URL_INVALID;
-		}
-		for (; p < hostend; p++)
-		{
-			if (!isdigit((unsigned char) *p))
-			{
-				*problem = "The port must be a number.";
-				return EXA_REDIS_URL_INVALID;
-			}
-			port = port * 10 + (*p - '0');
-			if (port > 65535)
-				break;
-		}
-		if (port < 1 || port > 65535)
-		{
-			*problem = "The port must lie between 1 and 65535.";
-			return EXA_REDIS_URL_INVALID;
-		}
-		target->port = (int) port;
-	}
-
-	if (slash != NULL && slash[1] != '\0')
-	{
-		long		db = 0;
-
-		for (p = slash + 1; *p; p++)
-		{
-			if (!isdigit((unsigned char) *p))
-			{
-				*problem = "The database after \"/\" must be a non-negative number.";
-				return EXA_REDIS_URL_INVALID;
-			}
-			db = db * 10 + (*p - '0');
-			if (db > INT_MAX)
-			{
-				*problem = "The database number is too large.";
-				return EXA_REDIS_URL_INVALID;
-			}
-		}
-		target->db = (int) db;
-	}
-
-	return EXA_REDIS_URL_OK;
+		status = url_parse_hostname(&p, hostend, target, problem);
+	if (status != EXA_REDIS_URL_OK)
+		return status;
+	if ((status = url_parse_port(p, hostend, target, problem)) != EXA_REDIS_URL_OK)
+		return status;
+	return url_parse_db(slash, target, problem);
 }
 
 /*
@@ -306,19 +306,23 @@ check_redis_url(char **newval, void **extra, GucSource source)
 		if (status == EXA_REDIS_URL_TLS)
 		{
 			GUC_check_errmsg("TLS connections to Redis are not supported");
-			GUC_check_errdetail("exchange_adapter.redis_url uses rediss://, but hiredis 0.14 has no TLS support.");
+			GUC_check_errdetail("\"%s\" uses rediss://, but hiredis 0.14 has no TLS support.",
+								"exchange_adapter.redis_url");
 			GUC_check_errhint("Use a redis:// URL on a trusted network, or reach Redis through a local TLS tunnel.");
 		}
 		else if (status == EXA_REDIS_URL_PASSWORD)
 		{
-			GUC_check_errmsg("exchange_adapter.redis_url must not contain a password");
+			GUC_check_errmsg("\"%s\" must not contain a password",
+							 "exchange_adapter.redis_url");
 			GUC_check_errdetail("A password in the URL would be visible in pg_settings and could reach logs.");
-			GUC_check_errhint("Remove the password from the URL and write it to the file named by exchange_adapter.redis_password_file.");
+			GUC_check_errhint("Remove the password from the URL and write it to the file named by \"%s\".",
+							  "exchange_adapter.redis_password_file");
 		}
 		else
 		{
-			GUC_check_errmsg("invalid Redis URL in exchange_adapter.redis_url");
-			GUC_check_errdetail("%s", problem);
+			GUC_check_errmsg("invalid Redis URL in \"%s\"", "exchange_adapter.redis_url");
+			/* problem: a literal sentence marked with gettext_noop */
+			GUC_check_errdetail("%s", _(problem));
 			GUC_check_errhint("The form is redis://[user@]host[:port][/db], or '' for no Redis.");
 		}
 		return false;
@@ -370,12 +374,9 @@ check_key_prefix(char **newval, void **extra, GucSource source)
 	return true;
 }
 
-/*
- * Module load.  Defines the settings in every process that loads the
- * library; registers the launcher only from shared_preload_libraries.
- */
-void
-_PG_init(void)
+/* Settings of the launcher and the worker (README "Settings"). */
+static void
+define_worker_settings(void)
 {
 	DefineCustomStringVariable("exchange_adapter.database",
 							   "Database whose outbox the background worker delivers.",
@@ -386,43 +387,6 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("exchange_adapter.redis_url",
-							   "Redis server the worker pushes to, as redis://[user@]host[:port][/db].",
-							   "Empty: no Redis.  Must not contain a password (see "
-							   "exchange_adapter.redis_password_file); rediss:// is refused.",
-							   &exa_redis_url,
-							   "",
-							   PGC_SIGHUP,
-							   0,
-							   check_redis_url, assign_redis_url, NULL);
-
-	DefineCustomStringVariable("exchange_adapter.redis_password_file",
-							   "File holding the Redis password, read at each connect.",
-							   "Empty: no AUTH password.",
-							   &exa_redis_password_file,
-							   "",
-							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
-	DefineCustomIntVariable("exchange_adapter.redis_connect_timeout",
-							"Deadline for connecting to Redis, including AUTH and SELECT.",
-							NULL,
-							&exa_redis_connect_timeout,
-							2000, 100, 60000,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("exchange_adapter.redis_command_timeout",
-							"Deadline for one Redis command or pipeline.",
-							NULL,
-							&exa_redis_command_timeout,
-							2000, 100, 60000,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("exchange_adapter.poll_interval",
 							"Longest time the worker sleeps before looking at the outbox.",
@@ -460,6 +424,48 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+}
+
+/* Settings of the connection to Redis and of its keys (README "Settings"). */
+static void
+define_redis_settings(void)
+{
+	DefineCustomStringVariable("exchange_adapter.redis_url",
+							   "Redis server the worker pushes to, as redis://[user@]host[:port][/db].",
+							   "Empty: no Redis.  Must not contain a password (see "
+							   "exchange_adapter.redis_password_file); rediss:// is refused.",
+							   &exa_redis_url,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_redis_url, assign_redis_url, NULL);
+
+	DefineCustomStringVariable("exchange_adapter.redis_password_file",
+							   "File holding the Redis password, read at each connect.",
+							   "Empty: no AUTH password.",
+							   &exa_redis_password_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.redis_connect_timeout",
+							"Deadline for connecting to Redis, including AUTH and SELECT.",
+							NULL,
+							&exa_redis_connect_timeout,
+							2000, 100, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("exchange_adapter.redis_command_timeout",
+							"Deadline for one Redis command or pipeline.",
+							NULL,
+							&exa_redis_command_timeout,
+							2000, 100, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("exchange_adapter.key_prefix",
 							   "Prefix of every Redis key the extension writes.",
@@ -478,7 +484,12 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);
+}
 
+/* Settings of the service registry and the worker's own registration. */
+static void
+define_registry_settings(void)
+{
 	DefineCustomIntVariable("exchange_adapter.heartbeat_interval",
 							"Interval at which the worker re-applies live service registrations.",
 							"Keep it below every registration's ttl.",
@@ -523,7 +534,12 @@ _PG_init(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+}
 
+/* Settings of DROP EXTENSION (ddl_guard.c). */
+static void
+define_drop_settings(void)
+{
 	/*
 	 * The one setting that is not PGC_SIGHUP.  It is a per-session safety
 	 * catch for DROP EXTENSION (ddl_guard.c): a superuser turns it on in the
@@ -540,7 +556,19 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+}
 
+/*
+ * Module load.  Defines the settings in every process that loads the
+ * library; registers the launcher only from shared_preload_libraries.
+ */
+void
+_PG_init(void)
+{
+	define_worker_settings();
+	define_redis_settings();
+	define_registry_settings();
+	define_drop_settings();
 	MarkGUCPrefixReserved(EXA_GUC_PREFIX);
 
 	if (process_shared_preload_libraries_in_progress)

@@ -112,6 +112,7 @@ extern text *exa_actor(void);
 
 /* launcher.c */
 extern void exa_launcher_register(void);
-extern PGDLLEXPORT void exa_launcher_main(Datum main_arg);
+/* The launcher's entry point; never returns (exits with proc_exit). */
+extern PGDLLEXPORT void exa_launcher_main(Datum main_arg) pg_attribute_noreturn();
 
 #endif							/* EXCHANGE_ADAPTER_H */

@@ -68,6 +68,7 @@
 
 #include "exchange_adapter.h"
 #include "worker.h"
+#include "worker_status.h"
 
 /* Seconds the postmaster waits before restarting a launcher that exited 1. */
 #define EXA_LAUNCHER_RESTART_SECONDS	5
@@ -90,9 +91,20 @@ typedef struct LauncherState
 	TimestampTz started_at;
 	TimestampTz stopped_at;		/* 0: never stopped */
 	int			restart_ms;		/* current restart delay */
-	char		problem[NAMEDATALEN + 64];	/* last reported problem */
+	int			problem;		/* last reported LauncherProblem */
+	char		problem_db[NAMEDATALEN];	/* ... for this database */
 	TimestampTz reported_at;
 } LauncherState;
+
+/* Why no worker runs; each is reported once, then at most every 10 min. */
+typedef enum LauncherProblem
+{
+	LAUNCHER_OK = 0,
+	LAUNCHER_DB_MISSING,		/* no such database */
+	LAUNCHER_DB_INVALID,		/* an interrupted DROP DATABASE */
+	LAUNCHER_DB_NO_CONNECTIONS, /* datallowconn is false */
+	LAUNCHER_NO_SLOT			/* no background worker slot */
+} LauncherProblem;
 
 /*
  * Register the launcher.  Called from _PG_init while
@@ -138,14 +150,14 @@ exa_launcher_register(void)
  * saying why it cannot be served.
  */
 static Oid
-launcher_find_database(const char *name, const char **problem)
+launcher_find_database(const char *name, LauncherProblem *problem)
 {
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
 	Oid			dboid = InvalidOid;
 
-	*problem = "does not exist";
+	*problem = LAUNCHER_DB_MISSING;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "looking up the served database");
@@ -158,11 +170,14 @@ launcher_find_database(const char *name, const char **problem)
 		if (strcmp(NameStr(db->datname), name) != 0)
 			continue;
 		if (database_is_invalid_form(db))
-			*problem = "is invalid (an interrupted DROP DATABASE)";
+			*problem = LAUNCHER_DB_INVALID;
 		else if (!db->datallowconn)
-			*problem = "does not allow connections";
+			*problem = LAUNCHER_DB_NO_CONNECTIONS;
 		else
+		{
+			*problem = LAUNCHER_OK;
 			dboid = db->oid;
+		}
 		break;
 	}
 	table_endscan(scan);
@@ -172,21 +187,50 @@ launcher_find_database(const char *name, const char **problem)
 	return dboid;
 }
 
-/* Log a lasting problem once, then at most every EXA_REPORT_INTERVAL_MS. */
-static void
-launcher_report(LauncherState *ls, const char *problem, const char *detail,
-				const char *hint)
+/*
+ * Is a lasting problem due for the log: not reported yet for this database,
+ * or last reported EXA_REPORT_INTERVAL_MS ago?  If so, remember it.
+ */
+static bool
+launcher_report_due(LauncherState *ls, LauncherProblem problem,
+					const char *database)
 {
-	if (strcmp(ls->problem, problem) == 0 && ls->reported_at != 0 &&
+	if (ls->problem == (int) problem &&
+		strcmp(ls->problem_db, database) == 0 && ls->reported_at != 0 &&
 		!TimestampDifferenceExceeds(ls->reported_at, GetCurrentTimestamp(),
 									EXA_REPORT_INTERVAL_MS))
-		return;
-	strlcpy(ls->problem, problem, sizeof(ls->problem));
+		return false;
+	ls->problem = (int) problem;
+	strlcpy(ls->problem_db, database, sizeof(ls->problem_db));
 	ls->reported_at = GetCurrentTimestamp();
-	ereport(LOG,
-			(errmsg("%s", problem),
-			 detail ? errdetail("%s", detail) : 0,
-			 hint ? errhint("%s", hint) : 0));
+	return true;
+}
+
+/* The served database cannot be connected to (two lines in the log). */
+static void
+launcher_report_database(LauncherState *ls, LauncherProblem problem,
+						 const char *database)
+{
+	if (!launcher_report_due(ls, problem, database))
+		return;
+	if (problem == LAUNCHER_DB_INVALID)
+		ereport(LOG,
+				(errmsg("database \"%s\" named by \"%s\" is invalid (an interrupted DROP DATABASE)",
+						database, "exchange_adapter.database"),
+				 errhint("No exchange_adapter worker runs until it can connect: create the database, or set \"%s\" to the one that has the extension and reload.",
+						 "exchange_adapter.database")));
+	else if (problem == LAUNCHER_DB_NO_CONNECTIONS)
+		ereport(LOG,
+				(errmsg("database \"%s\" named by \"%s\" does not allow connections",
+						database, "exchange_adapter.database"),
+				 errhint("No exchange_adapter worker runs until it can connect: create the database, or set \"%s\" to the one that has the extension and reload.",
+						 "exchange_adapter.database")));
+	else
+		ereport(LOG,
+				(errmsg("database \"%s\" named by \"%s\" does not exist",
+						database, "exchange_adapter.database"),
+				 errhint("No exchange_adapter worker runs until it can connect: create the database, or set \"%s\" to the one that has the extension and reload.",
+						 "exchange_adapter.database")));
 }
 
 /*
@@ -200,7 +244,7 @@ launcher_step(LauncherState *ls)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz due;
 	BackgroundWorker worker;
-	const char *problem;
+	LauncherProblem problem;
 	Oid			dboid;
 
 	if (ls->handle != NULL)
@@ -249,14 +293,7 @@ launcher_step(LauncherState *ls)
 	dboid = launcher_find_database(database, &problem);
 	if (!OidIsValid(dboid))
 	{
-		char		msg[NAMEDATALEN + 64];
-
-		snprintf(msg, sizeof(msg),
-				 "database \"%s\" named by exchange_adapter.database %s",
-				 database, problem);
-		/* Two lines in the log, repeated at most every 10 minutes. */
-		launcher_report(ls, msg, NULL,
-						"No exchange_adapter worker runs until it can connect: create the database, or set exchange_adapter.database to the one that has the extension and reload.");
+		launcher_report_database(ls, problem, database);
 		return EXA_DATABASE_RECHECK_MS;
 	}
 
@@ -264,15 +301,17 @@ launcher_step(LauncherState *ls)
 	if (!RegisterDynamicBackgroundWorker(&worker, &ls->handle))
 	{
 		ls->handle = NULL;
-		launcher_report(ls, "could not start the exchange_adapter worker",
-						"No background worker slot is free.",
-						"Raise max_worker_processes.");
+		if (launcher_report_due(ls, LAUNCHER_NO_SLOT, database))
+			ereport(LOG,
+					(errmsg("could not start the exchange_adapter worker"),
+					 errdetail("No background worker slot is free."),
+					 errhint("Raise \"%s\".", "max_worker_processes")));
 		ls->stopped_at = now;
 		return EXA_DATABASE_RECHECK_MS;
 	}
 	strlcpy(ls->served, database, sizeof(ls->served));
 	ls->started_at = now;
-	ls->problem[0] = '\0';
+	ls->problem = LAUNCHER_OK;
 	ls->reported_at = 0;
 	return exa_poll_interval;
 }
@@ -325,4 +364,6 @@ exa_launcher_main(Datum main_arg)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+	/* not reached */
+	proc_exit(1);
 }

@@ -33,7 +33,7 @@
 
 #include "outbox.h"
 #include "stmt.h"
-#include "worker.h"
+#include "worker_status.h"
 
 /* Registered once per backend, at its first enqueue. */
 static bool xact_callback_registered = false;

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * redis_client.c
- *	  The latch-aware hiredis 0.14 client (DESIGN §5 "Connection").
+ *	  The latch-aware hiredis 0.14 client (README "Redis delivery", "Connection").
  *
  * This file owns every call into hiredis.  The model is PostgreSQL's
  * libpq-be-fe-helpers.h: the socket is accounted with AcquireExternalFD,
@@ -292,39 +292,59 @@ forget_password(RedisClient *client)
  * output buffer is still empty), so the bytes on the wire stay in order;
  * its reply is read by redis_flush like any other (npending counts it).
  */
+/*
+ * Append n bytes to the AUTH command being built (client->authcmd, *len
+ * bytes used).  The room is computed by send_auth; should it ever be short,
+ * the buffer and the password are zeroed (redis_disconnect) before raising.
+ */
+static void
+auth_put(RedisClient *client, size_t *len, const char *data, size_t n)
+{
+	if (n > client->authcmdlen - *len)
+	{
+		size_t		cap = client->authcmdlen;
+
+		redis_disconnect(client);
+		elog(ERROR, "Redis AUTH command does not fit in its buffer of %zu bytes",
+			 cap);
+	}
+	memcpy(client->authcmd + *len, data, n);
+	*len += n;
+}
+
+/* Append one RESP bulk string ($len, the bytes) to the AUTH command. */
+static void
+auth_put_bulk(RedisClient *client, size_t *len, const char *data, size_t n)
+{
+	char		head[32];
+	int			headlen = snprintf(head, sizeof(head), "$%zu\r\n", n);
+
+	auth_put(client, len, head, headlen);
+	auth_put(client, len, data, n);
+	auth_put(client, len, "\r\n", 2);
+}
+
 static RedisResult
 send_auth(RedisClient *client, const char *user, size_t passlen,
 		  TimestampTz deadline)
 {
 	size_t		userlen = strlen(user);
-	size_t		cap = 64 + userlen + passlen;
-	char	   *cmd;
 	size_t		len = 0;
 	volatile size_t off = 0;
 	volatile RedisResult result = REDIS_RESULT_OK;
+	char	   *cmd;
 
 	Assert(client->authcmd == NULL);
-	cmd = MemoryContextAlloc(client->mcxt, cap);
-	client->authcmd = cmd;
-	client->authcmdlen = cap;
+	client->authcmdlen = 64 + userlen + passlen;
+	client->authcmd = MemoryContextAlloc(client->mcxt, client->authcmdlen);
 
 	/* RESP: *N, then $len and the bytes of each argument. */
-	len += snprintf(cmd + len, cap - len, "*%d\r\n$4\r\nAUTH\r\n",
-					userlen > 0 ? 3 : 2);
+	auth_put(client, &len, userlen > 0 ? "*3\r\n" : "*2\r\n", 4);
+	auth_put_bulk(client, &len, "AUTH", 4);
 	if (userlen > 0)
-	{
-		len += snprintf(cmd + len, cap - len, "$%zu\r\n", userlen);
-		memcpy(cmd + len, user, userlen);
-		len += userlen;
-		memcpy(cmd + len, "\r\n", 2);
-		len += 2;
-	}
-	len += snprintf(cmd + len, cap - len, "$%zu\r\n", passlen);
-	memcpy(cmd + len, client->password, passlen);
-	len += passlen;
-	memcpy(cmd + len, "\r\n", 2);
-	len += 2;
-	Assert(len <= cap);
+		auth_put_bulk(client, &len, user, userlen);
+	auth_put_bulk(client, &len, client->password, passlen);
+	cmd = client->authcmd;
 
 	PG_TRY();
 	{
@@ -565,7 +585,9 @@ redis_appendv(RedisClient *client, int argc,...)
 	va_list		args;
 	int			i;
 
-	Assert(argc <= 8);
+	if (argc < 1 || argc > (int) lengthof(argv))
+		elog(ERROR, "Redis command with %d arguments, expected 1 to %d",
+			 argc, (int) lengthof(argv));
 	va_start(args, argc);
 	for (i = 0; i < argc; i++)
 	{

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * redis_client.h
- *	  The latch-aware hiredis 0.14 client (DESIGN §5 "Connection").
+ *	  The latch-aware hiredis 0.14 client (README "Redis delivery", "Connection").
  *
  * One RedisClient per process (the worker) or per call (discover_services,
  * flush_outbox).  Every wait is a WaitLatchOrSocket with a deadline followed

@@ -12,10 +12,11 @@
  * UPDATE, DELETE), never a ledger row.
  *
  * discover_services and flush_outbox are the only SQL functions that do
- * Redis I/O in the calling backend (DESIGN §5).  Both use the latch-aware
- * client with the connect and command deadlines, can be cancelled, hold no
- * ledger lock, and raise LX011 when Redis fails.  discover_services does all
- * its I/O first, closes the connection and only then parses what it read,
+ * Redis I/O in the calling backend (README "Redis delivery").  Both use the
+ * latch-aware client with the connect and command deadlines, can be
+ * cancelled, hold no ledger lock, and raise LX011 when Redis fails.
+ * discover_services does all its I/O first, closes the connection and only
+ * then parses what it read,
  * so no error can be raised while hiredis state is live outside the
  * client's own PG_TRY; flush_outbox wraps its I/O in PG_TRY to close the
  * connection on any error.  flush_outbox locks the outbox rows it delivers
@@ -59,7 +60,7 @@
 #include "outbox.h"
 #include "redis_client.h"
 #include "stmt.h"
-#include "worker.h"
+#include "worker_status.h"
 
 PG_FUNCTION_INFO_V1(register_service);
 PG_FUNCTION_INFO_V1(heartbeat_service);
@@ -178,24 +179,27 @@ ttl_arg(FunctionCallInfo fcinfo, int argno)
 	if (ttl->day < 0 || ttl->day > SERVICE_TTL_MAX_DAYS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl must lie between exchange_adapter.heartbeat_interval and %d days",
-						SERVICE_TTL_MAX_DAYS)));
+				 errmsg("ttl must lie between \"%s\" and %d days",
+						"exchange_adapter.heartbeat_interval", SERVICE_TTL_MAX_DAYS)));
 	usecs = ttl->day * USECS_PER_DAY + ttl->time;
 	if (usecs > (int64) SERVICE_TTL_MAX_DAYS * USECS_PER_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl must lie between exchange_adapter.heartbeat_interval and %d days",
-						SERVICE_TTL_MAX_DAYS)));
+				 errmsg("ttl must lie between \"%s\" and %d days",
+						"exchange_adapter.heartbeat_interval", SERVICE_TTL_MAX_DAYS)));
 	if (usecs <= min_usecs)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl must be longer than exchange_adapter.heartbeat_interval"),
-				 errdetail("ttl is %s; heartbeat_interval is %d s.",
+				 errmsg("ttl must be longer than \"%s\"",
+						"exchange_adapter.heartbeat_interval"),
+				 errdetail("ttl is %s; \"%s\" is %d s.",
 						   DatumGetCString(DirectFunctionCall1(interval_out,
 															   IntervalPGetDatum(ttl))),
+						   "exchange_adapter.heartbeat_interval",
 						   exa_heartbeat_interval),
-				 errhint("The worker re-applies live registrations every heartbeat_interval; "
-						 "a shorter ttl would let them lapse between two.")));
+				 errhint("The worker re-applies live registrations every \"%s\"; "
+						 "a shorter ttl would let them lapse between two.",
+						 "exchange_adapter.heartbeat_interval")));
 	return ttl;
 }
 
@@ -607,29 +611,21 @@ cstr_cmp(const void *a, const void *b)
 }
 
 /*
- * All Redis I/O of discover_services: SCAN <prefix>service:*, then MGET of
- * the service and heartbeat keys, 1,000 at a time.  Results are copied
- * into palloc'd memory.  Returns false with errbuf set on failure.
+ * SCAN <prefix>service:* to the end: the keys longer than skip bytes (the
+ * prefix and "service:"), sorted and unique (SCAN may return a key twice).
+ * Returns false with errbuf set on failure.
  */
 static bool
-discover_read(RedisClient *client, FoundService **out, int *nout,
+discover_scan(RedisClient *client, size_t skip, char ***out, int *nout,
 			  char *errbuf, size_t errlen)
 {
 	char	   *pattern = psprintf("%sservice:*", exa_key_prefix);
-	size_t		skip = strlen(exa_key_prefix) + strlen("service:");
 	char		cursor[32] = "0";
 	char	  **keys = NULL;
 	int			nkeys = 0;
 	int			maxkeys = 0;
-	FoundService *found;
 	int			i,
 				j;
-
-	if (redis_connect(client) != REDIS_RESULT_OK)
-	{
-		strlcpy(errbuf, client->errmsg, errlen);
-		return false;
-	}
 
 	do
 	{
@@ -669,7 +665,6 @@ discover_read(RedisClient *client, FoundService **out, int *nout,
 		redis_clear_replies(client);
 	} while (strcmp(cursor, "0") != 0);
 
-	/* SCAN may return a key twice. */
 	if (nkeys > 1)
 	{
 		qsort(keys, nkeys, sizeof(char *), cstr_cmp);
@@ -678,68 +673,111 @@ discover_read(RedisClient *client, FoundService **out, int *nout,
 				keys[j++] = keys[i];
 		nkeys = j;
 	}
+	*out = keys;
+	*nout = nkeys;
+	return true;
+}
+
+/*
+ * One MGET of n service keys and one of their heartbeat keys, in one round
+ * trip, into found[0..n-1] (whose id is set here: the key after skip
+ * bytes).  Returns false with errbuf set on failure.
+ */
+static bool
+discover_mget(RedisClient *client, char **keys, int n, size_t skip,
+			  FoundService *found, char *errbuf, size_t errlen)
+{
+	const char **argv = palloc(sizeof(char *) * (n + 1));
+	size_t	   *argvlen = palloc(sizeof(size_t) * (n + 1));
+	char	  **hkeys = palloc(sizeof(char *) * n);
+	redisReply *sv;
+	redisReply *hb;
+	int			j;
+
+	argv[0] = "MGET";
+	argvlen[0] = 4;
+	for (j = 0; j < n; j++)
+	{
+		found[j].id = keys[j] + skip;
+		argv[j + 1] = keys[j];
+		argvlen[j + 1] = strlen(keys[j]);
+	}
+	redis_append(client, n + 1, argv, argvlen);
+	for (j = 0; j < n; j++)
+	{
+		hkeys[j] = psprintf("%sheartbeat:%s", exa_key_prefix, found[j].id);
+		argv[j + 1] = hkeys[j];
+		argvlen[j + 1] = strlen(hkeys[j]);
+	}
+	redis_append(client, n + 1, argv, argvlen);
+	if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+	{
+		strlcpy(errbuf, client->errmsg, errlen);
+		return false;
+	}
+	sv = redis_reply(client, 0);
+	hb = redis_reply(client, 1);
+	if (sv == NULL || sv->type != REDIS_REPLY_ARRAY || sv->elements != (size_t) n ||
+		hb == NULL || hb->type != REDIS_REPLY_ARRAY || hb->elements != (size_t) n)
+	{
+		redisReply *bad = (sv && sv->type == REDIS_REPLY_ERROR) ? sv : hb;
+
+		snprintf(errbuf, errlen, "Redis refused MGET: %s",
+				 bad && bad->type == REDIS_REPLY_ERROR ? bad->str : "unexpected reply");
+		return false;
+	}
+	for (j = 0; j < n; j++)
+	{
+		redisReply *s = sv->element[j];
+		redisReply *h = hb->element[j];
+
+		if (s->type == REDIS_REPLY_STRING)
+		{
+			found[j].json = pnstrdup(s->str, s->len);
+			found[j].jsonlen = s->len;
+		}
+		if (h->type == REDIS_REPLY_STRING)
+			found[j].heartbeat = pnstrdup(h->str, h->len);
+	}
+	redis_clear_replies(client);
+	pfree(argv);
+	pfree(argvlen);
+	for (j = 0; j < n; j++)
+		pfree(hkeys[j]);
+	pfree(hkeys);
+	return true;
+}
+
+/*
+ * All Redis I/O of discover_services: SCAN <prefix>service:*, then MGET of
+ * the service and heartbeat keys, 1,000 at a time.  Results are copied
+ * into palloc'd memory.  Returns false with errbuf set on failure.
+ */
+static bool
+discover_read(RedisClient *client, FoundService **out, int *nout,
+			  char *errbuf, size_t errlen)
+{
+	size_t		skip = strlen(exa_key_prefix) + strlen("service:");
+	char	  **keys;
+	int			nkeys;
+	FoundService *found;
+	int			i;
+
+	if (redis_connect(client) != REDIS_RESULT_OK)
+	{
+		strlcpy(errbuf, client->errmsg, errlen);
+		return false;
+	}
+	if (!discover_scan(client, skip, &keys, &nkeys, errbuf, errlen))
+		return false;
 
 	found = palloc0(sizeof(FoundService) * Max(nkeys, 1));
 	for (i = 0; i < nkeys; i += DELIVERY_KEYS_PER_COMMAND)
 	{
-		int			n = Min(DELIVERY_KEYS_PER_COMMAND, nkeys - i);
-		const char **argv = palloc(sizeof(char *) * (n + 1));
-		size_t	   *argvlen = palloc(sizeof(size_t) * (n + 1));
-		char	  **hkeys = palloc(sizeof(char *) * n);
-		redisReply *sv;
-		redisReply *hb;
-
-		argv[0] = "MGET";
-		argvlen[0] = 4;
-		for (j = 0; j < n; j++)
-		{
-			found[i + j].id = keys[i + j] + skip;
-			argv[j + 1] = keys[i + j];
-			argvlen[j + 1] = strlen(keys[i + j]);
-		}
-		redis_append(client, n + 1, argv, argvlen);
-		for (j = 0; j < n; j++)
-		{
-			hkeys[j] = psprintf("%sheartbeat:%s", exa_key_prefix, found[i + j].id);
-			argv[j + 1] = hkeys[j];
-			argvlen[j + 1] = strlen(hkeys[j]);
-		}
-		redis_append(client, n + 1, argv, argvlen);
-		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
-		{
-			strlcpy(errbuf, client->errmsg, errlen);
+		if (!discover_mget(client, keys + i,
+						   Min(DELIVERY_KEYS_PER_COMMAND, nkeys - i), skip,
+						   found + i, errbuf, errlen))
 			return false;
-		}
-		sv = redis_reply(client, 0);
-		hb = redis_reply(client, 1);
-		if (sv == NULL || sv->type != REDIS_REPLY_ARRAY || sv->elements != (size_t) n ||
-			hb == NULL || hb->type != REDIS_REPLY_ARRAY || hb->elements != (size_t) n)
-		{
-			redisReply *bad = (sv && sv->type == REDIS_REPLY_ERROR) ? sv : hb;
-
-			snprintf(errbuf, errlen, "Redis refused MGET: %s",
-					 bad && bad->type == REDIS_REPLY_ERROR ? bad->str : "unexpected reply");
-			return false;
-		}
-		for (j = 0; j < n; j++)
-		{
-			redisReply *s = sv->element[j];
-			redisReply *h = hb->element[j];
-
-			if (s->type == REDIS_REPLY_STRING)
-			{
-				found[i + j].json = pnstrdup(s->str, s->len);
-				found[i + j].jsonlen = s->len;
-			}
-			if (h->type == REDIS_REPLY_STRING)
-				found[i + j].heartbeat = pnstrdup(h->str, h->len);
-		}
-		redis_clear_replies(client);
-		pfree(argv);
-		pfree(argvlen);
-		for (j = 0; j < n; j++)
-			pfree(hkeys[j]);
-		pfree(hkeys);
 	}
 	*out = found;
 	*nout = nkeys;
@@ -881,8 +919,11 @@ require_redis(const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("Redis is not configured"),
-				 errdetail("%s needs Redis, and exchange_adapter.redis_url is empty.", what),
-				 errhint("Set exchange_adapter.redis_url (and redis_password_file) and reload.")));
+				 errdetail("%s needs Redis, and \"%s\" is empty.", what,
+						   "exchange_adapter.redis_url"),
+				 errhint("Set \"%s\" (and \"%s\") and reload.",
+						 "exchange_adapter.redis_url",
+						 "exchange_adapter.redis_password_file")));
 }
 
 Datum
@@ -920,7 +961,7 @@ discover_services(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not read service registrations from Redis"),
-				 errdetail("%s", errbuf)));
+				 errdetail_internal("%s", errbuf)));
 
 	if (nfound > 1)
 		qsort(found, nfound, sizeof(FoundService), found_cmp);
@@ -1128,7 +1169,7 @@ flush_outbox(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not deliver outbox rows to Redis"),
-				 errdetail("%s", errbuf),
+				 errdetail_internal("%s", errbuf),
 				 errhint("The rows stay in the outbox; the worker delivers them when Redis is back.")));
 
 	/*
@@ -1139,7 +1180,7 @@ flush_outbox(PG_FUNCTION_ARGS)
 		ereport(WARNING,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not deliver service registrations to Redis"),
-				 errdetail("%s", batch->registry_error),
+				 errdetail_internal("%s", batch->registry_error),
 				 errhint("The registry rows stay in the outbox; the worker delivers them when Redis is back.")));
 	delivery_delete_delivered(batch);
 	SPI_finish();

@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The per-database delivery worker, its shared status and its wake-up.
+ *	  The per-database delivery worker.
  *
  * This file owns the worker started by the launcher for
- * exchange_adapter.database (DESIGN §5 "Worker"), the shared-memory status
- * that adapter_status() reads, and exa_worker_wake(), which the commit
- * callback of outbox.c calls.
+ * exchange_adapter.database (README "Redis delivery").  Its shared memory,
+ * the status that adapter_status() reads and exa_worker_wake(), which the
+ * commit callback of outbox.c calls, are in worker_status.c; the SQL and
+ * Redis commands of a delivery in delivery.c.
  *
  * Worker loop: claim a batch in a short transaction (delivery.c), commit,
  * push with no transaction open and no row lock held (only the session-level
@@ -17,9 +18,10 @@
  * by any backend that enqueued) for at most poll_interval.  Its commits are
  * asynchronous (synchronous_commit = off): a claim or a delete lost in a
  * crash only means a row delivered again.  Its statements read the outbox by
- * id through outbox_pkey, never sequentially (enable_seqscan = off), with
- * plans made once (force_generic_plan): a queue's statistics describe it
- * nearly empty while its heap holds the dead rows of thousands of deliveries.
+ * id through outbox_pkey, never sequentially (planned with sequential scans
+ * off, those statements only: delivery.c, exec_outbox_by_id), with plans
+ * made once (force_generic_plan): a queue's statistics describe it nearly
+ * empty while its heap holds the dead rows of thousands of deliveries.
  * Redis failures close the connection and the worker reconnects with
  * exponential back-off up to retry_backoff_max; claimed rows of a failed
  * push are released at once.
@@ -44,10 +46,9 @@
  *	   launcher): its claims and deletes are writes.  After a promotion,
  *	   the claims replayed from the old primary are released at start like
  *	   those of any previous worker.
- *	 - Shared memory exists only when the library is preloaded; the mutex
- *	   protects every field of ExaShared.  exa_worker_wake() may run in a
- *	   commit callback: it takes the spinlock, reads a pointer and sets a
- *	   latch, nothing else.
+ *	 - The loop is worker_step(), one claim-push cycle returning how long
+ *	   to sleep; the main loop around it only checks interrupts, reloads
+ *	   the configuration and resets the cycle's memory context.
  *
  *-------------------------------------------------------------------------
  */
@@ -65,10 +66,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/lwlock.h"
 #include "storage/proc.h"
-#include "storage/shmem.h"
-#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
@@ -83,23 +81,7 @@
 #include "redis_client.h"
 #include "stmt.h"
 #include "worker.h"
-
-/* Shared state; see the file header for the locking rule. */
-typedef struct ExaShared
-{
-	slock_t		mutex;
-	int			worker_pid;
-	Oid			worker_dboid;
-	Latch	   *worker_latch;
-	ExaStatus	status;
-} ExaShared;
-
-static ExaShared *exa_shared = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-/* True in the worker process only: the status is ours to write. */
-static bool am_worker = false;
+#include "worker_status.h"
 
 /* Interval between two reports of the same lasting problem. */
 #define EXA_REPORT_INTERVAL_MS	(10 * 60 * 1000)
@@ -112,206 +94,6 @@ static bool am_worker = false;
 
 /* First retry after a failure; doubled up to retry_backoff_max. */
 #define EXA_BACKOFF_MIN_MS		250
-
-/* ------------------------------------------------------------------------
- * Shared memory and status
- * ------------------------------------------------------------------------
- */
-
-static void
-exa_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(ExaShared)));
-}
-
-static void
-exa_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	exa_shared = ShmemInitStruct("exchange_adapter", sizeof(ExaShared), &found);
-	if (!found)
-	{
-		memset(exa_shared, 0, sizeof(ExaShared));
-		SpinLockInit(&exa_shared->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-void
-exa_shmem_register(void)
-{
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = exa_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = exa_shmem_startup;
-}
-
-bool
-exa_status_read(ExaStatus *out)
-{
-	if (exa_shared == NULL)
-		return false;
-	SpinLockAcquire(&exa_shared->mutex);
-	memcpy(out, &exa_shared->status, sizeof(ExaStatus));
-	SpinLockRelease(&exa_shared->mutex);
-	return true;
-}
-
-void
-exa_status_set_error(const char *msg)
-{
-	if (exa_shared == NULL || !am_worker)
-		return;
-	SpinLockAcquire(&exa_shared->mutex);
-	strlcpy(exa_shared->status.last_error, msg, EXA_STATUS_ERROR_LEN);
-	SpinLockRelease(&exa_shared->mutex);
-}
-
-static void
-status_set_connected(bool connected, const char *error)
-{
-	if (exa_shared == NULL)
-		return;
-	SpinLockAcquire(&exa_shared->mutex);
-	exa_shared->status.redis_connected = connected;
-	if (error != NULL)
-		strlcpy(exa_shared->status.last_error, error, EXA_STATUS_ERROR_LEN);
-	SpinLockRelease(&exa_shared->mutex);
-}
-
-/* Delivery works again: last_error describes only a current problem. */
-static void
-status_clear_error(void)
-{
-	if (exa_shared == NULL)
-		return;
-	SpinLockAcquire(&exa_shared->mutex);
-	exa_shared->status.last_error[0] = '\0';
-	SpinLockRelease(&exa_shared->mutex);
-}
-
-static void
-status_pushed(int64 nkeys)
-{
-	const char *refusals = delivery_refusals();
-
-	if (exa_shared == NULL)
-		return;
-	SpinLockAcquire(&exa_shared->mutex);
-	exa_shared->status.redis_connected = true;
-	exa_shared->status.last_push_at = GetCurrentTimestamp();
-	exa_shared->status.pushed_keys += nkeys;
-	strlcpy(exa_shared->status.refusals, refusals, EXA_STATUS_ERROR_LEN);
-	SpinLockRelease(&exa_shared->mutex);
-}
-
-/* The refusals in force (delivery_refusals) into the shared status. */
-static void
-status_refusals(void)
-{
-	const char *refusals = delivery_refusals();
-
-	if (exa_shared == NULL)
-		return;
-	SpinLockAcquire(&exa_shared->mutex);
-	strlcpy(exa_shared->status.refusals, refusals, EXA_STATUS_ERROR_LEN);
-	SpinLockRelease(&exa_shared->mutex);
-}
-
-static void
-status_failed(const char *error, bool connected)
-{
-	if (exa_shared == NULL)
-		return;
-	SpinLockAcquire(&exa_shared->mutex);
-	exa_shared->status.failed_pushes++;
-	exa_shared->status.redis_connected = connected;
-	strlcpy(exa_shared->status.last_error, error, EXA_STATUS_ERROR_LEN);
-	SpinLockRelease(&exa_shared->mutex);
-}
-
-void
-exa_worker_wake(void)
-{
-	Latch	   *latch = NULL;
-
-	if (exa_shared == NULL)
-		return;
-	SpinLockAcquire(&exa_shared->mutex);
-	if (exa_shared->worker_dboid == MyDatabaseId)
-		latch = exa_shared->worker_latch;
-	SpinLockRelease(&exa_shared->mutex);
-	if (latch != NULL)
-		SetLatch(latch);
-}
-
-int
-exa_worker_pid(void)
-{
-	int			pid;
-
-	if (exa_shared == NULL)
-		return 0;
-	SpinLockAcquire(&exa_shared->mutex);
-	pid = exa_shared->worker_pid;
-	SpinLockRelease(&exa_shared->mutex);
-	return pid;
-}
-
-/* on_shmem_exit: the worker is gone. */
-static void
-worker_detach(int code, Datum arg)
-{
-	if (exa_shared == NULL)
-		return;
-	SpinLockAcquire(&exa_shared->mutex);
-	if (exa_shared->worker_pid == MyProcPid)
-	{
-		exa_shared->worker_pid = 0;
-		exa_shared->worker_dboid = InvalidOid;
-		exa_shared->worker_latch = NULL;
-		exa_shared->status.worker_pid = 0;
-		exa_shared->status.redis_connected = false;
-	}
-	SpinLockRelease(&exa_shared->mutex);
-}
-
-static void
-worker_attach(const char *dbname)
-{
-	int			other;
-
-	if (exa_shared == NULL)
-		return;
-	/* First, so that no exit path leaves our pid behind. */
-	on_shmem_exit(worker_detach, (Datum) 0);
-	SpinLockAcquire(&exa_shared->mutex);
-	other = exa_shared->worker_pid;
-	if (other != 0)
-	{
-		/* Cleared at exit (on_shmem_exit), so the other one is alive. */
-		SpinLockRelease(&exa_shared->mutex);
-		ereport(LOG,
-				(errmsg("exchange_adapter worker exits: the worker with PID %d is running",
-						other)));
-		proc_exit(0);
-	}
-	exa_shared->worker_pid = MyProcPid;
-	exa_shared->worker_dboid = MyDatabaseId;
-	exa_shared->worker_latch = MyLatch;
-	exa_shared->status.worker_pid = MyProcPid;
-	strlcpy(exa_shared->status.database, dbname, NAMEDATALEN);
-	exa_shared->status.redis_connected = false;
-	exa_shared->status.refusals[0] = '\0';
-	SpinLockRelease(&exa_shared->mutex);
-}
 
 /* ------------------------------------------------------------------------
  * Registration (for the launcher)
@@ -445,20 +227,21 @@ redis_trouble(WorkerState *ws, const char *error, bool connected,
 	ws->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												   ws->backoff_ms);
 	if (count_push)
-		status_failed(error, connected);
+		exa_status_failed(error, connected);
 	else
-		status_set_connected(connected, error);
+		exa_status_set_connected(connected, error);
 
 	if (!ws->outage_reported)
 	{
 		ws->outage_reported = true;
 		ereport(WARNING,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
-				 errmsg("exchange_adapter cannot deliver to Redis: %s", error),
-				 errdetail("Outbox rows are kept and delivered when Redis is back; "
-						   "retrying with back-off up to %d ms. Further failures "
-						   "of this outage are shown by exchange.adapter_status() only.",
-						   exa_retry_backoff_max)));
+				 errmsg("exchange_adapter cannot deliver to Redis"),
+				 errdetail_internal("%s", error),
+				 errhint("Outbox rows are kept and delivered when Redis is back, "
+						 "retrying with back-off up to %d ms; exchange.adapter_status() "
+						 "shows further failures of this outage.",
+						 exa_retry_backoff_max)));
 	}
 }
 
@@ -467,7 +250,7 @@ redis_recovered(WorkerState *ws)
 {
 	ws->backoff_ms = 0;
 	ws->next_attempt = 0;
-	status_clear_error();
+	exa_status_clear_error();
 	if (ws->outage_reported)
 	{
 		ws->outage_reported = false;
@@ -500,7 +283,7 @@ worker_connect(WorkerState *ws)
 		redis_trouble(ws, errbuf, false, false);
 		return false;
 	}
-	status_set_connected(true, NULL);
+	exa_status_set_connected(true, NULL);
 	ws->check_backlog = true;
 	ws->next_heartbeat = 0;
 	return true;
@@ -541,7 +324,7 @@ registry_outcome(WorkerState *ws, DeliveryBatch *batch)
 		ws->registry_backoff_ms = 0;
 		ws->registry_retry_at = 0;
 	}
-	status_refusals();
+	exa_status_set_refusals(delivery_refusals());
 }
 
 /*
@@ -602,7 +385,7 @@ worker_check_backlog(WorkerState *ws)
 			 errdetail("Deleted %lld keys matching \"%scache:*\" and dropped %llu of %lld pending cache rows.",
 					   (long long) nkeys, exa_key_prefix,
 					   (unsigned long long) dropped, (long long) nrows)));
-	status_pushed(nkeys);
+	exa_status_pushed(nkeys, delivery_refusals());
 }
 
 /*
@@ -755,7 +538,7 @@ worker_deliver(WorkerState *ws)
 		push_failed(ws, DELIVERY_FAILED, batch->registry_error);
 		return -1;
 	}
-	status_pushed(batch->nkeys);
+	exa_status_pushed(batch->nkeys, delivery_refusals());
 	redis_recovered(ws);
 	return ndelivered;
 }
@@ -772,15 +555,15 @@ worker_reload(WorkerState *ws)
 	if (exa_database == NULL || strcmp(exa_database, ws->dbname) != 0)
 	{
 		ereport(LOG,
-				(errmsg("exchange_adapter worker for database \"%s\" exits: exchange_adapter.database changed",
-						ws->dbname)));
+				(errmsg("exchange_adapter worker for database \"%s\" exits: \"%s\" changed",
+						ws->dbname, "exchange_adapter.database")));
 		proc_exit(1);
 	}
 	if (strcmp(old_url, exa_redis_url ? exa_redis_url : "") != 0 ||
 		strcmp(old_pwfile, exa_redis_password_file ? exa_redis_password_file : "") != 0)
 	{
 		redis_disconnect(ws->client);
-		status_set_connected(false, NULL);
+		exa_status_set_connected(false, NULL);
 		ws->next_attempt = 0;
 		ws->backoff_ms = 0;
 		ws->no_url_reported = false;
@@ -789,35 +572,13 @@ worker_reload(WorkerState *ws)
 	pfree(old_pwfile);
 }
 
-void
-exa_worker_main(Datum main_arg)
+/*
+ * Process settings of the worker, fixed for its life (exchange_adapter's
+ * own settings are read at each use and reloaded on SIGHUP).
+ */
+static void
+worker_settings(void)
 {
-	Oid			dboid = DatumGetObjectId(main_arg);
-	WorkerState ws;
-
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-
-	/*
-	 * The launcher checked that the database exists and allows connections
-	 * just before starting us; if it was dropped since, this FATALs once and
-	 * the launcher, finding it missing, does not start us again.
-	 */
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	am_worker = true;
-
-	memset(&ws, 0, sizeof(ws));
-	StartTransactionCommand();
-	ws.dbname = MemoryContextStrdup(TopMemoryContext,
-									get_database_name(MyDatabaseId));
-	CommitTransactionCommand();
-	ws.started_at = GetCurrentTimestamp();
-	ws.client = redis_client_create(TopMemoryContext);
-	ws.batch_cxt = AllocSetContextCreate(TopMemoryContext,
-										 "exchange_adapter worker batch",
-										 ALLOCSET_DEFAULT_SIZES);
-
 	/* Our SQL is qualified; pin the path anyway (ALTER DATABASE SET ...). */
 	SetConfigOption("search_path", "pg_catalog, pg_temp",
 					PGC_SUSET, PGC_S_OVERRIDE);
@@ -837,148 +598,244 @@ exa_worker_main(Datum main_arg)
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	/*
-	 * The outbox is a queue: its statistics see it nearly empty while, under
-	 * a stream of commits, its heap holds thousands of dead rows between two
-	 * vacuums.  The planner then reads it sequentially, every page of it at
-	 * every claim and delete, which cost most of the worker's CPU (measured:
-	 * heapgetpage and visibility checks).  By id, through outbox_pkey, a
-	 * claim reads only the head of the queue, whose dead entries the index
-	 * scans mark and skip thereafter.  Our other statements read small
-	 * tables or run rarely.  With that, one generic plan per statement is
-	 * right whatever the queue's length: planned once, not at every cycle.
+	 * One generic plan per statement, planned once and not at every cycle:
+	 * right whatever the queue's length, because the statements that read
+	 * the outbox by id are planned with the index only (delivery.c,
+	 * exec_outbox_by_id), not because sequential scans are off here: they are
+	 * not, for any other statement of this process.
 	 */
-	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("plan_cache_mode", "force_generic_plan",
 					PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/* Connect to our database and set up the state of the loop. */
+static void
+worker_init(WorkerState *ws, Oid dboid)
+{
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	/*
+	 * The launcher checked that the database exists and allows connections
+	 * just before starting us; if it was dropped since, this FATALs once and
+	 * the launcher, finding it missing, does not start us again.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	memset(ws, 0, sizeof(WorkerState));
+	StartTransactionCommand();
+	ws->dbname = MemoryContextStrdup(TopMemoryContext,
+									 get_database_name(MyDatabaseId));
+	CommitTransactionCommand();
+	ws->started_at = GetCurrentTimestamp();
+	ws->client = redis_client_create(TopMemoryContext);
+	ws->batch_cxt = AllocSetContextCreate(TopMemoryContext,
+										  "exchange_adapter worker batch",
+										  ALLOCSET_DEFAULT_SIZES);
+	worker_settings();
 
 	pgstat_report_appname(EXA_WORKER_NAME);
-	worker_attach(ws.dbname);
+	exa_worker_attach(ws->dbname);
 	ereport(LOG,
 			(errmsg("exchange_adapter worker started for database \"%s\"",
-					ws.dbname)));
+					ws->dbname)));
+}
+
+/*
+ * Is the extension installed?  Until it is, report it (once, then at most
+ * every EXA_REPORT_INTERVAL_MS), hold no connection and no claim.
+ */
+static bool
+worker_extension_ready(WorkerState *ws)
+{
+	if (ws->ext_ready)
+		return true;
+	ws->ext_ready = extension_installed();
+	if (ws->ext_ready)
+	{
+		ws->ext_reported_at = 0;
+		return true;
+	}
+	if (report_due(ws->ext_reported_at))
+	{
+		ws->ext_reported_at = GetCurrentTimestamp();
+		ereport(LOG,
+				(errmsg("extension \"%s\" is not installed in database \"%s\"",
+						EXA_EXTENSION_NAME, ws->dbname),
+				 errdetail("The exchange_adapter worker idles until it is."),
+				 errhint("Run CREATE EXTENSION %s in database \"%s\", or point \"%s\" at the database that has it.",
+						 EXA_EXTENSION_NAME, ws->dbname,
+						 "exchange_adapter.database")));
+	}
+	redis_disconnect(ws->client);
+	exa_status_set_connected(false, NULL);
+	ws->claims_released = false;
+	return false;
+}
+
+/*
+ * We are the only worker and the previous one is gone: claims left by it
+ * are given back now, not after the lease.
+ */
+static void
+worker_release_old_claims(WorkerState *ws)
+{
+	if (ws->claims_released)
+		return;
+	begin_txn("releasing claims of a previous worker");
+	(void) delivery_release_all_claims();
+	end_txn(ws->batch_cxt);
+	ws->claims_released = true;
+}
+
+/*
+ * Is Redis ready for I/O: a URL set, no back-off in force, connected (or
+ * connected now) and the backlog checked after a connect?  When not,
+ * *timeout may be lowered to the end of the back-off.
+ */
+static bool
+worker_redis_ready(WorkerState *ws, long *timeout)
+{
+	TimestampTz now;
+
+	if (exa_redis_target == NULL)
+	{
+		if (!ws->no_url_reported)
+		{
+			ws->no_url_reported = true;
+			exa_status_set_connected(false,
+									 "exchange_adapter.redis_url is not set: outbox rows are kept, nothing is pushed");
+		}
+		return false;
+	}
+
+	now = GetCurrentTimestamp();
+	if (ws->next_attempt != 0 && now < ws->next_attempt)
+	{
+		*timeout = Min(*timeout,
+					   TimestampDifferenceMilliseconds(now, ws->next_attempt));
+		return false;
+	}
+
+	if (!redis_is_connected(ws->client) && !worker_connect(ws))
+		return false;
+
+	if (ws->check_backlog)
+	{
+		worker_check_backlog(ws);
+		if (!redis_is_connected(ws->client))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * After a partial batch, let commits gather for what is left of
+ * EXA_MIN_CYCLE_US since cycle_start: under a stream of small transactions
+ * each cycle then carries several, which keeps the worker's share of the
+ * CPU small, for at most that much latency.  The wait is on the clock only
+ * (every commit sets the latch), and short.
+ */
+static void
+worker_gather_commits(TimestampTz cycle_start)
+{
+	long		left = EXA_MIN_CYCLE_US -
+		(long) (GetCurrentTimestamp() - cycle_start);
+
+	if (left > 0)
+		(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(1, left / 1000), PG_WAIT_EXTENSION);
+}
+
+/* How long to sleep on the latch: at most timeout, less if a timer is due. */
+static long
+worker_sleep_time(WorkerState *ws, long timeout)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (ws->next_heartbeat != 0 && redis_is_connected(ws->client))
+		timeout = Min(timeout,
+					  Max(1, TimestampDifferenceMilliseconds(now, ws->next_heartbeat)));
+	if (ws->next_attempt != 0 && now < ws->next_attempt)
+		timeout = Min(timeout,
+					  Max(1, TimestampDifferenceMilliseconds(now, ws->next_attempt)));
+	return Max(timeout, 1);
+}
+
+/*
+ * One cycle of the worker: deliver one batch, then the heartbeat when due.
+ * Returns 0 to run the next cycle at once (rows were delivered: more may be
+ * waiting), otherwise the time in ms to sleep on the latch.
+ */
+static long
+worker_step(WorkerState *ws)
+{
+	long		timeout = exa_poll_interval;
+	TimestampTz cycle_start;
+	int			delivered;
+
+	if (!worker_extension_ready(ws))
+		return worker_sleep_time(ws, timeout);
+	worker_release_old_claims(ws);
+	if (!worker_redis_ready(ws, &timeout))
+		return worker_sleep_time(ws, timeout);
+
+	/*
+	 * Deliveries first, then the heartbeat when due: after a reconnect the
+	 * first thing sent is the pending deletions, and registry work (which
+	 * Redis may refuse, e.g. out of memory) never holds them back.
+	 */
+	cycle_start = GetCurrentTimestamp();
+	delivered = worker_deliver(ws);
+	if (delivered >= 0 && redis_is_connected(ws->client) &&
+		(ws->next_heartbeat == 0 || GetCurrentTimestamp() >= ws->next_heartbeat))
+		worker_heartbeat(ws);
+	if (!redis_is_connected(ws->client) || delivered <= 0)
+		return worker_sleep_time(ws, timeout);
+
+	/* More may be waiting: claim again at once after a full batch. */
+	if (delivered < exa_outbox_batch_size)
+		worker_gather_commits(cycle_start);
+	return 0;
+}
+
+/*
+ * The worker's entry point.  Exits only through proc_exit: SIGTERM (die),
+ * postmaster death (WL_EXIT_ON_PM_DEATH), a change of
+ * exchange_adapter.database (worker_reload) or another worker running
+ * (exa_worker_attach); any ERROR exits too, and the launcher starts a new
+ * worker.
+ */
+void
+exa_worker_main(Datum main_arg)
+{
+	WorkerState ws;
+
+	worker_init(&ws, DatumGetObjectId(main_arg));
 
 	for (;;)
 	{
-		long		timeout = exa_poll_interval;
-		int			delivered = 0;
-		TimestampTz now;
-		TimestampTz cycle_start;
+		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 			worker_reload(&ws);
 
-		if (!ws.ext_ready)
-		{
-			ws.ext_ready = extension_installed();
-			if (!ws.ext_ready)
-			{
-				if (report_due(ws.ext_reported_at))
-				{
-					ws.ext_reported_at = GetCurrentTimestamp();
-					ereport(LOG,
-							(errmsg("extension \"%s\" is not installed in database \"%s\"",
-									EXA_EXTENSION_NAME, ws.dbname),
-							 errdetail("The exchange_adapter worker idles until it is."),
-							 errhint("Run CREATE EXTENSION %s in database \"%s\", or point exchange_adapter.database at the database that has it.",
-									 EXA_EXTENSION_NAME, ws.dbname)));
-				}
-				redis_disconnect(ws.client);
-				status_set_connected(false, NULL);
-				ws.claims_released = false;
-				goto wait;
-			}
-			ws.ext_reported_at = 0;
-		}
+		/* Nothing allocated in one cycle outlives it. */
+		MemoryContextSwitchTo(ws.batch_cxt);
+		MemoryContextReset(ws.batch_cxt);
 
-		if (!ws.claims_released)
-		{
-			/*
-			 * We are the only worker and the previous one is gone: claims
-			 * left by it are given back now, not after the lease.
-			 */
-			begin_txn("releasing claims of a previous worker");
-			(void) delivery_release_all_claims();
-			end_txn(TopMemoryContext);
-			ws.claims_released = true;
-		}
-
-		if (exa_redis_target == NULL)
-		{
-			if (!ws.no_url_reported)
-			{
-				ws.no_url_reported = true;
-				status_set_connected(false,
-									 "exchange_adapter.redis_url is not set: outbox rows are kept, nothing is pushed");
-			}
-			goto wait;
-		}
-
-		now = GetCurrentTimestamp();
-		if (ws.next_attempt != 0 && now < ws.next_attempt)
-		{
-			timeout = Min(timeout,
-						  TimestampDifferenceMilliseconds(now, ws.next_attempt));
-			goto wait;
-		}
-
-		if (!redis_is_connected(ws.client) && !worker_connect(&ws))
-			goto wait;
-
-		if (ws.check_backlog)
-		{
-			worker_check_backlog(&ws);
-			if (!redis_is_connected(ws.client))
-				goto wait;
-		}
-
-		/*
-		 * Deliveries first, then the heartbeat when due: after a reconnect
-		 * the first thing sent is the pending deletions, and registry work
-		 * (which Redis may refuse, e.g. out of memory) never holds them
-		 * back.
-		 */
-		cycle_start = GetCurrentTimestamp();
-		delivered = worker_deliver(&ws);
-		if (delivered >= 0 && redis_is_connected(ws.client) &&
-			(ws.next_heartbeat == 0 || GetCurrentTimestamp() >= ws.next_heartbeat))
-			worker_heartbeat(&ws);
-		if (!redis_is_connected(ws.client))
-			goto wait;
-		if (delivered > 0)
-		{
-			/*
-			 * More may be waiting: claim again at once after a full batch.
-			 * After a partial one, let commits gather for what is left of
-			 * EXA_MIN_CYCLE_US: under a stream of small transactions each
-			 * cycle then carries several, which keeps the worker's share of
-			 * the CPU small, for at most that much latency.  The wait is on
-			 * the clock only (every commit sets the latch), and short.
-			 */
-			if (delivered < exa_outbox_batch_size)
-			{
-				long		left = EXA_MIN_CYCLE_US -
-					(long) (GetCurrentTimestamp() - cycle_start);
-
-				if (left > 0)
-					(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-									 Max(1, left / 1000), PG_WAIT_EXTENSION);
-			}
+		timeout = worker_step(&ws);
+		if (timeout == 0)
 			continue;
-		}
 
-wait:
 		pgstat_report_activity(STATE_IDLE, NULL);
-		now = GetCurrentTimestamp();
-		if (ws.next_heartbeat != 0 && redis_is_connected(ws.client))
-			timeout = Min(timeout,
-						  Max(1, TimestampDifferenceMilliseconds(now, ws.next_heartbeat)));
-		if (ws.next_attempt != 0 && now < ws.next_attempt)
-			timeout = Min(timeout,
-						  Max(1, TimestampDifferenceMilliseconds(now, ws.next_attempt)));
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(timeout, 1), PG_WAIT_EXTENSION);
+						 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+	/* not reached */
+	proc_exit(1);
 }
