@@ -5,11 +5,11 @@
  *
  * Every API call that writes runs inside an ExaCall: it connects to SPI,
  * collects the Redis keys its changes make stale, and ends by writing one
- * outbox row with them (DESIGN §5).  Every change to exchange.balances goes
+ * outbox row with them (README "Redis delivery").  Every change to exchange.balances goes
  * through ledger_move(), which also writes the journal and adds the keys;
  * nothing else writes balances.
  *
- * Global lock order (DESIGN §4), which every caller follows:
+ * Global lock order (README "Concurrency"), which every caller follows:
  *	 1. account rows, ascending account_id: FOR SHARE (FOR NO KEY UPDATE in
  *		the account status functions) — ledger_lock_account(s);
  *	 2. order rows, ascending order_id, FOR UPDATE;

@@ -18,8 +18,9 @@
  * REPEATABLE READ or SERIALIZABLE the call does what it does at READ
  * COMMITTED or raises 40001; rows it locks PostgreSQL checks itself.
  *
- * Lifecycle (DESIGN §3): LIMIT and MARKET start OPEN, STOP starts PENDING, a
- * business refusal is stored REJECTED with its reason and locks nothing.
+ * Lifecycle (README "Order lifecycle and arithmetic"): LIMIT and MARKET
+ * start OPEN, STOP starts PENDING, a business refusal is stored REJECTED with
+ * its reason and locks nothing.
  * Cancel and expire are allowed whatever the account or market status.
  * The UPDATE trigger orders_lifecycle_guard (lifecycle.c) refuses anything
  * outside the table, whoever writes.
@@ -374,6 +375,107 @@ check_order_retry(const char *client_order_id, const char *symbol,
 }
 
 /*
+ * place_order, step 1: the argument combinations README "Order lifecycle and
+ * arithmetic" refuses (raised before anything is locked or written).
+ * Returns the time in force, NULL replaced by the order type's default.
+ */
+static const char *
+place_check_args(const char *type, ExaOrderType otype, bool is_buy,
+				 Numeric price, Numeric stop_price, const char *tif)
+{
+	bool		is_stop = otype == EXA_TYPE_STOP;
+	bool		is_market = otype == EXA_TYPE_MARKET;
+
+	if (stop_price != NULL && !is_stop)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stop_price is only allowed on STOP orders"),
+				 errhint("Pass NULL as stop_price, or use order_type STOP.")));
+	if (stop_price == NULL && is_stop)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a STOP order needs a stop_price"),
+				 errhint("A BUY stop triggers when the last price reaches stop_price or more, a SELL stop at stop_price or less.")));
+	if (price == NULL && otype == EXA_TYPE_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a LIMIT order needs a price")));
+	if (price == NULL && is_buy && (is_market || is_stop))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a %s BUY order needs a protection price", type),
+				 errdetail("The price of a %s BUY order is the most it may pay per unit; it sizes the funds locked.", type),
+				 errhint("Pass price, for example the best ask plus a margin.")));
+	if (tif == NULL)
+		return exa_time_in_force_name(is_market ? EXA_TIF_IOC : EXA_TIF_GTC);
+	if (is_market && exa_time_in_force_from_text(tif) == EXA_TIF_GTC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a MARKET order cannot be GTC"),
+				 errhint("Use IOC or FOK, or NULL for IOC.")));
+
+	return tif;
+}
+
+/* The market columns place_order needs, read without a lock. */
+typedef struct PlaceMarket
+{
+	char	   *base;
+	char	   *quote;
+	Numeric		tick;
+	Numeric		lot;
+	Numeric		min_qty;
+	Numeric		min_notional;
+	ExaMarketStatus status;
+} PlaceMarket;
+
+/* place_order, step 3: the market, unlocked (a committed HALT applies). */
+static void
+place_read_market(const char *symbol, PlaceMarket *m)
+{
+	Datum		mkey[1] = {CStringGetTextDatum(symbol)};
+
+	if (exa_exec_recheck(&stmt_market, mkey, NULL, 1,
+						 "market \"%s\"", symbol) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("market \"%s\" does not exist", symbol)));
+	m->base = exa_col_cstring(0, 1);
+	m->quote = exa_col_cstring(0, 2);
+	m->tick = DatumGetNumeric(exa_col_notnull(0, 3));
+	m->lot = DatumGetNumeric(exa_col_notnull(0, 4));
+	m->min_qty = DatumGetNumeric(exa_col_notnull(0, 5));
+	m->min_notional = DatumGetNumeric(exa_col_notnull(0, 6));
+	m->status = exa_market_status_from_text(exa_col_cstring(0, 7));
+}
+
+/*
+ * place_order, step 4: the business refusal that stores the order REJECTED,
+ * in the documented order, or NULL (funds are checked when they are locked).
+ */
+static const char *
+place_refusal(ExaAccount *acct, PlaceMarket *m, Numeric quantity,
+			  Numeric price, Numeric stop_price)
+{
+	if (acct->status != EXA_ACCOUNT_ACTIVE)
+		return "ACCOUNT_NOT_ACTIVE";
+	if (acct->kyc_status != EXA_KYC_APPROVED)
+		return "KYC_NOT_APPROVED";
+	if (m->status != EXA_MARKET_ACTIVE)
+		return "MARKET_HALTED";
+	if ((price != NULL && !exa_is_multiple(price, m->tick)) ||
+		(stop_price != NULL && !exa_is_multiple(stop_price, m->tick)))
+		return "TICK_SIZE";
+	if (!exa_is_multiple(quantity, m->lot))
+		return "LOT_SIZE";
+	if (exa_cmp(quantity, m->min_qty) < 0)
+		return "MIN_QUANTITY";
+	if (price != NULL && exa_cmp(exa_mul(quantity, price), m->min_notional) < 0)
+		return "MIN_NOTIONAL";
+	return NULL;
+}
+
+/*
  * place_order(account_id uuid, symbol text, side text, order_type text,
  *			   quantity numeric, price numeric, time_in_force text,
  *			   stop_price numeric, client_order_id text, metadata jsonb)
@@ -401,18 +503,10 @@ place_order(PG_FUNCTION_ARGS)
 	ExaOrderType otype = exa_order_type_from_text(type);
 	bool		is_buy = exa_order_side_from_text(side) == EXA_SIDE_BUY;
 	bool		is_stop = otype == EXA_TYPE_STOP;
-	bool		is_market = otype == EXA_TYPE_MARKET;
 	ExaAccount	acct;
 	ExaCall		call;
-	Datum		mkey[1];
-	char	   *base,
-			   *quote,
-			   *market_status;
-	Numeric		tick,
-				lot,
-				min_qty,
-				min_notional;
-	const char *reject = NULL;
+	PlaceMarket m;
+	const char *reject;
 	ExaOrderStatus status;
 	char	   *lock_asset;
 	Numeric		lock_amount;
@@ -421,34 +515,8 @@ place_order(PG_FUNCTION_ARGS)
 	char		nulls[15];
 	Datum		result;
 
-	/* Malformed calls raise and change nothing (DESIGN §3). */
-	if (stop_price != NULL && !is_stop)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stop_price is only allowed on STOP orders"),
-				 errhint("Pass NULL as stop_price, or use order_type STOP.")));
-	if (stop_price == NULL && is_stop)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a STOP order needs a stop_price"),
-				 errhint("A BUY stop triggers when the last price reaches stop_price or more, a SELL stop at stop_price or less.")));
-	if (price == NULL && otype == EXA_TYPE_LIMIT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a LIMIT order needs a price")));
-	if (price == NULL && is_buy && (is_market || is_stop))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a %s BUY order needs a protection price", type),
-				 errdetail("The price of a %s BUY order is the most it may pay per unit; it sizes the funds locked.", type),
-				 errhint("Pass price, for example the best ask plus a margin.")));
-	if (tif == NULL)
-		tif = exa_time_in_force_name(is_market ? EXA_TIF_IOC : EXA_TIF_GTC);
-	else if (is_market && exa_time_in_force_from_text(tif) == EXA_TIF_GTC)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a MARKET order cannot be GTC"),
-				 errhint("Use IOC or FOK, or NULL for IOC.")));
+	/* Malformed calls raise and change nothing. */
+	tif = place_check_args(type, otype, is_buy, price, stop_price, tif);
 
 	exa_call_begin(&call);
 	ledger_lock_account(account_id, false, &acct);
@@ -476,38 +544,12 @@ place_order(PG_FUNCTION_ARGS)
 	}
 
 	/* Unlocked: a HALT committed before this call applies to it. */
-	mkey[0] = CStringGetTextDatum(symbol);
-	if (exa_exec_recheck(&stmt_market, mkey, NULL, 1,
-						 "market \"%s\"", symbol) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXA_NOT_FOUND),
-				 errmsg("market \"%s\" does not exist", symbol)));
-	base = exa_col_cstring(0, 1);
-	quote = exa_col_cstring(0, 2);
-	tick = DatumGetNumeric(exa_col_notnull(0, 3));
-	lot = DatumGetNumeric(exa_col_notnull(0, 4));
-	min_qty = DatumGetNumeric(exa_col_notnull(0, 5));
-	min_notional = DatumGetNumeric(exa_col_notnull(0, 6));
-	market_status = exa_col_cstring(0, 7);
+	place_read_market(symbol, &m);
 
 	/* Business refusals: stored REJECTED, nothing locked. */
-	if (acct.status != EXA_ACCOUNT_ACTIVE)
-		reject = "ACCOUNT_NOT_ACTIVE";
-	else if (acct.kyc_status != EXA_KYC_APPROVED)
-		reject = "KYC_NOT_APPROVED";
-	else if (exa_market_status_from_text(market_status) != EXA_MARKET_ACTIVE)
-		reject = "MARKET_HALTED";
-	else if ((price != NULL && !exa_is_multiple(price, tick)) ||
-			 (stop_price != NULL && !exa_is_multiple(stop_price, tick)))
-		reject = "TICK_SIZE";
-	else if (!exa_is_multiple(quantity, lot))
-		reject = "LOT_SIZE";
-	else if (exa_cmp(quantity, min_qty) < 0)
-		reject = "MIN_QUANTITY";
-	else if (price != NULL && exa_cmp(exa_mul(quantity, price), min_notional) < 0)
-		reject = "MIN_NOTIONAL";
+	reject = place_refusal(&acct, &m, quantity, price, stop_price);
 
-	lock_asset = is_buy ? quote : base;
+	lock_asset = is_buy ? m.quote : m.base;
 	lock_amount = is_buy ? exa_ceil8(exa_mul(quantity, price)) : quantity;
 	order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
 

@@ -491,6 +491,112 @@ apply_trade(PG_FUNCTION_ARGS)
 }
 
 /*
+ * apply_match, step 1: lock both accounts (ascending account_id; the owners
+ * are read first without a lock) and both orders (ascending order_id), then
+ * check that they are a BUY and a SELL of one market.
+ */
+static void
+match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell)
+{
+	Datum		ids[2] = {UUIDPGetDatum(buy_id), UUIDPGetDatum(sell_id)};
+	pg_uuid_t	acct_of[2];
+	ExaAccount	acct;
+	int			c;
+
+	if (exa_exec_recheck(&stmt_order_accounts, ids, NULL, 0, "order %s or %s",
+						 exa_uuid_str(buy_id), exa_uuid_str(sell_id)) != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_NOT_FOUND),
+				 errmsg("order %s or %s does not exist",
+						exa_uuid_str(buy_id), exa_uuid_str(sell_id))));
+	for (int i = 0; i < 2; i++)
+	{
+		int			k = exa_uuid_cmp(DatumGetUUIDP(exa_col_notnull(i, 1)), buy_id) == 0 ? 0 : 1;
+
+		memcpy(&acct_of[k], DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
+	}
+	c = exa_uuid_cmp(&acct_of[0], &acct_of[1]);
+	ledger_lock_account(c <= 0 ? &acct_of[0] : &acct_of[1], false, &acct);
+	if (c != 0)
+		ledger_lock_account(c < 0 ? &acct_of[1] : &acct_of[0], false, &acct);
+
+	if (exa_uuid_cmp(buy_id, sell_id) < 0)
+	{
+		order_lock(buy_id, buy);
+		order_lock(sell_id, sell);
+	}
+	else
+	{
+		order_lock(sell_id, sell);
+		order_lock(buy_id, buy);
+	}
+
+	if (buy->side != EXA_SIDE_BUY || sell->side != EXA_SIDE_SELL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("apply_match needs a BUY order and a SELL order"),
+				 errdetail("buy_order_id names a %s order and sell_order_id a %s order.",
+						   exa_order_side_name(buy->side),
+						   exa_order_side_name(sell->side))));
+	if (strcmp(buy->symbol, sell->symbol) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("orders of different markets cannot match"),
+				 errdetail("The BUY order is on %s and the SELL order on %s.",
+						   buy->symbol, sell->symbol)));
+}
+
+/*
+ * apply_match, the idempotent retry: when both legs were stored under
+ * trade_ref by one earlier match with the same values, put them into the
+ * result and return true; a partial or different earlier match is LX009.
+ * false: nothing was stored under trade_ref, apply the match.
+ */
+static bool
+match_retry(const char *trade_ref, pg_uuid_t *buy_id, pg_uuid_t *sell_id,
+			Fill *fb, Fill *fs, ReturnSetInfo *rsinfo)
+{
+	Datum		kb[2] = {UUIDPGetDatum(buy_id), CStringGetTextDatum(trade_ref)};
+	Datum		ks[2] = {UUIDPGetDatum(sell_id), CStringGetTextDatum(trade_ref)};
+	bool		have_buy,
+				have_sell;
+	char	   *diff;
+	HeapTuple	tb = NULL;
+	bool		isnull;
+	Datum		mb = (Datum) 0;
+	Datum		ms;
+
+	have_buy = exa_exec(&stmt_trade_by_ref, kb, NULL, 1) == 1;
+	if (have_buy)
+	{
+		if ((diff = fill_retry_diff(0, fb)) != NULL)
+			trade_ref_conflict(trade_ref, buy_id, diff);
+		tb = SPI_copytuple(SPI_tuptable->vals[0]);
+		mb = exa_col_named(0, "match_id", &isnull);
+		if (isnull)
+			trade_ref_conflict(trade_ref, buy_id, " no match_id: it was applied by apply_trade.");
+	}
+	have_sell = exa_exec(&stmt_trade_by_ref, ks, NULL, 1) == 1;
+	if (!have_sell)
+	{
+		if (have_buy)
+			trade_ref_conflict(trade_ref, buy_id,
+							   " no SELL leg: the order was not matched with this SELL order under this trade_ref.");
+		return false;
+	}
+	if ((diff = fill_retry_diff(0, fs)) != NULL)
+		trade_ref_conflict(trade_ref, sell_id, diff);
+	ms = exa_col_named(0, "match_id", &isnull);
+	if (!have_buy || isnull ||
+		exa_uuid_cmp(DatumGetUUIDP(mb), DatumGetUUIDP(ms)) != 0)
+		trade_ref_conflict(trade_ref, sell_id,
+						   " another match_id: the two orders were not matched together under this trade_ref.");
+	tuplestore_puttuple(rsinfo->setResult, tb);
+	tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+	return true;
+}
+
+/*
  * apply_match(buy_order_id uuid, sell_order_id uuid, quantity numeric,
  *			   price numeric, buy_fee numeric, sell_fee numeric,
  *			   trade_ref text, maker text) -> setof trades
@@ -512,8 +618,6 @@ apply_match(PG_FUNCTION_ARGS)
 	const char *maker = exa_arg_enum(fcinfo, 7, "maker",
 									 exa_order_side_names, true);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		ids[2] = {UUIDPGetDatum(buy_id), UUIDPGetDatum(sell_id)};
-	pg_uuid_t	acct_of[2];
 	ExaOrder	buy,
 				sell;
 	ExaCall		call;
@@ -532,54 +636,7 @@ apply_match(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
-
-	/* (1) both accounts, ascending; read the owners without a lock first */
-	if (exa_exec_recheck(&stmt_order_accounts, ids, NULL, 0, "order %s or %s",
-						 exa_uuid_str(buy_id), exa_uuid_str(sell_id)) != 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXA_NOT_FOUND),
-				 errmsg("order %s or %s does not exist",
-						exa_uuid_str(buy_id), exa_uuid_str(sell_id))));
-	for (int i = 0; i < 2; i++)
-	{
-		int			k = exa_uuid_cmp(DatumGetUUIDP(exa_col_notnull(i, 1)), buy_id) == 0 ? 0 : 1;
-
-		memcpy(&acct_of[k], DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
-	}
-	{
-		int			c = exa_uuid_cmp(&acct_of[0], &acct_of[1]);
-		ExaAccount	acct;
-
-		ledger_lock_account(c <= 0 ? &acct_of[0] : &acct_of[1], false, &acct);
-		if (c != 0)
-			ledger_lock_account(c < 0 ? &acct_of[1] : &acct_of[0], false, &acct);
-	}
-
-	/* (2) both orders, ascending order_id */
-	if (exa_uuid_cmp(buy_id, sell_id) < 0)
-	{
-		order_lock(buy_id, &buy);
-		order_lock(sell_id, &sell);
-	}
-	else
-	{
-		order_lock(sell_id, &sell);
-		order_lock(buy_id, &buy);
-	}
-
-	if (buy.side != EXA_SIDE_BUY || sell.side != EXA_SIDE_SELL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("apply_match needs a BUY order and a SELL order"),
-				 errdetail("buy_order_id names a %s order and sell_order_id a %s order.",
-						   exa_order_side_name(buy.side),
-						   exa_order_side_name(sell.side))));
-	if (strcmp(buy.symbol, sell.symbol) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("orders of different markets cannot match"),
-				 errdetail("The BUY order is on %s and the SELL order on %s.",
-						   buy.symbol, sell.symbol)));
+	match_lock(buy_id, sell_id, &buy, &sell);
 
 	if (maker != NULL)
 		buy_is_maker = exa_order_side_from_text(maker) == EXA_SIDE_BUY;
@@ -601,47 +658,11 @@ apply_match(PG_FUNCTION_ARGS)
 	fill_fee(&fb, buy_fee, NULL);
 	fill_fee(&fs, sell_fee, NULL);
 
-	if (trade_ref != NULL)
+	if (trade_ref != NULL &&
+		match_retry(trade_ref, buy_id, sell_id, &fb, &fs, rsinfo))
 	{
-		Datum		kb[2] = {UUIDPGetDatum(buy_id), CStringGetTextDatum(trade_ref)};
-		Datum		ks[2] = {UUIDPGetDatum(sell_id), CStringGetTextDatum(trade_ref)};
-		bool		have_buy,
-					have_sell;
-		char	   *diff;
-		HeapTuple	tb = NULL;
-		bool		isnull;
-		Datum		mb = (Datum) 0;
-
-		have_buy = exa_exec(&stmt_trade_by_ref, kb, NULL, 1) == 1;
-		if (have_buy)
-		{
-			if ((diff = fill_retry_diff(0, &fb)) != NULL)
-				trade_ref_conflict(trade_ref, buy_id, diff);
-			tb = SPI_copytuple(SPI_tuptable->vals[0]);
-			mb = exa_col_named(0, "match_id", &isnull);
-			if (isnull)
-				trade_ref_conflict(trade_ref, buy_id, " no match_id: it was applied by apply_trade.");
-		}
-		have_sell = exa_exec(&stmt_trade_by_ref, ks, NULL, 1) == 1;
-		if (have_sell)
-		{
-			Datum		ms;
-
-			if ((diff = fill_retry_diff(0, &fs)) != NULL)
-				trade_ref_conflict(trade_ref, sell_id, diff);
-			ms = exa_col_named(0, "match_id", &isnull);
-			if (!have_buy || isnull ||
-				exa_uuid_cmp(DatumGetUUIDP(mb), DatumGetUUIDP(ms)) != 0)
-				trade_ref_conflict(trade_ref, sell_id,
-								   " another match_id: the two orders were not matched together under this trade_ref.");
-			tuplestore_puttuple(rsinfo->setResult, tb);
-			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
-			exa_call_end(&call);
-			return (Datum) 0;
-		}
-		if (have_buy)
-			trade_ref_conflict(trade_ref, buy_id,
-							   " no SELL leg: the order was not matched with this SELL order under this trade_ref.");
+		exa_call_end(&call);
+		return (Datum) 0;
 	}
 
 	fill_check(&fb);
