@@ -70,6 +70,24 @@ static const char *const immutable_columns[] = {
 	"created_at"
 };
 
+/*
+ * The attribute numbers the guard reads, looked up by name once per
+ * statement (kept in the trigger's fn_extra, which lives as long as the
+ * statement's executor) rather than once per column per row: a batch call
+ * updates a million orders in one statement.
+ */
+typedef struct GuardAttnums
+{
+	Oid			relid;
+	int			natts;
+	int			immutable[lengthof(immutable_columns)];
+	int			order_id;
+	int			status;
+	int			filled_quantity;
+	int			quantity;
+	int			order_type;
+} GuardAttnums;
+
 static OrderStatus
 parse_status(const char *s)
 {
@@ -106,11 +124,32 @@ order_attnum(Relation rel, const char *colname)
 	return attnum;
 }
 
+static GuardAttnums *
+guard_attnums(FunctionCallInfo fcinfo, Relation rel)
+{
+	GuardAttnums *a = (GuardAttnums *) fcinfo->flinfo->fn_extra;
+
+	if (a != NULL && a->relid == RelationGetRelid(rel) &&
+		a->natts == RelationGetDescr(rel)->natts)
+		return a;
+	a = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(GuardAttnums));
+	a->relid = RelationGetRelid(rel);
+	a->natts = RelationGetDescr(rel)->natts;
+	for (int i = 0; i < (int) lengthof(immutable_columns); i++)
+		a->immutable[i] = order_attnum(rel, immutable_columns[i]);
+	a->order_id = order_attnum(rel, "order_id");
+	a->status = order_attnum(rel, "status");
+	a->filled_quantity = order_attnum(rel, "filled_quantity");
+	a->quantity = order_attnum(rel, "quantity");
+	a->order_type = order_attnum(rel, "order_type");
+	fcinfo->flinfo->fn_extra = a;
+	return a;
+}
+
 /* Value of a column as a C string, or NULL when the column is NULL. */
 static char *
-order_text(HeapTuple tuple, Relation rel, const char *colname)
+order_text(HeapTuple tuple, Relation rel, int attnum)
 {
-	int			attnum = order_attnum(rel, colname);
 	bool		isnull;
 	Datum		d;
 
@@ -121,10 +160,19 @@ order_text(HeapTuple tuple, Relation rel, const char *colname)
 }
 
 static Datum
-order_datum(HeapTuple tuple, Relation rel, const char *colname, bool *isnull)
+order_datum(HeapTuple tuple, Relation rel, int attnum, bool *isnull)
 {
-	return heap_getattr(tuple, order_attnum(rel, colname),
-						RelationGetDescr(rel), isnull);
+	return heap_getattr(tuple, attnum, RelationGetDescr(rel), isnull);
+}
+
+/* The order's id as text, for a refusal's errdetail ("NULL" when null). */
+static char *
+order_id_text(HeapTuple tuple, Relation rel, const GuardAttnums *a)
+{
+	bool		isnull;
+	Datum		id = order_datum(tuple, rel, a->order_id, &isnull);
+
+	return isnull ? "NULL" : DatumGetCString(DirectFunctionCall1(uuid_out, id));
 }
 
 static int
@@ -141,18 +189,19 @@ numeric_text(Datum d)
 
 /*
  * Refuse a change to any column fixed at creation.  numeric columns compare
- * by value (1.0 = 1.00), every other type by its binary image.
+ * by value (1.0 = 1.00), every other type by its binary image (an equal
+ * image is an equal value for numeric too: compared first, as it is cheap).
  */
 static void
 check_immutable_columns(Relation rel, HeapTuple oldtup, HeapTuple newtup,
-						const char *order_id)
+						const GuardAttnums *a)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	int			i;
 
 	for (i = 0; i < (int) lengthof(immutable_columns); i++)
 	{
-		int			attnum = order_attnum(rel, immutable_columns[i]);
+		int			attnum = a->immutable[i];
 		Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
 		bool		oldnull;
 		bool		newnull;
@@ -165,10 +214,10 @@ check_immutable_columns(Relation rel, HeapTuple oldtup, HeapTuple newtup,
 
 		if (oldnull || newnull)
 			same = (oldnull && newnull);
-		else if (att->atttypid == NUMERICOID)
-			same = (numeric_compare(oldval, newval) == 0);
 		else
-			same = datum_image_eq(oldval, newval, att->attbyval, att->attlen);
+			same = datum_image_eq(oldval, newval, att->attbyval, att->attlen) ||
+				(att->atttypid == NUMERICOID &&
+				 numeric_compare(oldval, newval) == 0);
 
 		if (!same)
 			ereport(ERROR,
@@ -176,7 +225,7 @@ check_immutable_columns(Relation rel, HeapTuple oldtup, HeapTuple newtup,
 					 errmsg("column \"%s\" of an order cannot be changed",
 							immutable_columns[i]),
 					 errdetail("Order %s: %s is fixed when the order is placed.",
-							   order_id, immutable_columns[i]),
+							   order_id_text(oldtup, rel, a), immutable_columns[i]),
 					 errhint("Cancel the order and place a new one.")));
 	}
 }
@@ -281,8 +330,7 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 	Relation	rel;
 	HeapTuple	oldtup;
 	HeapTuple	newtup;
-	Datum		id;
-	char	   *order_id;
+	GuardAttnums *a;
 	char	   *old_status_s;
 	char	   *new_status_s;
 	char	   *order_type;
@@ -294,7 +342,6 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 	bool		old_filled_null;
 	bool		new_filled_null;
 	bool		quantity_null;
-	bool		isnull;
 	int			fill;
 	int			rest;
 	const char *problem;
@@ -314,11 +361,9 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 	oldtup = trigdata->tg_trigtuple;
 	newtup = trigdata->tg_newtuple;
 
-	id = order_datum(oldtup, rel, "order_id", &isnull);
-	order_id = isnull ? "NULL" :
-		DatumGetCString(DirectFunctionCall1(uuid_out, id));
-	old_status_s = order_text(oldtup, rel, "status");
-	new_status_s = order_text(newtup, rel, "status");
+	a = guard_attnums(fcinfo, rel);
+	old_status_s = order_text(oldtup, rel, a->status);
+	new_status_s = order_text(newtup, rel, a->status);
 	if (old_status_s == NULL)
 		old_status_s = "NULL";
 	if (new_status_s == NULL)
@@ -333,20 +378,20 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 				 errmsg("illegal order transition from %s to %s",
 						old_status_s, new_status_s),
 				 errdetail("Order %s is %s, which is final; a terminal order cannot be changed.",
-						   order_id, old_status_s)));
+						   order_id_text(oldtup, rel, a), old_status_s)));
 
-	check_immutable_columns(rel, oldtup, newtup, order_id);
+	check_immutable_columns(rel, oldtup, newtup, a);
 
-	old_filled = order_datum(oldtup, rel, "filled_quantity", &old_filled_null);
-	new_filled = order_datum(newtup, rel, "filled_quantity", &new_filled_null);
-	quantity = order_datum(newtup, rel, "quantity", &quantity_null);
+	old_filled = order_datum(oldtup, rel, a->filled_quantity, &old_filled_null);
+	new_filled = order_datum(newtup, rel, a->filled_quantity, &new_filled_null);
+	quantity = order_datum(newtup, rel, a->quantity, &quantity_null);
 	if (old_filled_null || new_filled_null || quantity_null)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
 				 errmsg("illegal order transition from %s to %s",
 						old_status_s, new_status_s),
 				 errdetail("Order %s: quantity and filled_quantity must not be NULL.",
-						   order_id)));
+						   order_id_text(oldtup, rel, a))));
 
 	fill = numeric_compare(new_filled, old_filled);
 	if (fill < 0)
@@ -355,11 +400,11 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 				 errmsg("illegal order transition from %s to %s",
 						old_status_s, new_status_s),
 				 errdetail("Order %s: filled_quantity would decrease from %s to %s; it never decreases.",
-						   order_id, numeric_text(old_filled),
+						   order_id_text(oldtup, rel, a), numeric_text(old_filled),
 						   numeric_text(new_filled))));
 	rest = numeric_compare(new_filled, quantity);
 
-	order_type = order_text(oldtup, rel, "order_type");
+	order_type = order_text(oldtup, rel, a->order_type);
 	problem = transition_problem(old_status, new_status,
 								 order_type != NULL &&
 								 strcmp(order_type, "STOP") == 0,
@@ -370,7 +415,7 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 				 errmsg("illegal order transition from %s to %s",
 						old_status_s, new_status_s),
 				 errdetail("%s Order %s: filled_quantity %s -> %s, quantity %s.",
-						   problem, order_id, numeric_text(old_filled),
+						   problem, order_id_text(oldtup, rel, a), numeric_text(old_filled),
 						   numeric_text(new_filled), numeric_text(quantity))));
 
 	return PointerGetDatum(newtup);
