@@ -36,6 +36,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/tuplestore.h"
 
 #include "args.h"
@@ -676,6 +677,30 @@ static ExaStmt stmt_insert_events = {
 	NULL
 };
 
+/*
+ * exa_exec() of a statement that selects orders by order_id = ANY ($1), with
+ * the plan walking orders_pkey (sequential and bitmap scans off, as a
+ * function's SET clause would set them, for this statement only): the rows
+ * then come in ascending order_id, so the lock needs no sort, and the
+ * UPDATE inserts the new versions' entries of the order_id indexes in key
+ * order rather than all over them.  A batch of a million orders measured
+ * twice as fast on its UPDATE (bench/README.md).
+ */
+static uint64
+exec_by_order_id(ExaStmt *stmt, Datum *values)
+{
+	int			nest = NewGUCNestLevel();
+	uint64		n;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	n = exa_exec(stmt, values, NULL, 0);
+	AtEOXact_GUC(true, nest);
+	return n;
+}
+
 /* qsort_arg comparator of orders rows (HeapTuple *) by order_id, column 1 */
 static int
 order_id_cmp(const void *a, const void *b, void *arg)
@@ -720,7 +745,7 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 	if (n == 0)
 		return;
 	values[0] = uuid_array(ids);
-	nrows = exa_exec(&stmt_lock_orders, values, NULL, 0);
+	nrows = exec_by_order_id(&stmt_lock_orders, values);
 	for (uint64 i = 0; i < nrows; i++)
 	{
 		ExaOrder   *o = &orders[nlive];
@@ -755,7 +780,7 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 
 	values[0] = live_array;
 	values[1] = CStringGetTextDatum(to_status);
-	nrows = exa_exec(&stmt_close_orders, values, NULL, 0);
+	nrows = exec_by_order_id(&stmt_close_orders, values);
 	qsort_arg(SPI_tuptable->vals, nrows, sizeof(HeapTuple), order_id_cmp,
 			  SPI_tuptable->tupdesc);
 	for (uint64 i = 0; i < nrows; i++)
