@@ -23,3 +23,7 @@ ALTER EVENT TRIGGER exchange_adapter_drop_guard ENABLE ALWAYS;
 -- check_invariants() gained the closed_account clause (README "Invariants").
 COMMENT ON FUNCTION exchange.check_invariants() IS
 	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, closed_account, event_replay). Empty when sound.';
+
+-- Outbox keys out of line uncompressed (a batch call writes a key per order;
+-- see exchange_adapter--1.1.sql).
+ALTER TABLE exchange.outbox ALTER COLUMN keys SET STORAGE EXTERNAL;

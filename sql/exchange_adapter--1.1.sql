@@ -501,6 +501,10 @@ CREATE TABLE exchange.outbox (
 -- Half of each page stays free so the worker's claim (claimed_at, attempts:
 -- no index) is a HOT update: measured to double the drain rate of a backlog.
 WITH (fillfactor = 50);
+-- keys out of line uncompressed: a batch call (expire_orders) writes a key
+-- per order, and pglz over a million keys cost a fifth of the call
+-- (bench/README.md).
+ALTER TABLE exchange.outbox ALTER COLUMN keys SET STORAGE EXTERNAL;
 
 -- Internal: the durable service registry; Redis holds its projection (§5).
 -- Not dumped: a restored copy must not re-announce another environment's services.

@@ -51,6 +51,10 @@ extern void exa_call_end(ExaCall *call);
 
 /* Text form of a uuid (palloc'd). */
 extern char *exa_uuid_str(pg_uuid_t *id);
+
+/* uuid_out's text of id into buf (37 bytes with the NUL), without palloc */
+#define EXA_UUID_STR_LEN 37
+extern void exa_uuid_format(const pg_uuid_t *id, char *buf);
 extern int	exa_uuid_cmp(const pg_uuid_t *a, const pg_uuid_t *b);
 
 /* An account row as locked by ledger_lock_account. */

@@ -29,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -36,6 +37,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/tuplestore.h"
 
 #include "args.h"
@@ -237,9 +239,12 @@ order_result(ReturnSetInfo *rsinfo)
 static void
 order_keys(ExaCall *call, ExaOrder *o, bool book)
 {
-	char	   *acct = exa_uuid_str(&o->account_id);
+	char		acct[EXA_UUID_STR_LEN];
+	char		id[EXA_UUID_STR_LEN];
 
-	exa_call_key(call, "cache:order:%s", exa_uuid_str(&o->order_id));
+	exa_uuid_format(&o->account_id, acct);
+	exa_uuid_format(&o->order_id, id);
+	exa_call_key(call, "cache:order:%s", id);
 	exa_call_key(call, "cache:orders:%s", acct);
 	exa_call_key(call, "cache:balance:%s:%s", acct, o->lock_asset);
 	exa_call_key(call, "cache:balances:%s", acct);
@@ -696,15 +701,14 @@ static ExaStmt stmt_lock_orders = {
 	NULL
 };
 
+/* Returns the rows in no order: close_orders() sorts them (order_id_cmp). */
 static ExaStmt stmt_close_orders = {
-	"WITH c AS ("
-	" UPDATE exchange.orders"
-	"    SET status = $2, locked_amount = 0, updated_at = pg_catalog.now(),"
-	"        cancelled_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'CANCELLED'"
-	"                            THEN pg_catalog.now() ELSE cancelled_at END"
-	"  WHERE order_id OPERATOR(pg_catalog.=) ANY ($1)"
-	" RETURNING *)"
-	" SELECT * FROM c ORDER BY order_id",
+	"UPDATE exchange.orders"
+	"   SET status = $2, locked_amount = 0, updated_at = pg_catalog.now(),"
+	"       cancelled_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'CANCELLED'"
+	"                           THEN pg_catalog.now() ELSE cancelled_at END"
+	" WHERE order_id OPERATOR(pg_catalog.=) ANY ($1)"
+	" RETURNING *",
 	2, {UUIDARRAYOID, TEXTOID},
 	NULL
 };
@@ -722,12 +726,54 @@ static ExaStmt stmt_insert_events = {
 };
 
 /*
+ * exa_exec() of a statement that selects orders by order_id = ANY ($1), with
+ * the plan walking orders_pkey (sequential and bitmap scans off, as a
+ * function's SET clause would set them, for this statement only): the rows
+ * then come in ascending order_id, so the lock needs no sort, and the
+ * UPDATE inserts the new versions' entries of the order_id indexes in key
+ * order rather than all over them.  A batch of a million orders measured
+ * twice as fast on its UPDATE (bench/README.md).
+ */
+static uint64
+exec_by_order_id(ExaStmt *stmt, Datum *values)
+{
+	int			nest = NewGUCNestLevel();
+	uint64		n;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	n = exa_exec(stmt, values, NULL, 0);
+	AtEOXact_GUC(true, nest);
+	return n;
+}
+
+/* qsort_arg comparator of orders rows (HeapTuple *) by order_id, column 1 */
+static int
+order_id_cmp(const void *a, const void *b, void *arg)
+{
+	TupleDesc	tupdesc = (TupleDesc) arg;
+	bool		isnull;
+	pg_uuid_t  *ia = DatumGetUUIDP(heap_getattr(*(HeapTuple const *) a, 1, tupdesc, &isnull));
+	pg_uuid_t  *ib = DatumGetUUIDP(heap_getattr(*(HeapTuple const *) b, 1, tupdesc, &isnull));
+
+	return exa_uuid_cmp(ia, ib);
+}
+
+/*
  * Close every order of ids that is still live once locked: all order rows
  * first (order 2, ids ascending), then every release in one ledger_move()
  * (order 4).  Set-based, as a batch may hold a million orders: one
- * statement locks them, one closes the live ones, one writes their events;
+ * statement locks them, one writes their events, one closes the live ones;
  * rows, events, journal rows and keys are those of closing the orders one
  * by one in ascending order_id (order_close()).
+ *
+ * The events go in before the UPDATE: the foreign key check of each event
+ * (FOR KEY SHARE of its order) then finds the row version this call already
+ * holds FOR UPDATE and takes nothing; after the UPDATE it would lock, and
+ * WAL-log, every new version.  The closed rows are returned sorted by
+ * order_id in memory (order_id_cmp), not by an ORDER BY that spills them.
  */
 static void
 close_orders(ExaCall *call, List *ids, const char *to_status,
@@ -747,7 +793,7 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 	if (n == 0)
 		return;
 	values[0] = uuid_array(ids);
-	nrows = exa_exec(&stmt_lock_orders, values, NULL, 0);
+	nrows = exec_by_order_id(&stmt_lock_orders, values);
 	for (uint64 i = 0; i < nrows; i++)
 	{
 		ExaOrder   *o = &orders[nlive];
@@ -773,19 +819,21 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 	live_array = PointerGetDatum(construct_array(live_ids, nlive, UUIDOID, UUID_LEN,
 												 false, TYPALIGN_CHAR));
 	values[0] = live_array;
-	values[1] = CStringGetTextDatum(to_status);
-	nrows = exa_exec(&stmt_close_orders, values, NULL, 0);
-	for (uint64 i = 0; i < nrows; i++)
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
-	SPI_freetuptable(SPI_tuptable);
-
-	values[0] = live_array;
 	values[1] = PointerGetDatum(construct_array(from, nlive, TEXTOID, -1, false,
 												TYPALIGN_INT));
 	values[2] = CStringGetTextDatum(to_status);
 	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	values[4] = PointerGetDatum(exa_call_actor(call));
 	exa_exec(&stmt_insert_events, values, nulls, 0);
+
+	values[0] = live_array;
+	values[1] = CStringGetTextDatum(to_status);
+	nrows = exec_by_order_id(&stmt_close_orders, values);
+	qsort_arg(SPI_tuptable->vals, nrows, sizeof(HeapTuple), order_id_cmp,
+			  SPI_tuptable->tupdesc);
+	for (uint64 i = 0; i < nrows; i++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+	SPI_freetuptable(SPI_tuptable);
 
 	for (int i = 0; i < nlive; i++)
 	{
