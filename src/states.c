@@ -88,10 +88,10 @@ status_index(const char *const *names, const char *s)
 }
 
 /*
- * A status read from the catalog.  The columns are enum types of schema
- * exchange, so a value outside the list is an internal error, not a user
- * error: user input is checked by exa_arg_enum() (args.c) with these lists
- * before it gets here.
+ * A value read from a row of schema exchange.  The columns are varchar with
+ * a CHECK naming exactly these values, so one outside the list is an
+ * internal error, not a user error: user input is checked by exa_arg_enum()
+ * (args.c) with these lists before it gets here.
  */
 static int
 status_from_text(const char *const *names, const char *what, const char *s)
