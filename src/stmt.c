@@ -136,15 +136,13 @@ exa_serialization_failure_va(const char *what, va_list args)
 }
 
 uint64
-exa_exec_recheck(ExaStmt *stmt, Datum *values, const char *nulls, long count,
-				 const char *what,...)
+exa_exec_recheck_xact(ExaStmt *stmt, Datum *values, const char *nulls,
+					  long count, const char *what,...)
 {
 	uint64		n = exa_exec(stmt, values, nulls, count);
 	SPITupleTable *snapshot_answer;
 	uint64		latest_n;
 
-	if (!IsolationUsesXactSnapshot())
-		return n;
 	snapshot_answer = SPI_tuptable;
 	latest_n = exa_exec_latest(stmt, values, nulls, count);
 	if (!exa_answers_equal(snapshot_answer, n, SPI_tuptable, latest_n))
@@ -160,10 +158,10 @@ exa_exec_recheck(ExaStmt *stmt, Datum *values, const char *nulls, long count,
 }
 
 void
-exa_recheck_missing(ExaStmt *stmt, Datum *values, const char *nulls,
-					const char *what,...)
+exa_recheck_missing_xact(ExaStmt *stmt, Datum *values, const char *nulls,
+						 const char *what,...)
 {
-	if (IsolationUsesXactSnapshot() && exa_exec_latest(stmt, values, nulls, 1) > 0)
+	if (exa_exec_latest(stmt, values, nulls, 1) > 0)
 	{
 		va_list		args;
 

@@ -15,6 +15,7 @@
 #ifndef EXA_STMT_H
 #define EXA_STMT_H
 
+#include "access/xact.h"
 #include "executor/spi.h"
 
 #define EXA_STMT_MAXARGS 16
@@ -49,17 +50,27 @@ extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
  * snapshot run it again with the latest snapshot and raise 40001 unless
  * both answers are equal.  Returns SPI_processed of the answer.  The
  * printf-style what names what was read, for errdetail ("the funds,
- * orders or holds of account %s"); it is formatted only on failure, but
- * its arguments are evaluated on every call, so keep them cheap.
+ * orders or holds of account %s").  Both are macros: at READ COMMITTED
+ * (the hot path) they cost one plain exa_exec(), and the what arguments
+ * (exa_uuid_str() and the like) are not even evaluated.
  *
  * exa_recheck_missing: a row the caller looked for (with a locking
  * statement) was not found; under a transaction snapshot raise 40001 when
  * the read-only stmt finds it with the latest snapshot.
  */
-extern uint64 exa_exec_recheck(ExaStmt *stmt, Datum *values, const char *nulls,
-							   long count, const char *what,...) pg_attribute_printf(5, 6);
-extern void exa_recheck_missing(ExaStmt *stmt, Datum *values, const char *nulls,
-								const char *what,...) pg_attribute_printf(4, 5);
+#define exa_exec_recheck(stmt, values, nulls, count, ...) \
+	(IsolationUsesXactSnapshot() ? \
+	 exa_exec_recheck_xact((stmt), (values), (nulls), (count), __VA_ARGS__) : \
+	 exa_exec((stmt), (values), (nulls), (count)))
+#define exa_recheck_missing(stmt, values, nulls, ...) \
+	do { \
+		if (IsolationUsesXactSnapshot()) \
+			exa_recheck_missing_xact((stmt), (values), (nulls), __VA_ARGS__); \
+	} while (0)
+extern uint64 exa_exec_recheck_xact(ExaStmt *stmt, Datum *values, const char *nulls,
+									long count, const char *what,...) pg_attribute_printf(5, 6);
+extern void exa_recheck_missing_xact(ExaStmt *stmt, Datum *values, const char *nulls,
+									 const char *what,...) pg_attribute_printf(4, 5);
 
 /* Column access on SPI_tuptable's row "row", by 1-based column number. */
 extern Datum exa_col(uint64 row, int col, bool *isnull);
