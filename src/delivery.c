@@ -55,7 +55,6 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -278,15 +277,7 @@ row_id_cmp(const void *a, const void *b)
 static uint64
 exec_outbox_by_id(ExaStmt *stmt, Datum *values)
 {
-	int			save_nestlevel = NewGUCNestLevel();
-	uint64		n;
-
-	(void) set_config_option("enable_seqscan", "off",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	n = exa_exec(stmt, values, NULL, 0);
-	AtEOXact_GUC(true, save_nestlevel);
-	return n;
+	return exa_exec_indexed(stmt, values, false);
 }
 
 static DeliveryBatch *

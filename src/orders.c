@@ -37,7 +37,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#include "utils/guc.h"
 #include "utils/tuplestore.h"
 
 #include "args.h"
@@ -737,16 +736,7 @@ static ExaStmt stmt_insert_events = {
 static uint64
 exec_by_order_id(ExaStmt *stmt, Datum *values)
 {
-	int			nest = NewGUCNestLevel();
-	uint64		n;
-
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	n = exa_exec(stmt, values, NULL, 0);
-	AtEOXact_GUC(true, nest);
-	return n;
+	return exa_exec_indexed(stmt, values, true);
 }
 
 /* qsort_arg comparator of orders rows (HeapTuple *) by order_id, column 1 */

@@ -21,6 +21,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 
 #include "stmt.h"
@@ -108,6 +109,32 @@ exa_serialization_failure(const char *what)
 			 errdetail("A concurrent transaction changed %s after this transaction's snapshot was taken.",
 					   what),
 			 errhint("Retry the transaction.")));
+}
+
+/*
+ * exa_exec() with sequential scans (and, with no_bitmap, bitmap scans) off
+ * for this one statement, at a GUC nest level of its own as a function's
+ * SET clause would set them, and undone right after.  For statements whose
+ * plan must walk an index although the statistics say otherwise (a queue
+ * that looks empty while its heap holds dead rows), or whose rows must come
+ * in index order; the callers say why.  Set at every execution, not once at
+ * prepare time: a kept plan is made again after any invalidation of its
+ * tables' relcache entries (a vacuum or an analyze sends one).
+ */
+uint64
+exa_exec_indexed(ExaStmt *stmt, Datum *values, bool no_bitmap)
+{
+	int			nest = NewGUCNestLevel();
+	uint64		n;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (no_bitmap)
+		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	n = exa_exec(stmt, values, NULL, 0);
+	AtEOXact_GUC(true, nest);
+	return n;
 }
 
 /* Format what (printf-style, from the caller's va_list) and raise 40001. */

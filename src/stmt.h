@@ -67,6 +67,7 @@ extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
 		if (IsolationUsesXactSnapshot()) \
 			exa_recheck_missing_xact((stmt), (values), (nulls), __VA_ARGS__); \
 	} while (0)
+extern uint64 exa_exec_indexed(ExaStmt *stmt, Datum *values, bool no_bitmap);
 extern uint64 exa_exec_recheck_xact(ExaStmt *stmt, Datum *values, const char *nulls,
 									long count, const char *what,...) pg_attribute_printf(5, 6);
 extern void exa_recheck_missing_xact(ExaStmt *stmt, Datum *values, const char *nulls,
