@@ -157,7 +157,10 @@ exa_call_actor(ExaCall *call)
 char *
 exa_uuid_str(pg_uuid_t *id)
 {
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+	char	   *buf = palloc(2 * UUID_LEN + 5);
+
+	exa_uuid_format(id, buf);
+	return buf;
 }
 
 /*
