@@ -1,6 +1,6 @@
 # A Redis that refuses writes (out of memory under maxmemory-policy noeviction, the shipped
-# setting) still gets its cache keys deleted (README "Redis", delivery order): deletions and
-# PUBLISH go first, registry work after, and a refused registration or heartbeat neither forces
+# setting) still gets its cache keys deleted (README "Redis delivery", delivery order): deletions
+# and PUBLISH go first, registry work after, and a refused registration or heartbeat neither forces
 # a reconnect nor runs before the deletions. The refusal is logged once and shown by
 # adapter_status(); registrations come back once Redis accepts writes again.
 use strict;

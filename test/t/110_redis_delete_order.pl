@@ -1,6 +1,7 @@
 # When the Redis user may not UNLINK, the worker deletes with DEL, and the deletion of a key
-# always reaches Redis before the PUBLISH that announces it (README "Redis", delivery order),
-# from the first batch on, and after reconnects: the DEL fallback is learned once per process.
+# always reaches Redis before the PUBLISH that announces it (README "Redis delivery", delivery
+# order), from the first batch on, and after reconnects: the DEL fallback is learned once per
+# process.
 use strict;
 use warnings;
 

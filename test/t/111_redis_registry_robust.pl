@@ -1,5 +1,5 @@
-# The registry against what others write and against two deliverers (README "Redis", service
-# registry):
+# The registry against what others write and against two deliverers (README "Redis delivery",
+# service registry):
 # - discover_services() skips malformed registrations (not JSON, not an object, nested too deep,
 #   fields of the wrong type, timestamps that are not RFC 3339 such as "now" or "infinity"),
 #   counts them in one NOTICE, and still lists the good ones;

@@ -1,5 +1,5 @@
 # The worker under the shipped ACL (docker/redis/users.acl) with a redis_url naming database 1:
-# SELECT is allowed, keys of db 1 are deleted and db 0 is left alone (README "Redis", ACL).
+# SELECT is allowed, keys of db 1 are deleted and db 0 is left alone (README "Redis delivery", ACL).
 # AUTH: a wrong password file is refused and reported, the right one accepted again. Right after
 # connecting, the password is nowhere in the worker's memory (a core image made with gdb; skipped
 # where ptrace is not permitted).
