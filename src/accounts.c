@@ -39,11 +39,11 @@
 #include "ledger.h"
 #include "stmt.h"
 
-PG_FUNCTION_INFO_V1(create_account);
-PG_FUNCTION_INFO_V1(set_account_status);
-PG_FUNCTION_INFO_V1(set_kyc_status);
-PG_FUNCTION_INFO_V1(create_market);
-PG_FUNCTION_INFO_V1(set_market_status);
+PG_FUNCTION_INFO_V1(exa_create_account);
+PG_FUNCTION_INFO_V1(exa_set_account_status);
+PG_FUNCTION_INFO_V1(exa_set_kyc_status);
+PG_FUNCTION_INFO_V1(exa_create_market);
+PG_FUNCTION_INFO_V1(exa_set_market_status);
 
 static const char *const account_types[] = {"SPOT", "MARGIN", "FUTURES", NULL};
 
@@ -132,7 +132,7 @@ static ExaStmt stmt_market_row = {
  *				  metadata jsonb DEFAULT '{}') -> accounts
  */
 Datum
-create_account(PG_FUNCTION_ARGS)
+exa_create_account(PG_FUNCTION_ARGS)
 {
 	char	   *user_id = exa_arg_text(fcinfo, 0, "user_id", false, 255);
 	const char *type = exa_arg_enum(fcinfo, 1, "account_type", account_types, false);
@@ -212,7 +212,7 @@ account_update(ExaCall *call, ExaStmt *stmt, pg_uuid_t *account_id,
 
 /* set_account_status(account_id uuid, status text) -> accounts */
 Datum
-set_account_status(PG_FUNCTION_ARGS)
+exa_set_account_status(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	ExaAccountStatus status =
@@ -223,7 +223,7 @@ set_account_status(PG_FUNCTION_ARGS)
 	ExaCall		call;
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, true, &acct);
+	exa_ledger_lock_account(account_id, true, &acct);
 
 	if (acct.status == status)
 		PG_RETURN_DATUM(account_row_unchanged(&call, account_id));
@@ -267,7 +267,7 @@ set_account_status(PG_FUNCTION_ARGS)
 
 /* set_kyc_status(account_id uuid, kyc_status text) -> accounts */
 Datum
-set_kyc_status(PG_FUNCTION_ARGS)
+exa_set_kyc_status(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	ExaKycStatus kyc =
@@ -277,9 +277,9 @@ set_kyc_status(PG_FUNCTION_ARGS)
 	ExaCall		call;
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, true, &acct);
+	exa_ledger_lock_account(account_id, true, &acct);
 	/* a closed account is final: its KYC status too */
-	ledger_require_status(&acct, "a KYC status change", true);
+	exa_ledger_require_status(&acct, "a KYC status change", true);
 
 	if (acct.kyc_status == kyc)
 		PG_RETURN_DATUM(account_row_unchanged(&call, account_id));
@@ -317,7 +317,7 @@ fee_rate_arg(FunctionCallInfo fcinfo, int argno, const char *name)
  *				 metadata) -> markets
  */
 Datum
-create_market(PG_FUNCTION_ARGS)
+exa_create_market(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 21);
 	char	   *base = exa_arg_asset(fcinfo, 1, "base_asset");
@@ -371,7 +371,7 @@ create_market(PG_FUNCTION_ARGS)
 
 /* set_market_status(symbol text, status text) -> markets */
 Datum
-set_market_status(PG_FUNCTION_ARGS)
+exa_set_market_status(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 0);
 	const char *status = exa_arg_enum(fcinfo, 1, "status",

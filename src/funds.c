@@ -7,8 +7,8 @@
  * Locks, in the global order (ledger.h): the account row FOR SHARE; for
  * calls with a reference, a transaction-scoped advisory lock on (account,
  * kind, reference); the hold row FOR UPDATE (unlock, capture); the balance
- * row through ledger_move().  Every balance change goes through
- * ledger_move(), which journals it and names the stale keys.  Reads that no
+ * row through exa_ledger_move().  Every balance change goes through
+ * exa_ledger_move(), which journals it and names the stale keys.  Reads that no
  * lock covers (a hold's account, a reference's first call, an idempotent
  * retry's answer) use exa_exec_recheck() (stmt.h), so that REPEATABLE READ
  * and SERIALIZABLE answer as READ COMMITTED does or raise 40001.
@@ -31,11 +31,11 @@
 #include "ledger.h"
 #include "stmt.h"
 
-PG_FUNCTION_INFO_V1(deposit);
-PG_FUNCTION_INFO_V1(withdraw);
-PG_FUNCTION_INFO_V1(lock_balance);
-PG_FUNCTION_INFO_V1(unlock_balance);
-PG_FUNCTION_INFO_V1(capture_hold);
+PG_FUNCTION_INFO_V1(exa_deposit);
+PG_FUNCTION_INFO_V1(exa_withdraw);
+PG_FUNCTION_INFO_V1(exa_lock_balance);
+PG_FUNCTION_INFO_V1(exa_unlock_balance);
+PG_FUNCTION_INFO_V1(exa_capture_hold);
 
 #define REFERENCE_MAXLEN 128
 #define REASON_MAXLEN 256
@@ -129,13 +129,13 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 	Datum		result;
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, false, &acct);
+	exa_ledger_lock_account(account_id, false, &acct);
 
 	if (reference != NULL)
 	{
 		LedgerPrior prior;
 
-		if (ledger_find_reference(account_id, kind, reference, &prior))
+		if (exa_ledger_find_reference(account_id, kind, reference, &prior))
 		{
 			if (strcmp(prior.asset, asset) != 0 ||
 				exa_cmp(prior.delta_available, delta) != 0)
@@ -143,13 +143,13 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 									 psprintf("The first %s moved %s %s.", what,
 											  exa_num_str(prior.delta_available),
 											  prior.asset));
-			result = ledger_balance_row(account_id, asset);
+			result = exa_ledger_balance_row(account_id, asset);
 			exa_call_end(&call);
 			PG_RETURN_DATUM(result);
 		}
 	}
 
-	ledger_require_status(&acct, is_deposit ? "a deposit" : "a withdrawal",
+	exa_ledger_require_status(&acct, is_deposit ? "a deposit" : "a withdrawal",
 						  is_deposit);
 
 	move.account_id = account_id;
@@ -158,7 +158,7 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 	move.kind = kind;
 	move.reference = reference;
 	move.want_row = true;
-	ledger_move(&call, &move, 1);
+	exa_ledger_move(&call, &move, 1);
 	result = move.result;
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
@@ -166,21 +166,21 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 
 /* deposit(account_id uuid, asset text, amount numeric, reference text) -> balances */
 Datum
-deposit(PG_FUNCTION_ARGS)
+exa_deposit(PG_FUNCTION_ARGS)
 {
 	return move_funds(fcinfo, true);
 }
 
 /* withdraw(account_id uuid, asset text, amount numeric, reference text) -> balances */
 Datum
-withdraw(PG_FUNCTION_ARGS)
+exa_withdraw(PG_FUNCTION_ARGS)
 {
 	return move_funds(fcinfo, false);
 }
 
 /* lock_balance(account_id uuid, asset text, amount numeric, reason text) -> holds */
 Datum
-lock_balance(PG_FUNCTION_ARGS)
+exa_lock_balance(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	char	   *asset = exa_arg_asset(fcinfo, 1, "asset");
@@ -195,8 +195,8 @@ lock_balance(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, false, &acct);
-	ledger_require_status(&acct, "locking funds", false);
+	exa_ledger_lock_account(account_id, false, &acct);
+	exa_ledger_require_status(&acct, "locking funds", false);
 
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = CStringGetTextDatum(asset);
@@ -212,7 +212,7 @@ lock_balance(PG_FUNCTION_ARGS)
 	move.delta_locked = amount;
 	move.kind = "LOCK";
 	move.hold_id = &hold_id;
-	ledger_move(&call, &move, 1);
+	exa_ledger_move(&call, &move, 1);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
@@ -232,7 +232,7 @@ hold_account(pg_uuid_t *hold_id, pg_uuid_t *account_id, ExaAccount *acct)
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("hold %s does not exist", exa_uuid_str(hold_id))));
 	memcpy(account_id, DatumGetUUIDP(exa_col_notnull(0, 1)), sizeof(pg_uuid_t));
-	ledger_lock_account(account_id, false, acct);
+	exa_ledger_lock_account(account_id, false, acct);
 }
 
 /* Lock the hold; return its asset and decide the amount leaving it. */
@@ -290,13 +290,13 @@ hold_reduce(ExaCall *call, pg_uuid_t *hold_id, pg_uuid_t *account_id,
 	move.kind = capture ? "CAPTURE" : "UNLOCK";
 	move.hold_id = hold_id;
 	move.reference = reference;
-	ledger_move(call, &move, 1);
+	exa_ledger_move(call, &move, 1);
 	return result;
 }
 
 /* unlock_balance(hold_id uuid, amount numeric DEFAULT NULL) -> holds */
 Datum
-unlock_balance(PG_FUNCTION_ARGS)
+exa_unlock_balance(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *hold_id = exa_arg_uuid(fcinfo, 0, "hold_id");
 	Numeric		amount = exa_arg_amount(fcinfo, 1, "amount",
@@ -325,7 +325,7 @@ unlock_balance(PG_FUNCTION_ARGS)
  * hold as that capture left it, whatever happened to the hold since.
  */
 Datum
-capture_hold(PG_FUNCTION_ARGS)
+exa_capture_hold(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *hold_id = exa_arg_uuid(fcinfo, 0, "hold_id");
 	Numeric		amount = exa_arg_amount(fcinfo, 1, "amount",
@@ -345,7 +345,7 @@ capture_hold(PG_FUNCTION_ARGS)
 	{
 		LedgerPrior prior;
 
-		if (ledger_find_reference(&account_id, "CAPTURE", reference, &prior))
+		if (exa_ledger_find_reference(&account_id, "CAPTURE", reference, &prior))
 		{
 			if (!prior.has_hold || exa_uuid_cmp(&prior.hold_id, hold_id) != 0 ||
 				(amount != NULL && exa_cmp(exa_neg(prior.delta_locked), amount) != 0))
@@ -367,7 +367,7 @@ capture_hold(PG_FUNCTION_ARGS)
 		}
 	}
 
-	ledger_require_status(&acct, "a capture", true);
+	exa_ledger_require_status(&acct, "a capture", true);
 	asset = hold_take(hold_id, &amount, "capture");
 	result = hold_reduce(&call, hold_id, &account_id, asset, amount, true, reference);
 	exa_call_end(&call);

@@ -35,8 +35,8 @@
 
 #include "exchange_adapter.h"
 
-PG_FUNCTION_INFO_V1(grant_adapter);
-PG_FUNCTION_INFO_V1(revoke_adapter);
+PG_FUNCTION_INFO_V1(exa_grant_adapter);
+PG_FUNCTION_INFO_V1(exa_revoke_adapter);
 
 /*
  * The profiles (README "Security model"), the one place that says which API
@@ -252,7 +252,7 @@ grant_profile_functions(const AdapterProfile *profile, const char *rolename)
  * grant_adapter(role regrole, profile text DEFAULT 'all') RETURNS void
  */
 Datum
-grant_adapter(PG_FUNCTION_ARGS)
+exa_grant_adapter(PG_FUNCTION_ARGS)
 {
 	char	   *rolename;
 	char	   *profile_name;
@@ -329,7 +329,7 @@ grant_adapter(PG_FUNCTION_ARGS)
  * privileges (ALTER DEFAULT PRIVILEGES) are not touched.
  */
 Datum
-revoke_adapter(PG_FUNCTION_ARGS)
+exa_revoke_adapter(PG_FUNCTION_ARGS)
 {
 	char	   *rolename;
 	Oid			nsp;

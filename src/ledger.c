@@ -142,7 +142,7 @@ void
 exa_call_end(ExaCall *call)
 {
 	if (call->keys != NIL)
-		outbox_enqueue_cache(call->keys);
+		exa_outbox_enqueue_cache(call->keys);
 	SPI_finish();
 }
 
@@ -218,7 +218,7 @@ static ExaStmt stmt_account_exists = {
 };
 
 void
-ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
+exa_ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 {
 	Datum		values[1] = {UUIDPGetDatum(account_id)};
 
@@ -239,7 +239,7 @@ ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 }
 
 void
-ledger_require_status(const ExaAccount *acct, const char *action,
+exa_ledger_require_status(const ExaAccount *acct, const char *action,
 					  bool allow_suspended)
 {
 	if (acct->status == EXA_ACCOUNT_ACTIVE)
@@ -570,7 +570,7 @@ ledger_move_run(ExaCall *call, LedgerMove *run, int n)
 }
 
 void
-ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
+exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 {
 	LedgerMove *run = NULL;
 	int			nrun = 0;
@@ -602,7 +602,7 @@ ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 		if (ledger_move_is_noop(m))
 		{
 			if (m->want_row)
-				m->result = ledger_balance_row(m->account_id, m->asset);
+				m->result = exa_ledger_balance_row(m->account_id, m->asset);
 			continue;
 		}
 		if (ledger_move_mergeable(m, m))
@@ -620,7 +620,7 @@ ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 }
 
 bool
-ledger_try_move(ExaCall *call, LedgerMove *move)
+exa_ledger_try_move(ExaCall *call, LedgerMove *move)
 {
 	if (ledger_move_is_noop(move))
 		return true;
@@ -628,7 +628,7 @@ ledger_try_move(ExaCall *call, LedgerMove *move)
 }
 
 Datum
-ledger_balance_row(pg_uuid_t *account_id, const char *asset)
+exa_ledger_balance_row(pg_uuid_t *account_id, const char *asset)
 {
 	Datum		key[2] = {UUIDPGetDatum(account_id), CStringGetTextDatum(asset)};
 
@@ -664,7 +664,7 @@ static ExaStmt stmt_find_reference = {
  * hash only wait for each other.
  */
 void
-ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
+exa_ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
 					  const char *reference)
 {
 	uint64		h;
@@ -680,14 +680,14 @@ ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
 }
 
 bool
-ledger_find_reference(pg_uuid_t *account_id, const char *kind,
+exa_ledger_find_reference(pg_uuid_t *account_id, const char *kind,
 					  const char *reference, LedgerPrior *prior)
 {
 	Datum		values[3];
 	bool		isnull;
 	Datum		hold;
 
-	ledger_lock_reference(account_id, kind, reference);
+	exa_ledger_lock_reference(account_id, kind, reference);
 
 	/*
 	 * The advisory lock may have waited for a first call that committed after

@@ -42,7 +42,7 @@
 #include "exchange_adapter.h"
 #include "states.h"
 
-PG_FUNCTION_INFO_V1(orders_lifecycle_guard);
+PG_FUNCTION_INFO_V1(exa_orders_lifecycle_guard);
 
 /*
  * Columns fixed when the order is placed.  Everything else (status, fills,
@@ -222,7 +222,7 @@ transition_problem(const ExaOrderStatus *from, const ExaOrderStatus *to,
  * unchanged, or raises LX002.
  */
 Datum
-orders_lifecycle_guard(PG_FUNCTION_ARGS)
+exa_orders_lifecycle_guard(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Relation	rel;

@@ -10,7 +10,7 @@
  * without a lock, and batch calls lock every account they will write before
  * any order; then, for a client_order_id, an advisory lock on (account,
  * client_order_id); (2) order rows FOR UPDATE, ascending order_id; (4) the
- * balance rows through ledger_move().  Markets are read, never locked.
+ * balance rows through exa_ledger_move().  Markets are read, never locked.
  *
  * Isolation: what a call decides on rows it does not lock — the market row,
  * the retry lookup after the client_order_id lock, the orders a batch
@@ -45,12 +45,12 @@
 #include "orders.h"
 #include "stmt.h"
 
-PG_FUNCTION_INFO_V1(place_order);
-PG_FUNCTION_INFO_V1(cancel_order);
-PG_FUNCTION_INFO_V1(cancel_orders);
-PG_FUNCTION_INFO_V1(expire_order);
-PG_FUNCTION_INFO_V1(expire_orders);
-PG_FUNCTION_INFO_V1(trigger_stop_orders);
+PG_FUNCTION_INFO_V1(exa_place_order);
+PG_FUNCTION_INFO_V1(exa_cancel_order);
+PG_FUNCTION_INFO_V1(exa_cancel_orders);
+PG_FUNCTION_INFO_V1(exa_expire_order);
+PG_FUNCTION_INFO_V1(exa_expire_orders);
+PG_FUNCTION_INFO_V1(exa_trigger_stop_orders);
 
 
 #define CLIENT_ORDER_ID_MAXLEN 64
@@ -114,7 +114,7 @@ static ExaStmt stmt_order_exists = {
 };
 
 void
-order_lock_account(pg_uuid_t *order_id, ExaAccount *acct)
+exa_order_lock_account(pg_uuid_t *order_id, ExaAccount *acct)
 {
 	Datum		key[1] = {UUIDPGetDatum(order_id)};
 
@@ -139,7 +139,7 @@ num_copy(Numeric n)
 }
 
 void
-order_lock(pg_uuid_t *order_id, ExaOrder *o)
+exa_order_lock(pg_uuid_t *order_id, ExaOrder *o)
 {
 	Datum		key[1] = {UUIDPGetDatum(order_id)};
 	bool		isnull;
@@ -188,13 +188,13 @@ order_lock(pg_uuid_t *order_id, ExaOrder *o)
 }
 
 bool
-order_is_live(ExaOrderStatus status)
+exa_order_is_live(ExaOrderStatus status)
 {
 	return exa_order_status_live(status);
 }
 
 bool
-order_is_buy(const ExaOrder *o)
+exa_order_is_buy(const ExaOrder *o)
 {
 	return o->side == EXA_SIDE_BUY;
 }
@@ -207,7 +207,7 @@ order_in_book(ExaOrderStatus status)
 }
 
 void
-order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
+exa_order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
 			const char *to, Numeric filled_delta, const char *reason)
 {
 	Datum		values[6];
@@ -229,7 +229,7 @@ order_result(ReturnSetInfo *rsinfo)
 	if (rsinfo != NULL)
 	{
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
-		SPI_freetuptable(SPI_tuptable);	/* see order_lock() */
+		SPI_freetuptable(SPI_tuptable);	/* see exa_order_lock() */
 		return (Datum) 0;
 	}
 	return exa_return_row(0);
@@ -252,7 +252,7 @@ order_keys(ExaCall *call, ExaOrder *o, bool book)
 }
 
 Datum
-order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
+exa_order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
 			const char *reason, ReturnSetInfo *rsinfo, LedgerMove *release)
 {
 	const char *to = exa_order_status_name(to_status);
@@ -270,7 +270,7 @@ order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
 	release->kind = "ORDER_RELEASE";
 	release->order_id = &o->order_id;
 
-	order_event(call, &o->order_id, exa_order_status_name(o->status), to,
+	exa_order_event(call, &o->order_id, exa_order_status_name(o->status), to,
 				NULL, reason);
 	order_keys(call, o, order_in_book(o->status));
 	return result;
@@ -486,7 +486,7 @@ place_refusal(ExaAccount *acct, PlaceMarket *m, Numeric quantity,
  *	 -> orders
  */
 Datum
-place_order(PG_FUNCTION_ARGS)
+exa_place_order(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	char	   *symbol = exa_arg_text(fcinfo, 1, "symbol", false, 21);
@@ -523,7 +523,7 @@ place_order(PG_FUNCTION_ARGS)
 	tif = place_check_args(type, otype, is_buy, price, stop_price, tif);
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, false, &acct);
+	exa_ledger_lock_account(account_id, false, &acct);
 
 	if (client_order_id != NULL)
 	{
@@ -534,7 +534,7 @@ place_order(PG_FUNCTION_ARGS)
 		 * after a REPEATABLE READ snapshot: re-checked, that is 40001 rather
 		 * than a second order and 23505.
 		 */
-		ledger_lock_reference(account_id, "ORDER", client_order_id);
+		exa_ledger_lock_reference(account_id, "ORDER", client_order_id);
 		if (exa_exec_recheck(&stmt_order_by_client_id, ckey, NULL, 1,
 							 "the order with client_order_id \"%s\" of account %s",
 							 client_order_id, exa_uuid_str(account_id)) == 1)
@@ -567,7 +567,7 @@ place_order(PG_FUNCTION_ARGS)
 		move.delta_locked = lock_amount;
 		move.kind = "ORDER_LOCK";
 		move.order_id = order_id;
-		if (!ledger_try_move(&call, &move))
+		if (!exa_ledger_try_move(&call, &move))
 			reject = "INSUFFICIENT_FUNDS";
 	}
 	if (reject != NULL)
@@ -597,7 +597,7 @@ place_order(PG_FUNCTION_ARGS)
 	exa_exec(&stmt_insert_order, values, nulls, 1);
 	result = exa_return_row(0);
 
-	order_event(&call, order_id, NULL, exa_order_status_name(status), NULL, reject);
+	exa_order_event(&call, order_id, NULL, exa_order_status_name(status), NULL, reject);
 	{
 		ExaOrder	o = {0};
 
@@ -628,8 +628,8 @@ close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status, const char *verb)
 	Datum		result;
 
 	exa_call_begin(&call);
-	order_lock_account(order_id, &acct);
-	order_lock(order_id, &o);
+	exa_order_lock_account(order_id, &acct);
+	exa_order_lock(order_id, &o);
 	if (!exa_order_transition_ok(o.status, to_status))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
@@ -639,22 +639,22 @@ close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status, const char *verb)
 				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be %s.",
 						   exa_uuid_str(order_id), exa_order_status_name(o.status),
 						   verb)));
-	result = order_close(&call, &o, to_status, reason, NULL, &release);
-	ledger_move(&call, &release, 1);
+	result = exa_order_close(&call, &o, to_status, reason, NULL, &release);
+	exa_ledger_move(&call, &release, 1);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
 
 /* cancel_order(order_id uuid, reason text DEFAULT NULL) -> orders */
 Datum
-cancel_order(PG_FUNCTION_ARGS)
+exa_cancel_order(PG_FUNCTION_ARGS)
 {
 	return close_one(fcinfo, EXA_ORDER_CANCELLED, "cancelled");
 }
 
 /* expire_order(order_id uuid, reason text DEFAULT NULL) -> orders */
 Datum
-expire_order(PG_FUNCTION_ARGS)
+exa_expire_order(PG_FUNCTION_ARGS)
 {
 	return close_one(fcinfo, EXA_ORDER_EXPIRED, "expired");
 }
@@ -753,11 +753,11 @@ order_id_cmp(const void *a, const void *b, void *arg)
 
 /*
  * Close every order of ids that is still live once locked: all order rows
- * first (order 2, ids ascending), then every release in one ledger_move()
+ * first (order 2, ids ascending), then every release in one exa_ledger_move()
  * (order 4).  Set-based, as a batch may hold a million orders: one
  * statement locks them, one writes their events, one closes the live ones;
  * rows, events, journal rows and keys are those of closing the orders one
- * by one in ascending order_id (order_close()).
+ * by one in ascending order_id (exa_order_close()).
  *
  * The events go in before the UPDATE: the foreign key check of each event
  * (FOR KEY SHARE of its order) then finds the row version this call already
@@ -790,7 +790,7 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 		char	   *status = exa_col_cstring(i, 3);
 
 		/* it may have been filled or closed while we waited for it */
-		if (!order_is_live(exa_order_status_from_text(status)))
+		if (!exa_order_is_live(exa_order_status_from_text(status)))
 			continue;
 		memcpy(&o->order_id, DatumGetUUIDP(exa_col_notnull(i, 1)), sizeof(pg_uuid_t));
 		memcpy(&o->account_id, DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
@@ -838,7 +838,7 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 		release->order_id = &o->order_id;
 		order_keys(call, o, order_in_book(o->status));
 	}
-	ledger_move(call, moves, nlive);
+	exa_ledger_move(call, moves, nlive);
 }
 
 /*
@@ -854,7 +854,7 @@ lock_accounts(List *ids)
 	{
 		ExaAccount	acct;
 
-		ledger_lock_account((pg_uuid_t *) lfirst(lc), false, &acct);
+		exa_ledger_lock_account((pg_uuid_t *) lfirst(lc), false, &acct);
 	}
 }
 
@@ -902,7 +902,7 @@ static ExaStmt stmt_account_live_orders = {
 
 /* cancel_orders(account_id uuid, symbol text DEFAULT NULL) -> setof orders */
 Datum
-cancel_orders(PG_FUNCTION_ARGS)
+exa_cancel_orders(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	char	   *symbol = exa_arg_text(fcinfo, 1, "symbol", true, 21);
@@ -917,7 +917,7 @@ cancel_orders(PG_FUNCTION_ARGS)
 	exa_call_begin(&call);
 	if (symbol != NULL)
 		(void) market_status(symbol, false);	/* LX003 for an unknown market */
-	ledger_lock_account(account_id, false, &acct);
+	exa_ledger_lock_account(account_id, false, &acct);
 
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = symbol ? CStringGetTextDatum(symbol) : (Datum) 0;
@@ -958,7 +958,7 @@ static ExaStmt stmt_expirable_orders = {
  * the accounts were chosen is left for the next run.
  */
 Datum
-expire_orders(PG_FUNCTION_ARGS)
+exa_expire_orders(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 21);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -1036,7 +1036,7 @@ static ExaStmt stmt_open_stop = {
  * Their funds were locked at placement.  A HALTED market triggers nothing.
  */
 Datum
-trigger_stop_orders(PG_FUNCTION_ARGS)
+exa_trigger_stop_orders(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 21);
 	Numeric		last_price = exa_arg_amount(fcinfo, 1, "last_price", EXA_AMOUNT_POSITIVE);
@@ -1074,13 +1074,13 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 		ExaOrder	o;
 		Datum		key[1];
 
-		order_lock((pg_uuid_t *) lfirst(lc), &o);
+		exa_order_lock((pg_uuid_t *) lfirst(lc), &o);
 		if (o.status != EXA_ORDER_PENDING)
 			continue;			/* cancelled or expired meanwhile */
 		key[0] = UUIDPGetDatum(&o.order_id);
 		exa_exec(&stmt_open_stop, key, NULL, 1);
 		(void) order_result(rsinfo);
-		order_event(&call, &o.order_id, exa_order_status_name(EXA_ORDER_PENDING),
+		exa_order_event(&call, &o.order_id, exa_order_status_name(EXA_ORDER_PENDING),
 					exa_order_status_name(EXA_ORDER_OPEN), NULL, reason);
 		exa_call_key(&call, "cache:order:%s", exa_uuid_str(&o.order_id));
 		exa_call_key(&call, "cache:orders:%s", exa_uuid_str(&o.account_id));

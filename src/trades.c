@@ -7,7 +7,7 @@
  * Locks, in the global order (ledger.h): (1) the account row of every order
  * FOR SHARE, ascending account_id; (2) the order rows FOR UPDATE, ascending
  * order_id, so crossing matches never deadlock; (4) balance rows through
- * one ledger_move() of all the call's moves.  Settlement is allowed
+ * one exa_ledger_move() of all the call's moves.  Settlement is allowed
  * whatever the account or market status: the execution already happened.
  *
  * Arithmetic (README "Order lifecycle and arithmetic"), every amount a
@@ -47,8 +47,8 @@
 #include "orders.h"
 #include "stmt.h"
 
-PG_FUNCTION_INFO_V1(apply_trade);
-PG_FUNCTION_INFO_V1(apply_match);
+PG_FUNCTION_INFO_V1(exa_apply_trade);
+PG_FUNCTION_INFO_V1(exa_apply_match);
 
 
 #define TRADE_REF_MAXLEN 128
@@ -118,7 +118,7 @@ static ExaStmt stmt_order_accounts = {
 static const char *
 fill_received_asset(const ExaOrder *o)
 {
-	return order_is_buy(o) ? o->base_asset : o->quote_asset;
+	return exa_order_is_buy(o) ? o->base_asset : o->quote_asset;
 }
 
 /*
@@ -135,7 +135,7 @@ fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg)
 	Numeric		proceeds;
 
 	f->notional = exa_trunc8(exa_mul(f->quantity, f->price));
-	proceeds = order_is_buy(o) ? f->quantity : f->notional;
+	proceeds = exa_order_is_buy(o) ? f->quantity : f->notional;
 	f->fee_currency = fee_currency_arg ? fee_currency_arg : (char *) received;
 	if (fee_arg != NULL)
 	{
@@ -212,7 +212,7 @@ fill_check(const Fill *f)
 	{
 		int			c = exa_cmp(f->price, o->price);
 
-		if ((order_is_buy(o) && c > 0) || (!order_is_buy(o) && c < 0))
+		if ((exa_order_is_buy(o) && c > 0) || (!exa_order_is_buy(o) && c < 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_EXA_PRICE_OUTSIDE_LIMIT),
 					 errmsg("fill price %s is outside the limit of order %s",
@@ -220,7 +220,7 @@ fill_check(const Fill *f)
 					 errdetail("A %s order with limit %s fills at %s that.",
 							   exa_order_side_name(o->side),
 							   exa_num_str(o->price),
-							   order_is_buy(o) ? "or below" : "or above")));
+							   exa_order_is_buy(o) ? "or below" : "or above")));
 	}
 
 	/* the arithmetic of place_order's TICK_SIZE and LOT_SIZE refusals */
@@ -241,7 +241,7 @@ fill_check(const Fill *f)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("fill of %s at %s has no value", exa_num_str(f->quantity),
 						exa_num_str(f->price)),
-				 order_is_buy(o) ?
+				 exa_order_is_buy(o) ?
 				 errdetail("Its notional trunc8(quantity x price) is 0: BUY order %s would receive the quantity for nothing.", id) :
 				 errdetail("Its notional trunc8(quantity x price) is 0: SELL order %s would give the quantity away for nothing.", id),
 				 errhint("Fill a larger quantity.")));
@@ -256,7 +256,7 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 		   ReturnSetInfo *rsinfo, Datum *result)
 {
 	ExaOrder   *o = f->o;
-	bool		buy = order_is_buy(o);
+	bool		buy = exa_order_is_buy(o);
 	Numeric		filled = exa_add(o->filled_quantity, f->quantity);
 	Numeric		value = exa_add(o->filled_value, exa_mul(f->quantity, f->price));
 	bool		complete = exa_cmp(filled, o->quantity) == 0;
@@ -310,7 +310,7 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	values[5] = NumericGetDatum(new_locked);
 	exa_exec(&stmt_fill_order, values, NULL, 0);
 
-	order_event(call, &o->order_id, exa_order_status_name(o->status), status,
+	exa_order_event(call, &o->order_id, exa_order_status_name(o->status), status,
 				f->quantity, f->trade_ref);
 
 	/* What the order pays (out of its lock), then what it receives. */
@@ -430,7 +430,7 @@ arg_executed_at(FunctionCallInfo fcinfo, int argno)
  *			   trade_ref text, liquidity text) -> trades
  */
 Datum
-apply_trade(PG_FUNCTION_ARGS)
+exa_apply_trade(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
 	Numeric		quantity = exa_arg_amount(fcinfo, 1, "quantity", EXA_AMOUNT_POSITIVE);
@@ -450,8 +450,8 @@ apply_trade(PG_FUNCTION_ARGS)
 	Datum		result = (Datum) 0;
 
 	exa_call_begin(&call);
-	order_lock_account(order_id, &acct);
-	order_lock(order_id, &o);
+	exa_order_lock_account(order_id, &acct);
+	exa_order_lock(order_id, &o);
 
 	f.o = &o;
 	f.quantity = quantity;
@@ -484,7 +484,7 @@ apply_trade(PG_FUNCTION_ARGS)
 
 	fill_check(&f);
 	fill_apply(&call, &f, moves, &nmoves, NULL, &result);
-	ledger_move(&call, moves, nmoves);
+	exa_ledger_move(&call, moves, nmoves);
 	fill_fee_ledger(&f);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
@@ -516,19 +516,19 @@ match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell)
 		memcpy(&acct_of[k], DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
 	}
 	c = exa_uuid_cmp(&acct_of[0], &acct_of[1]);
-	ledger_lock_account(c <= 0 ? &acct_of[0] : &acct_of[1], false, &acct);
+	exa_ledger_lock_account(c <= 0 ? &acct_of[0] : &acct_of[1], false, &acct);
 	if (c != 0)
-		ledger_lock_account(c < 0 ? &acct_of[1] : &acct_of[0], false, &acct);
+		exa_ledger_lock_account(c < 0 ? &acct_of[1] : &acct_of[0], false, &acct);
 
 	if (exa_uuid_cmp(buy_id, sell_id) < 0)
 	{
-		order_lock(buy_id, buy);
-		order_lock(sell_id, sell);
+		exa_order_lock(buy_id, buy);
+		exa_order_lock(sell_id, sell);
 	}
 	else
 	{
-		order_lock(sell_id, sell);
-		order_lock(buy_id, buy);
+		exa_order_lock(sell_id, sell);
+		exa_order_lock(buy_id, buy);
 	}
 
 	if (buy->side != EXA_SIDE_BUY || sell->side != EXA_SIDE_SELL)
@@ -606,7 +606,7 @@ match_retry(const char *trade_ref, pg_uuid_t *buy_id, pg_uuid_t *sell_id,
  * maker.
  */
 Datum
-apply_match(PG_FUNCTION_ARGS)
+exa_apply_match(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *buy_id = exa_arg_uuid(fcinfo, 0, "buy_order_id");
 	pg_uuid_t  *sell_id = exa_arg_uuid(fcinfo, 1, "sell_order_id");
@@ -672,7 +672,7 @@ apply_match(PG_FUNCTION_ARGS)
 	fb.match_id = fs.match_id = match_id;
 	fill_apply(&call, &fb, moves, &nmoves, rsinfo, NULL);
 	fill_apply(&call, &fs, moves, &nmoves, rsinfo, NULL);
-	ledger_move(&call, moves, nmoves);
+	exa_ledger_move(&call, moves, nmoves);
 	fill_fee_ledger(&fb);
 	fill_fee_ledger(&fs);
 	exa_call_end(&call);
