@@ -177,15 +177,25 @@ account_row_unchanged(ExaCall *call, pg_uuid_t *account_id)
 	return result;
 }
 
+/*
+ * An illegal account status or KYC status move (LX002).  Two literal
+ * messages, not one with the kind spliced in, so that each translates whole.
+ */
 static void
-illegal_account_transition(const char *what, pg_uuid_t *account_id,
-						   const char *from, const char *to, const char *hint)
+illegal_account_transition(bool kyc, pg_uuid_t *account_id,
+						   const char *from, const char *to)
 {
+	if (kyc)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
+				 errmsg("illegal KYC status transition from %s to %s", from, to),
+				 errdetail("Account %s is %s.", exa_uuid_str(account_id), from),
+				 errhint("KYC moves PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED, REJECTED -> PENDING.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
-			 errmsg("illegal %s transition from %s to %s", what, from, to),
+			 errmsg("illegal account status transition from %s to %s", from, to),
 			 errdetail("Account %s is %s.", exa_uuid_str(account_id), from),
-			 hint ? errhint("%s", hint) : 0));
+			 errhint("A closed account is final.")));
 }
 
 /*
@@ -228,10 +238,9 @@ exa_set_account_status(PG_FUNCTION_ARGS)
 	if (acct.status == status)
 		PG_RETURN_DATUM(account_row_unchanged(&call, account_id));
 	if (!exa_account_transition_ok(acct.status, status))
-		illegal_account_transition("account status", account_id,
+		illegal_account_transition(false, account_id,
 								   exa_account_status_name(acct.status),
-								   exa_account_status_name(status),
-								   "A closed account is final.");
+								   exa_account_status_name(status));
 
 	if (status == EXA_ACCOUNT_CLOSED)
 	{
@@ -256,8 +265,9 @@ exa_set_account_status(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
 					 errmsg("cannot close account %s", exa_uuid_str(account_id)),
-					 errdetail("It holds funds (%s), " INT64_FORMAT " live order(s) and " INT64_FORMAT " live hold(s).",
-							   funds ? funds : "none", orders, holds),
+					 errdetail("It holds funds (%s), live orders (%lld) and live holds (%lld).",
+							   funds ? funds : "none", (long long) orders,
+							   (long long) holds),
 					 errhint("Cancel its orders, release its holds and withdraw its funds first.")));
 	}
 
@@ -279,16 +289,15 @@ exa_set_kyc_status(PG_FUNCTION_ARGS)
 	exa_call_begin(&call);
 	exa_ledger_lock_account(account_id, true, &acct);
 	/* a closed account is final: its KYC status too */
-	exa_ledger_require_status(&acct, "a KYC status change", true);
+	exa_ledger_require_status(&acct, EXA_USE_KYC_CHANGE);
 
 	if (acct.kyc_status == kyc)
 		PG_RETURN_DATUM(account_row_unchanged(&call, account_id));
 
 	if (!exa_kyc_transition_ok(acct.kyc_status, kyc))
-		illegal_account_transition("KYC status", account_id,
+		illegal_account_transition(true, account_id,
 								   exa_kyc_status_name(acct.kyc_status),
-								   exa_kyc_status_name(kyc),
-								   "KYC moves PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED, REJECTED -> PENDING.");
+								   exa_kyc_status_name(kyc));
 
 	PG_RETURN_DATUM(account_update(&call, &stmt_set_kyc_status, account_id,
 								   exa_kyc_status_name(kyc)));
@@ -306,7 +315,7 @@ fee_rate_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 	if (exa_cmp(rate, max) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must lie between 0 and 0.1", name),
+				 errmsg("parameter \"%s\" must lie between 0 and 0.1", name),
 				 errdetail("The value given was %s.", exa_num_str(rate))));
 	return rate;
 }
@@ -337,7 +346,8 @@ exa_create_market(PG_FUNCTION_ARGS)
 	if (strcmp(base, quote) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("base_asset and quote_asset must differ"),
+				 errmsg("parameters \"%s\" and \"%s\" must differ",
+						"base_asset", "quote_asset"),
 				 errdetail("Both are %s.", base)));
 	if (strcmp(symbol, expected) != 0)
 		ereport(ERROR,

@@ -100,16 +100,39 @@ static ExaStmt stmt_reduce_hold = {
 	NULL
 };
 
+/*
+ * A reference reused with other values (LX006).  prior is the journal row
+ * the reference first wrote; use is a deposit, a withdrawal or a capture.  One
+ * literal message per kind, so that each translates whole.
+ */
 static void
-idempotency_conflict(const char *what, const char *reference,
-					 const char *detail)
+idempotency_conflict(ExaAccountUse use, const char *reference,
+					 const LedgerPrior *prior)
 {
+	if (use == EXA_USE_DEPOSIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
+				 errmsg("deposit with reference \"%s\" was already made with other values",
+						reference),
+				 errdetail("The first deposit moved %s %s.",
+						   exa_num_str(prior->delta_available), prior->asset),
+				 errhint("Use a new reference for a new deposit.")));
+	if (use == EXA_USE_WITHDRAWAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
+				 errmsg("withdrawal with reference \"%s\" was already made with other values",
+						reference),
+				 errdetail("The first withdrawal moved %s %s.",
+						   exa_num_str(prior->delta_available), prior->asset),
+				 errhint("Use a new reference for a new withdrawal.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
-			 errmsg("%s with reference \"%s\" was already made with other values",
-					what, reference),
-			 errdetail("%s", detail),
-			 errhint("Use a new reference for a new %s.", what)));
+			 errmsg("capture with reference \"%s\" was already made with other values",
+					reference),
+			 errdetail("The first capture took %s %s from hold %s.",
+					   exa_num_str(exa_neg(prior->delta_locked)), prior->asset,
+					   prior->has_hold ? exa_uuid_str((pg_uuid_t *) &prior->hold_id) : "(none)"),
+			 errhint("Use a new reference for a new capture.")));
 }
 
 /* deposit and withdraw share everything but the sign, the kind and the status rule. */
@@ -121,7 +144,6 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 	Numeric		amount = exa_arg_amount(fcinfo, 2, "amount", EXA_AMOUNT_POSITIVE);
 	char	   *reference = exa_arg_text(fcinfo, 3, "reference", true, REFERENCE_MAXLEN);
 	const char *kind = is_deposit ? "DEPOSIT" : "WITHDRAWAL";
-	const char *what = is_deposit ? "deposit" : "withdrawal";
 	Numeric		delta = is_deposit ? amount : exa_neg(amount);
 	ExaAccount	acct;
 	ExaCall		call;
@@ -139,18 +161,15 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 		{
 			if (strcmp(prior.asset, asset) != 0 ||
 				exa_cmp(prior.delta_available, delta) != 0)
-				idempotency_conflict(what, reference,
-									 psprintf("The first %s moved %s %s.", what,
-											  exa_num_str(prior.delta_available),
-											  prior.asset));
+				idempotency_conflict(is_deposit ? EXA_USE_DEPOSIT : EXA_USE_WITHDRAWAL,
+									 reference, &prior);
 			result = exa_ledger_balance_row(account_id, asset);
 			exa_call_end(&call);
 			PG_RETURN_DATUM(result);
 		}
 	}
 
-	exa_ledger_require_status(&acct, is_deposit ? "a deposit" : "a withdrawal",
-						  is_deposit);
+	exa_ledger_require_status(&acct, is_deposit ? EXA_USE_DEPOSIT : EXA_USE_WITHDRAWAL);
 
 	move.account_id = account_id;
 	move.asset = asset;
@@ -196,7 +215,7 @@ exa_lock_balance(PG_FUNCTION_ARGS)
 
 	exa_call_begin(&call);
 	exa_ledger_lock_account(account_id, false, &acct);
-	exa_ledger_require_status(&acct, "locking funds", false);
+	exa_ledger_require_status(&acct, EXA_USE_LOCK);
 
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = CStringGetTextDatum(asset);
@@ -237,7 +256,7 @@ hold_account(pg_uuid_t *hold_id, pg_uuid_t *account_id, ExaAccount *acct)
 
 /* Lock the hold; return its asset and decide the amount leaving it. */
 static char *
-hold_take(pg_uuid_t *hold_id, Numeric *amount, const char *action)
+hold_take(pg_uuid_t *hold_id, Numeric *amount, bool capture)
 {
 	Datum		key[1] = {UUIDPGetDatum(hold_id)};
 	char	   *asset;
@@ -251,16 +270,23 @@ hold_take(pg_uuid_t *hold_id, Numeric *amount, const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
 				 errmsg("hold %s is already finished", exa_uuid_str(hold_id)),
-				 errdetail("Nothing remains of it to %s.", action)));
+				 capture ?
+				 errdetail("Nothing remains of it to capture.") :
+				 errdetail("Nothing remains of it to release.")));
 	if (*amount == NULL)
 		*amount = remaining;
 	else if (exa_cmp(*amount, remaining) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("amount exceeds what remains of hold %s", exa_uuid_str(hold_id)),
-				 errdetail("%s remains; %s was asked to %s.",
-						   exa_num_str(remaining), exa_num_str(*amount), action),
-				 errhint("Pass NULL to %s all that remains.", action)));
+				 capture ?
+				 errdetail("%s remains; %s was asked to capture.",
+						   exa_num_str(remaining), exa_num_str(*amount)) :
+				 errdetail("%s remains; %s was asked to release.",
+						   exa_num_str(remaining), exa_num_str(*amount)),
+				 capture ?
+				 errhint("Pass NULL to capture all that remains.") :
+				 errhint("Pass NULL to release all that remains.")));
 	return asset;
 }
 
@@ -309,7 +335,7 @@ exa_unlock_balance(PG_FUNCTION_ARGS)
 
 	exa_call_begin(&call);
 	hold_account(hold_id, &account_id, &acct);
-	asset = hold_take(hold_id, &amount, "release");
+	asset = hold_take(hold_id, &amount, false);
 	result = hold_reduce(&call, hold_id, &account_id, asset, amount, false, NULL);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
@@ -349,11 +375,7 @@ exa_capture_hold(PG_FUNCTION_ARGS)
 		{
 			if (!prior.has_hold || exa_uuid_cmp(&prior.hold_id, hold_id) != 0 ||
 				(amount != NULL && exa_cmp(exa_neg(prior.delta_locked), amount) != 0))
-				idempotency_conflict("capture", reference,
-									 psprintf("The first capture took %s %s from hold %s.",
-											  exa_num_str(exa_neg(prior.delta_locked)),
-											  prior.asset,
-											  prior.has_hold ? exa_uuid_str(&prior.hold_id) : "(none)"));
+				idempotency_conflict(EXA_USE_CAPTURE, reference, &prior);
 			values[0] = UUIDPGetDatum(hold_id);
 			values[1] = UUIDPGetDatum(&account_id);
 			values[2] = CStringGetTextDatum(reference);
@@ -367,8 +389,8 @@ exa_capture_hold(PG_FUNCTION_ARGS)
 		}
 	}
 
-	exa_ledger_require_status(&acct, "a capture", true);
-	asset = hold_take(hold_id, &amount, "capture");
+	exa_ledger_require_status(&acct, EXA_USE_CAPTURE);
+	asset = hold_take(hold_id, &amount, true);
 	result = hold_reduce(&call, hold_id, &account_id, asset, amount, true, reference);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);

@@ -239,19 +239,27 @@ exa_ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 }
 
 void
-exa_ledger_require_status(const ExaAccount *acct, const char *action,
-					  bool allow_suspended)
+exa_ledger_require_status(const ExaAccount *acct, ExaAccountUse use)
 {
+	const char *status = exa_account_status_name(acct->status);
+
 	if (acct->status == EXA_ACCOUNT_ACTIVE)
 		return;
-	if (allow_suspended && acct->status == EXA_ACCOUNT_SUSPENDED)
+	if (acct->status == EXA_ACCOUNT_SUSPENDED &&
+		use != EXA_USE_WITHDRAWAL && use != EXA_USE_LOCK)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_EXA_ACCOUNT_NOT_ACTIVE),
 			 errmsg("account %s is not active", exa_uuid_str((pg_uuid_t *) &acct->account_id)),
-			 errdetail("The account is %s; %s needs an %s account.",
-					   exa_account_status_name(acct->status), action,
-					   allow_suspended ? "ACTIVE or SUSPENDED" : "ACTIVE"),
+			 use == EXA_USE_WITHDRAWAL ?
+			 errdetail("The account is %s; a withdrawal needs an ACTIVE account.", status) :
+			 use == EXA_USE_LOCK ?
+			 errdetail("The account is %s; locking funds needs an ACTIVE account.", status) :
+			 use == EXA_USE_DEPOSIT ?
+			 errdetail("The account is %s; a deposit needs an ACTIVE or SUSPENDED account.", status) :
+			 use == EXA_USE_CAPTURE ?
+			 errdetail("The account is %s; a capture needs an ACTIVE or SUSPENDED account.", status) :
+			 errdetail("The account is %s; a KYC status change needs an ACTIVE or SUSPENDED account.", status),
 			 acct->status == EXA_ACCOUNT_CLOSED ?
 			 errhint("A closed account cannot be reopened.") :
 			 errhint("Reactivate it with exchange.set_account_status(account_id, 'ACTIVE').")));

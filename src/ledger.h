@@ -73,8 +73,21 @@ extern void exa_ledger_lock_account(pg_uuid_t *account_id, bool for_update,
 								ExaAccount *out);
 
 /* Raise LX004 unless the account's status is one of the allowed ones. */
-extern void exa_ledger_require_status(const ExaAccount *acct, const char *action,
-								  bool allow_suspended);
+/*
+ * What an account is used for, when exa_ledger_require_status checks its
+ * status: withdrawals and locks need an ACTIVE account, the others an
+ * ACTIVE or SUSPENDED one.
+ */
+typedef enum ExaAccountUse
+{
+	EXA_USE_DEPOSIT,
+	EXA_USE_WITHDRAWAL,
+	EXA_USE_LOCK,
+	EXA_USE_CAPTURE,
+	EXA_USE_KYC_CHANGE,
+} ExaAccountUse;
+
+extern void exa_ledger_require_status(const ExaAccount *acct, ExaAccountUse use);
 
 /* One change to one balance row, with its journal row. */
 typedef struct LedgerMove

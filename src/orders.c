@@ -310,14 +310,6 @@ static ExaStmt stmt_insert_order = {
 	NULL
 };
 
-static bool
-num_equal_or_both_null(Numeric a, Numeric b)
-{
-	if (a == NULL || b == NULL)
-		return a == NULL && b == NULL;
-	return exa_cmp(a, b) == 0;
-}
-
 /*
  * A retry with the same client_order_id: return the stored row when the
  * order is the same, raise LX009 otherwise.  Runs on the row that
@@ -346,36 +338,22 @@ check_order_retry(const char *client_order_id, const char *symbol,
 	s_stop = isnull ? NULL : DatumGetNumeric(d);
 
 	initStringInfo(&diff);
-	if (strcmp(s_symbol, symbol) != 0)
-		appendStringInfo(&diff, " symbol %s (now %s);", s_symbol, symbol);
-	if (strcmp(s_side, side) != 0)
-		appendStringInfo(&diff, " side %s (now %s);", s_side, side);
-	if (strcmp(s_type, type) != 0)
-		appendStringInfo(&diff, " order_type %s (now %s);", s_type, type);
-	if (exa_cmp(s_qty, quantity) != 0)
-		appendStringInfo(&diff, " quantity %s (now %s);", exa_num_str(s_qty),
-						 exa_num_str(quantity));
-	if (!num_equal_or_both_null(s_price, price))
-		appendStringInfo(&diff, " price %s (now %s);",
-						 s_price ? exa_num_str(s_price) : "NULL",
-						 price ? exa_num_str(price) : "NULL");
-	if (strcmp(s_tif, tif) != 0)
-		appendStringInfo(&diff, " time_in_force %s (now %s);", s_tif, tif);
-	if (!num_equal_or_both_null(s_stop, stop_price))
-		appendStringInfo(&diff, " stop_price %s (now %s);",
-						 s_stop ? exa_num_str(s_stop) : "NULL",
-						 stop_price ? exa_num_str(stop_price) : "NULL");
+	exa_diff_text(&diff, "symbol", s_symbol, symbol);
+	exa_diff_text(&diff, "side", s_side, side);
+	exa_diff_text(&diff, "order_type", s_type, type);
+	exa_diff_num(&diff, "quantity", s_qty, quantity);
+	exa_diff_num(&diff, "price", s_price, price);
+	exa_diff_text(&diff, "time_in_force", s_tif, tif);
+	exa_diff_num(&diff, "stop_price", s_stop, stop_price);
 
 	if (diff.len > 0)
-	{
-		diff.data[diff.len - 1] = '.';
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
 				 errmsg("client_order_id \"%s\" was already used for another order",
 						client_order_id),
-				 errdetail("The stored order has%s", diff.data),
+				 errdetail("The stored order has other values (stored -> given): %s.",
+						   diff.data),
 				 errhint("Use a new client_order_id for a new order.")));
-	}
 }
 
 /*
@@ -393,17 +371,17 @@ place_check_args(const char *type, ExaOrderType otype, bool is_buy,
 	if (stop_price != NULL && !is_stop)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stop_price is only allowed on STOP orders"),
+				 errmsg("parameter \"%s\" is only allowed on STOP orders", "stop_price"),
 				 errhint("Pass NULL as stop_price, or use order_type STOP.")));
 	if (stop_price == NULL && is_stop)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a STOP order needs a stop_price"),
+				 errmsg("a STOP order needs parameter \"%s\"", "stop_price"),
 				 errhint("A BUY stop triggers when the last price reaches stop_price or more, a SELL stop at stop_price or less.")));
 	if (price == NULL && otype == EXA_TYPE_LIMIT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a LIMIT order needs a price")));
+				 errmsg("a LIMIT order needs parameter \"%s\"", "price")));
 	if (price == NULL && is_buy && (is_market || is_stop))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -617,7 +595,7 @@ exa_place_order(PG_FUNCTION_ARGS)
  */
 
 static Datum
-close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status, const char *verb)
+close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status)
 {
 	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
 	char	   *reason = exa_arg_text(fcinfo, 1, "reason", true, REASON_MAXLEN);
@@ -636,9 +614,11 @@ close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status, const char *verb)
 				 errmsg("illegal order transition from %s to %s",
 						exa_order_status_name(o.status),
 						exa_order_status_name(to_status)),
-				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be %s.",
-						   exa_uuid_str(order_id), exa_order_status_name(o.status),
-						   verb)));
+				 to_status == EXA_ORDER_CANCELLED ?
+				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be cancelled.",
+						   exa_uuid_str(order_id), exa_order_status_name(o.status)) :
+				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be expired.",
+						   exa_uuid_str(order_id), exa_order_status_name(o.status))));
 	result = exa_order_close(&call, &o, to_status, reason, NULL, &release);
 	exa_ledger_move(&call, &release, 1);
 	exa_call_end(&call);
@@ -649,14 +629,14 @@ close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status, const char *verb)
 Datum
 exa_cancel_order(PG_FUNCTION_ARGS)
 {
-	return close_one(fcinfo, EXA_ORDER_CANCELLED, "cancelled");
+	return close_one(fcinfo, EXA_ORDER_CANCELLED);
 }
 
 /* expire_order(order_id uuid, reason text DEFAULT NULL) -> orders */
 Datum
 exa_expire_order(PG_FUNCTION_ARGS)
 {
-	return close_one(fcinfo, EXA_ORDER_EXPIRED, "expired");
+	return close_one(fcinfo, EXA_ORDER_EXPIRED);
 }
 
 static Datum
@@ -951,6 +931,26 @@ static ExaStmt stmt_expirable_orders = {
 };
 
 /*
+ * The orders a market batch acts on, their accounts locked first (order 1):
+ * accounts_stmt ($1 symbol, $2 the batch's bound) chooses the accounts,
+ * orders_stmt (the same and $3 the accounts, set here in values[2]) their
+ * orders.  what (with symbol) names them for a 40001 (exa_exec_recheck).
+ */
+static List *
+market_batch_orders(ExaStmt *accounts_stmt, ExaStmt *orders_stmt,
+					Datum *values, const char *what, const char *symbol)
+{
+	List	   *accounts;
+
+	accounts = uuid_column(exa_exec_recheck(accounts_stmt, values, NULL, 0,
+											what, symbol), 1);
+	lock_accounts(accounts);
+	values[2] = uuid_array(accounts);
+	return uuid_column(exa_exec_recheck(orders_stmt, values, NULL, 0,
+										what, symbol), 1);
+}
+
+/*
  * expire_orders(symbol text, placed_before timestamptz) -> setof orders
  *
  * The operator's end-of-day batch.  Accounts are locked first (order 1),
@@ -965,13 +965,12 @@ exa_expire_orders(PG_FUNCTION_ARGS)
 	TimestampTz placed_before;
 	Datum		values[3];
 	ExaCall		call;
-	List	   *accounts;
 	List	   *ids;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("placed_before must not be null")));
+				 errmsg("parameter \"%s\" must not be null", "placed_before")));
 	placed_before = PG_GETARG_TIMESTAMPTZ(1);
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -980,15 +979,8 @@ exa_expire_orders(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(symbol);
 	values[1] = TimestampTzGetDatum(placed_before);
-	accounts = uuid_column(exa_exec_recheck(&stmt_expirable_accounts, values, NULL, 0,
-											"the live orders of market \"%s\"",
-											symbol), 1);
-	lock_accounts(accounts);
-
-	values[2] = uuid_array(accounts);
-	ids = uuid_column(exa_exec_recheck(&stmt_expirable_orders, values, NULL, 0,
-									   "the live orders of market \"%s\"",
-									   symbol), 1);
+	ids = market_batch_orders(&stmt_expirable_accounts, &stmt_expirable_orders,
+							  values, "the live orders of market \"%s\"", symbol);
 	close_orders(&call, ids, "EXPIRED", "expire_orders", rsinfo);
 	exa_call_end(&call);
 	return (Datum) 0;
@@ -1043,7 +1035,6 @@ exa_trigger_stop_orders(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		values[3];
 	ExaCall		call;
-	List	   *accounts;
 	List	   *ids;
 	ListCell   *lc;
 	char	   *reason;
@@ -1059,15 +1050,8 @@ exa_trigger_stop_orders(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(symbol);
 	values[1] = NumericGetDatum(last_price);
-	accounts = uuid_column(exa_exec_recheck(&stmt_stop_accounts, values, NULL, 0,
-											"the PENDING stops of market \"%s\"",
-											symbol), 1);
-	lock_accounts(accounts);
-
-	values[2] = uuid_array(accounts);
-	ids = uuid_column(exa_exec_recheck(&stmt_stop_orders, values, NULL, 0,
-									   "the PENDING stops of market \"%s\"",
-									   symbol), 1);
+	ids = market_batch_orders(&stmt_stop_accounts, &stmt_stop_orders,
+							  values, "the PENDING stops of market \"%s\"", symbol);
 	reason = psprintf("stop triggered at %s", exa_num_str(last_price));
 	foreach(lc, ids)
 	{

@@ -33,6 +33,9 @@ exa_plan(ExaStmt *stmt)
 	{
 		SPIPlanPtr	plan;
 
+		if (stmt->nargs < 0 || stmt->nargs > EXA_STMT_MAXARGS)
+			elog(ERROR, "statement \"%s\" declares %d parameters, at most %d are allowed",
+				 stmt->sql, stmt->nargs, EXA_STMT_MAXARGS);
 		plan = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare statement \"%s\": %s",
@@ -198,12 +201,25 @@ exa_recheck_missing_xact(ExaStmt *stmt, Datum *values, const char *nulls,
 	}
 }
 
+/*
+ * Row row of the last SPI result, checked at run time: an index past the
+ * rows the statement returned would read beyond SPI_tuptable->vals.
+ */
+static HeapTuple
+exa_row(uint64 row)
+{
+	if (SPI_tuptable == NULL || row >= SPI_processed)
+		elog(ERROR, "row " UINT64_FORMAT " is out of range: the statement returned " UINT64_FORMAT " rows",
+			 row, SPI_tuptable == NULL ? 0 : SPI_processed);
+	return SPI_tuptable->vals[row];
+}
+
 Datum
 exa_col(uint64 row, int col, bool *isnull)
 {
-	Assert(SPI_tuptable != NULL && row < SPI_processed);
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-						 col, isnull);
+	HeapTuple	tuple = exa_row(row);
+
+	return SPI_getbinval(tuple, SPI_tuptable->tupdesc, col, isnull);
 }
 
 Datum
@@ -239,9 +255,7 @@ exa_fnumber(const char *name)
 char *
 exa_col_named_text(uint64 row, const char *name)
 {
-	Assert(SPI_tuptable != NULL && row < SPI_processed);
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-						exa_fnumber(name));
+	return SPI_getvalue(exa_row(row), SPI_tuptable->tupdesc, exa_fnumber(name));
 }
 
 Datum
@@ -255,8 +269,7 @@ exa_return_row(uint64 row)
 {
 	HeapTupleHeader result;
 
-	Assert(SPI_tuptable != NULL && row < SPI_processed);
-	result = SPI_returntuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc);
+	result = SPI_returntuple(exa_row(row), SPI_tuptable->tupdesc);
 	if (result == NULL)
 		elog(ERROR, "could not return row: %s",
 			 SPI_result_code_string(SPI_result));
