@@ -251,6 +251,19 @@ order_keys(ExaCall *call, ExaOrder *o, bool book)
 		exa_call_key(call, "cache:book:%s", o->symbol);
 }
 
+/* The move that gives a closed order's whole lock back to available. */
+static void
+order_release_move(ExaOrder *o, LedgerMove *release)
+{
+	memset(release, 0, sizeof(LedgerMove));
+	release->account_id = &o->account_id;
+	release->asset = o->lock_asset;
+	release->delta_available = o->locked_amount;
+	release->delta_locked = exa_neg(o->locked_amount);
+	release->kind = "ORDER_RELEASE";
+	release->order_id = &o->order_id;
+}
+
 Datum
 exa_order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
 			const char *reason, ReturnSetInfo *rsinfo, LedgerMove *release)
@@ -262,13 +275,7 @@ exa_order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
 	exa_exec(&stmt_close_order, values, NULL, 1);
 	result = order_result(rsinfo);
 
-	memset(release, 0, sizeof(LedgerMove));
-	release->account_id = &o->account_id;
-	release->asset = o->lock_asset;
-	release->delta_available = o->locked_amount;
-	release->delta_locked = exa_neg(o->locked_amount);
-	release->kind = "ORDER_RELEASE";
-	release->order_id = &o->order_id;
+	order_release_move(o, release);
 
 	exa_order_event(call, &o->order_id, exa_order_status_name(o->status), to,
 				NULL, reason);
@@ -808,14 +815,8 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 	for (int i = 0; i < nlive; i++)
 	{
 		ExaOrder   *o = &orders[i];
-		LedgerMove *release = &moves[i];
 
-		release->account_id = &o->account_id;
-		release->asset = o->lock_asset;
-		release->delta_available = o->locked_amount;
-		release->delta_locked = exa_neg(o->locked_amount);
-		release->kind = "ORDER_RELEASE";
-		release->order_id = &o->order_id;
+		order_release_move(o, &moves[i]);
 		order_keys(call, o, order_in_book(o->status));
 	}
 	exa_ledger_move(call, moves, nlive);
