@@ -472,7 +472,7 @@ load_services(DeliveryBatch *batch, List *ids, DeliveryLockMode mode,
 
 void
 exa_delivery_load_services(DeliveryBatch *batch, DeliveryLockMode mode,
-					   MemoryContext mcxt)
+						   MemoryContext mcxt)
 {
 	List	   *ids = NIL;
 	int			i;
@@ -547,7 +547,7 @@ exa_delivery_unlock_services(DeliveryBatch *batch)
  */
 void
 exa_delivery_add_self(DeliveryBatch *batch, const char *database,
-				  TimestampTz started_at, MemoryContext mcxt)
+					  TimestampTz started_at, MemoryContext mcxt)
 {
 	Datum		values[6];
 	DeliveryService *svc;
@@ -1460,7 +1460,7 @@ mark_delivered(DeliveryBatch *batch, DeliveryResult cache)
 
 DeliveryResult
 exa_delivery_push(RedisClient *client, DeliveryBatch *batch,
-			  char *errbuf, size_t errlen)
+				  char *errbuf, size_t errlen)
 {
 	char	  **keys;
 	int			nkeys;
@@ -1552,7 +1552,7 @@ exa_delivery_ping(RedisClient *client, char *errbuf, size_t errlen)
  */
 DeliveryResult
 exa_delivery_unlink_cache_space(RedisClient *client, int64 *nkeys,
-							char *errbuf, size_t errlen)
+								char *errbuf, size_t errlen)
 {
 	char	   *pattern = psprintf("%scache:*", exa_key_prefix);
 	char		cursor[32] = "0";

@@ -95,15 +95,15 @@ extern int	exa_delivery_lease_ms(void);
  * allocated in mcxt.
  */
 extern DeliveryBatch *exa_delivery_claim_worker(int limit, bool registry,
-											MemoryContext mcxt);
+												MemoryContext mcxt);
 extern DeliveryBatch *exa_delivery_claim_locked(int limit, bool registry,
-											MemoryContext mcxt);
+												MemoryContext mcxt);
 extern void exa_delivery_load_services(DeliveryBatch *batch, DeliveryLockMode mode,
-								   MemoryContext mcxt);
+									   MemoryContext mcxt);
 extern DeliveryBatch *exa_delivery_live_services(MemoryContext mcxt);
 extern void exa_delivery_unlock_services(DeliveryBatch *batch);
 extern void exa_delivery_add_self(DeliveryBatch *batch, const char *database,
-							  TimestampTz started_at, MemoryContext mcxt);
+								  TimestampTz started_at, MemoryContext mcxt);
 extern void exa_delivery_delete_delivered(DeliveryBatch *batch);
 extern void exa_delivery_delete_ids(const int64 *ids, int nids);
 extern void exa_delivery_release_undelivered(DeliveryBatch *batch);
@@ -123,12 +123,12 @@ extern int64 exa_delivery_release_all_claims(void);
  * cache part.  Each row's "delivered" says whether it may be deleted.
  */
 extern DeliveryResult exa_delivery_push(RedisClient *client, DeliveryBatch *batch,
-									char *errbuf, size_t errlen);
+										char *errbuf, size_t errlen);
 extern DeliveryResult exa_delivery_ping(RedisClient *client,
-									char *errbuf, size_t errlen);
+										char *errbuf, size_t errlen);
 extern DeliveryResult exa_delivery_unlink_cache_space(RedisClient *client,
-												  int64 *nkeys,
-												  char *errbuf, size_t errlen);
+													  int64 *nkeys,
+													  char *errbuf, size_t errlen);
 
 /*
  * Forget command refusals that may heal (PUBLISH, PING, MULTI): called after

@@ -673,7 +673,7 @@ static ExaStmt stmt_find_reference = {
  */
 void
 exa_ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
-					  const char *reference)
+						  const char *reference)
 {
 	uint64		h;
 
@@ -689,7 +689,7 @@ exa_ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
 
 bool
 exa_ledger_find_reference(pg_uuid_t *account_id, const char *kind,
-					  const char *reference, LedgerPrior *prior)
+						  const char *reference, LedgerPrior *prior)
 {
 	Datum		values[3];
 	bool		isnull;

@@ -70,7 +70,7 @@ typedef struct ExaAccount
  * read its status.  Raises LX003 when it does not exist.
  */
 extern void exa_ledger_lock_account(pg_uuid_t *account_id, bool for_update,
-								ExaAccount *out);
+									ExaAccount *out);
 
 /* Raise LX004 unless the account's status is one of the allowed ones. */
 /*
@@ -159,10 +159,10 @@ typedef struct LedgerPrior
  * order, hold or balance lock).
  */
 extern void exa_ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
-								  const char *reference);
+									  const char *reference);
 
 extern bool exa_ledger_find_reference(pg_uuid_t *account_id, const char *kind,
-								  const char *reference, LedgerPrior *prior);
+									  const char *reference, LedgerPrior *prior);
 
 /* Read a balance row (no lock) as the function's result; "none" if absent. */
 extern Datum exa_ledger_balance_row(pg_uuid_t *account_id, const char *asset);

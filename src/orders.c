@@ -208,7 +208,7 @@ order_in_book(ExaOrderStatus status)
 
 void
 exa_order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
-			const char *to, Numeric filled_delta, const char *reason)
+				const char *to, Numeric filled_delta, const char *reason)
 {
 	Datum		values[6];
 	char		nulls[6] = {' ', from ? ' ' : 'n', ' ', ' ', reason ? ' ' : 'n', ' '};
@@ -266,7 +266,7 @@ order_release_move(ExaOrder *o, LedgerMove *release)
 
 Datum
 exa_order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
-			const char *reason, ReturnSetInfo *rsinfo, LedgerMove *release)
+				const char *reason, ReturnSetInfo *rsinfo, LedgerMove *release)
 {
 	const char *to = exa_order_status_name(to_status);
 	Datum		values[2] = {UUIDPGetDatum(&o->order_id), CStringGetTextDatum(to)};
@@ -278,7 +278,7 @@ exa_order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
 	order_release_move(o, release);
 
 	exa_order_event(call, &o->order_id, exa_order_status_name(o->status), to,
-				NULL, reason);
+					NULL, reason);
 	order_keys(call, o, order_in_book(o->status));
 	return result;
 }
@@ -1066,7 +1066,7 @@ exa_trigger_stop_orders(PG_FUNCTION_ARGS)
 		exa_exec(&stmt_open_stop, key, NULL, 1);
 		(void) order_result(rsinfo);
 		exa_order_event(&call, &o.order_id, exa_order_status_name(EXA_ORDER_PENDING),
-					exa_order_status_name(EXA_ORDER_OPEN), NULL, reason);
+						exa_order_status_name(EXA_ORDER_OPEN), NULL, reason);
 		exa_call_key(&call, "cache:order:%s", exa_uuid_str(&o.order_id));
 		exa_call_key(&call, "cache:orders:%s", exa_uuid_str(&o.account_id));
 		any = true;

@@ -54,7 +54,7 @@ extern bool exa_order_is_buy(const ExaOrder *o);
 
 /* Append one row to exchange.order_events. */
 extern void exa_order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
-						const char *to, Numeric filled_delta, const char *reason);
+							const char *to, Numeric filled_delta, const char *reason);
 
 /*
  * Cancel or expire a locked live order: set the status, write the event and
@@ -66,7 +66,7 @@ extern void exa_order_event(ExaCall *call, pg_uuid_t *order_id, const char *from
  * tuplestore when rsinfo is given; otherwise it is returned as a Datum.
  */
 extern Datum exa_order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
-						 const char *reason, ReturnSetInfo *rsinfo,
-						 LedgerMove *release);
+							 const char *reason, ReturnSetInfo *rsinfo,
+							 LedgerMove *release);
 
 #endif							/* EXA_ORDERS_H */

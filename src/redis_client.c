@@ -528,7 +528,7 @@ exa_redis_connect(RedisClient *client)
 		return REDIS_RESULT_OK;
 
 	result = exa_redis_flush(client,
-						 Max(1, (int) TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+							 Max(1, (int) TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 																	  deadline)));
 	if (result != REDIS_RESULT_OK)
 		return result;
@@ -559,7 +559,7 @@ exa_redis_connect(RedisClient *client)
 
 void
 exa_redis_append(RedisClient *client, int argc, const char **argv,
-			 const size_t *argvlen)
+				 const size_t *argvlen)
 {
 	if (client->ctx == NULL)
 		elog(ERROR, "Redis client is not connected");

@@ -86,7 +86,7 @@ redis_is_connected(RedisClient *client)
  * exa_redis_clear_replies / disconnect.  On a failure the connection is closed.
  */
 extern void exa_redis_append(RedisClient *client, int argc, const char **argv,
-						 const size_t *argvlen);
+							 const size_t *argvlen);
 extern void exa_redis_appendv(RedisClient *client, int argc,...);	/* C strings */
 extern RedisResult exa_redis_flush(RedisClient *client, int timeout_ms);
 extern redisReply *exa_redis_reply(RedisClient *client, int i);

@@ -338,7 +338,7 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	exa_exec(&stmt_fill_order, values, NULL, 0);
 
 	exa_order_event(call, &o->order_id, exa_order_status_name(o->status), status,
-				f->quantity, f->trade_ref);
+					f->quantity, f->trade_ref);
 
 	/* What the order pays (out of its lock), then what it receives. */
 	m = fill_next_move(f, "TRADE", o->lock_asset, moves, nmoves, maxmoves);
