@@ -352,7 +352,7 @@ exa_create_market(PG_FUNCTION_ARGS)
 	if (strcmp(symbol, expected) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid symbol \"%s\"", symbol),
+				 errmsg("invalid value for parameter \"%s\": \"%s\"", "symbol", symbol),
 				 errdetail("A market's symbol is <BASE>-<QUOTE>."),
 				 errhint("Use \"%s\" for base %s and quote %s.", expected, base, quote)));
 

@@ -278,7 +278,8 @@ hold_take(pg_uuid_t *hold_id, Numeric *amount, bool capture)
 	else if (exa_cmp(*amount, remaining) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("amount exceeds what remains of hold %s", exa_uuid_str(hold_id)),
+				 errmsg("parameter \"%s\" exceeds what remains of hold %s",
+						"amount", exa_uuid_str(hold_id)),
 				 capture ?
 				 errdetail("%s remains; %s was asked to capture.",
 						   exa_num_str(remaining), exa_num_str(*amount)) :

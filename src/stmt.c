@@ -140,7 +140,10 @@ exa_exec_indexed(ExaStmt *stmt, Datum *values, bool no_bitmap)
 	return n;
 }
 
-/* Format what (printf-style, from the caller's va_list) and raise 40001. */
+/*
+ * Format what (printf-style, from the caller's va_list; the format is
+ * translated whole) and raise 40001.
+ */
 static void exa_serialization_failure_va(const char *what, va_list args)
 			pg_attribute_printf(1, 0) pg_attribute_noreturn();
 
@@ -156,7 +159,7 @@ exa_serialization_failure_va(const char *what, va_list args)
 		int			needed;
 
 		va_copy(copy, args);
-		needed = appendStringInfoVA(&buf, what, copy);
+		needed = appendStringInfoVA(&buf, _(what), copy);
 		va_end(copy);
 		if (needed == 0)
 			break;

@@ -49,8 +49,10 @@ extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
  * exa_exec_recheck: run a read-only statement; under a transaction
  * snapshot run it again with the latest snapshot and raise 40001 unless
  * both answers are equal.  Returns SPI_processed of the answer.  The
- * printf-style what names what was read, for errdetail ("the funds,
- * orders or holds of account %s").  Both are macros: at READ COMMITTED
+ * printf-style what describes what was read as one noun phrase ("the
+ * funds, orders or holds of account %s"), the way PostgreSQL inserts an
+ * object's description into a message; the format is translated as a whole
+ * before it is filled in.  Both are macros: at READ COMMITTED
  * (the hot path) they cost one plain exa_exec(), and the what arguments
  * (exa_uuid_str() and the like) are not even evaluated.
  *
