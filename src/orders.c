@@ -646,20 +646,6 @@ exa_expire_order(PG_FUNCTION_ARGS)
 	return close_one(fcinfo, EXA_ORDER_EXPIRED);
 }
 
-static Datum
-uuid_array(List *ids)
-{
-	int			n = list_length(ids);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, ids)
-		elems[i++] = UUIDPGetDatum((pg_uuid_t *) lfirst(lc));
-	return PointerGetDatum(construct_array(elems, n, UUIDOID, UUID_LEN, false,
-										   TYPALIGN_CHAR));
-}
-
 /* Copy column col (uuid) of every SPI row into a List. */
 static List *
 uuid_column(uint64 n, int col)
@@ -769,7 +755,7 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 
 	if (n == 0)
 		return;
-	values[0] = uuid_array(ids);
+	values[0] = exa_uuid_array(ids);
 	nrows = exec_by_order_id(&stmt_lock_orders, values);
 	for (uint64 i = 0; i < nrows; i++)
 	{
@@ -946,7 +932,7 @@ market_batch_orders(ExaStmt *accounts_stmt, ExaStmt *orders_stmt,
 	accounts = uuid_column(exa_exec_recheck(accounts_stmt, values, NULL, 0,
 											what, symbol), 1);
 	lock_accounts(accounts);
-	values[2] = uuid_array(accounts);
+	values[2] = exa_uuid_array(accounts);
 	return uuid_column(exa_exec_recheck(orders_stmt, values, NULL, 0,
 										what, symbol), 1);
 }

@@ -749,14 +749,52 @@ discover_mget(RedisClient *client, char **keys, int n, size_t skip,
 }
 
 /*
+ * The Redis part of a SQL call (discover_services, flush_outbox): session
+ * runs on a client of its own, in cxt, which is destroyed on every way out
+ * (an error included, so that no connection outlives the call).  Returns
+ * what session returned: false with errbuf set when Redis failed.
+ */
+typedef bool (*RedisSession) (RedisClient *client, void *arg, char *errbuf,
+							  size_t errlen);
+
+static bool
+with_redis(MemoryContext cxt, RedisSession session, void *arg, char *errbuf,
+		   size_t errlen)
+{
+	RedisClient *client = exa_redis_client_create(cxt);
+	volatile bool ok = false;
+
+	PG_TRY();
+	{
+		ok = session(client, arg, errbuf, errlen);
+	}
+	PG_CATCH();
+	{
+		exa_redis_client_destroy(client);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	exa_redis_client_destroy(client);
+	return ok;
+}
+
+/*
  * All Redis I/O of discover_services: SCAN <prefix>service:*, then MGET of
  * the service and heartbeat keys, 1,000 at a time.  Results are copied
  * into palloc'd memory.  Returns false with errbuf set on failure.
  */
-static bool
-discover_read(RedisClient *client, FoundService **out, int *nout,
-			  char *errbuf, size_t errlen)
+typedef struct FoundServices
 {
+	FoundService *found;
+	int			nfound;
+} FoundServices;
+
+static bool
+discover_read(RedisClient *client, void *arg, char *errbuf, size_t errlen)
+{
+	FoundService **out = &((FoundServices *) arg)->found;
+	int		   *nout = &((FoundServices *) arg)->nfound;
+
 	size_t		skip = strlen(exa_key_prefix) + strlen("service:");
 	char	  **keys;
 	int			nkeys;
@@ -931,10 +969,9 @@ exa_discover_services(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *filter = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	RedisClient *client;
-	FoundService *found = NULL;
-	int			nfound = 0;
-	volatile bool ok;
+	FoundServices fs = {NULL, 0};
+	FoundService *found;
+	int			nfound;
 	char		errbuf[512];
 	int			i;
 	int			nbad = 0;
@@ -944,24 +981,13 @@ exa_discover_services(PG_FUNCTION_ARGS)
 	initStringInfo(&badkeys);
 	InitMaterializedSRF(fcinfo, 0);
 
-	client = exa_redis_client_create(CurrentMemoryContext);
-	PG_TRY();
-	{
-		ok = discover_read(client, &found, &nfound, errbuf, sizeof(errbuf));
-	}
-	PG_CATCH();
-	{
-		exa_redis_client_destroy(client);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	exa_redis_client_destroy(client);
-
-	if (!ok)
+	if (!with_redis(CurrentMemoryContext, discover_read, &fs, errbuf, sizeof(errbuf)))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not read service registrations from Redis"),
 				 errdetail_internal("%s", errbuf)));
+	found = fs.found;
+	nfound = fs.nfound;
 
 	if (nfound > 1)
 		qsort(found, nfound, sizeof(FoundService), found_cmp);
@@ -1099,9 +1125,10 @@ exa_adapter_status(PG_FUNCTION_ARGS)
 
 /* Connect and push; false with errbuf set when the cache part failed. */
 static bool
-flush_push(RedisClient *client, DeliveryBatch *batch, char *errbuf,
-		   size_t errlen)
+flush_push(RedisClient *client, void *arg, char *errbuf, size_t errlen)
 {
+	DeliveryBatch *batch = (DeliveryBatch *) arg;
+
 	if (exa_redis_connect(client) != REDIS_RESULT_OK)
 	{
 		strlcpy(errbuf, client->errmsg, errlen);
@@ -1117,8 +1144,6 @@ exa_flush_outbox(PG_FUNCTION_ARGS)
 	int32		max_rows;
 	MemoryContext cxt = CurrentMemoryContext;
 	DeliveryBatch *batch;
-	RedisClient *client;
-	volatile bool ok;
 	char		errbuf[512];
 	int			ndelivered = 0;
 	int			i;
@@ -1152,20 +1177,7 @@ exa_flush_outbox(PG_FUNCTION_ARGS)
 	}
 	exa_delivery_load_services(batch, DELIVERY_LOCK_XACT_WAIT, cxt);
 
-	client = exa_redis_client_create(cxt);
-	PG_TRY();
-	{
-		ok = flush_push(client, batch, errbuf, sizeof(errbuf));
-	}
-	PG_CATCH();
-	{
-		exa_redis_client_destroy(client);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	exa_redis_client_destroy(client);
-
-	if (!ok)
+	if (!with_redis(cxt, flush_push, batch, errbuf, sizeof(errbuf)))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not deliver outbox rows to Redis"),

@@ -23,6 +23,7 @@
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/uuid.h"
 
 #include "stmt.h"
 
@@ -279,16 +280,31 @@ exa_return_row(uint64 row)
 	return PointerGetDatum(result);
 }
 
-Datum
-exa_text_array(List *strings)
+/* A one-dimensional array of the elements of items, converted by text. */
+static Datum
+exa_list_array(List *items, bool text)
 {
-	int			n = list_length(strings);
+	int			n = list_length(items);
 	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
 	int			i = 0;
 	ListCell   *lc;
 
-	foreach(lc, strings)
-		elems[i++] = CStringGetTextDatum((const char *) lfirst(lc));
-	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
-										   TYPALIGN_INT));
+	foreach(lc, items)
+		elems[i++] = text ? CStringGetTextDatum((const char *) lfirst(lc)) :
+			UUIDPGetDatum((pg_uuid_t *) lfirst(lc));
+	return PointerGetDatum(text ?
+						   construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT) :
+						   construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+Datum
+exa_text_array(List *strings)
+{
+	return exa_list_array(strings, true);
+}
+
+Datum
+exa_uuid_array(List *ids)
+{
+	return exa_list_array(ids, false);
 }

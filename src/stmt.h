@@ -91,5 +91,7 @@ extern Datum exa_return_row(uint64 row);
 
 /* Build a one-dimensional text[] from a List of C strings. */
 extern Datum exa_text_array(List *strings);
+/* Build a one-dimensional uuid[] from a List of pg_uuid_t pointers. */
+extern Datum exa_uuid_array(List *ids);
 
 #endif							/* EXA_STMT_H */
