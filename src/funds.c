@@ -101,7 +101,7 @@ static ExaStmt stmt_reduce_hold = {
 };
 
 /*
- * A reference reused with other values (LX006).  prior is the journal row
+ * A reference reused with other values (LX009).  prior is the journal row
  * the reference first wrote; use is a deposit, a withdrawal or a capture.  One
  * literal message per kind, so that each translates whole.
  */

@@ -14,8 +14,8 @@
  *		the account status functions) — exa_ledger_lock_account(s);
  *	 2. order rows, ascending order_id, FOR UPDATE;
  *	 3. hold rows, ascending hold_id, FOR UPDATE;
- *	 4. balance rows, ascending (account_id, asset) — exa_ledger_move() sorts
- *		its moves and takes them in that order.
+ *	 4. balance rows, ascending (account_id, asset) — exa_ledger_move()
+ *		sorts its moves and takes them in that order.
  *
  *-------------------------------------------------------------------------
  */

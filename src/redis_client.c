@@ -15,8 +15,8 @@
  *
  * Rules:
  *	 - hiredis allocates with malloc: every redisContext and redisReply is
- *	   freed by exa_redis_disconnect / exa_redis_clear_replies, and an error thrown
- *	   by CHECK_FOR_INTERRUPTS while hiredis state is live is caught
+ *	   freed by exa_redis_disconnect / exa_redis_clear_replies, and an error
+ *	   thrown by CHECK_FOR_INTERRUPTS while hiredis state is live is caught
  *	   (PG_TRY), the state freed, and the error re-thrown.
  *	 - Our own allocations (the reply array, the password) live in one
  *	   memory context per client, reset at every (re)connect and at

@@ -53,7 +53,10 @@ PG_FUNCTION_INFO_V1(exa_apply_match);
 
 #define TRADE_REF_MAXLEN 128
 
-/* A fill moves at most three balances: the lock it pays from, the asset it receives, the fee. */
+/*
+ * A fill moves at most three balances: the lock it pays from, the asset it
+ * receives, the fee.
+ */
 #define FILL_MAX_MOVES 3
 
 /* One fill of one order, as computed before anything is written. */
