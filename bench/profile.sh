@@ -140,8 +140,8 @@ start_server valgrind
 FUNCS='PortalRun CommitTransactionCommand SPI_execute_plan ExecConstraints stringToNode
 ExecPrepareExpr ExecInsertIndexTuples RI_FKey_check_ins AfterTriggerEndQuery standard_ExecutorStart
 standard_ExecutorEnd ExecInitNode heap_insert heap_update heap_lock_tuple XLogInsert GetCachedPlan
-place_order apply_trade plpgsql_call_handler exa_call_begin exa_call_end ledger_move ledger_try_move
-order_event orders_lifecycle_guard exa_check_amount gen_random_uuid'
+exa_place_order exa_apply_trade plpgsql_call_handler exa_call_begin exa_call_end exa_ledger_move exa_ledger_try_move
+exa_order_event exa_orders_lifecycle_guard exa_check_amount gen_random_uuid'
 
 for w in $WORKLOADS; do
 	for v in $VARIANTS; do

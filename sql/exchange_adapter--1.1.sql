@@ -564,7 +564,7 @@ SELECT b.account_id, a.user_id, a.account_type, a.status AS account_status,
 
 CREATE FUNCTION exchange.orders_lifecycle_guard() RETURNS trigger
 	LANGUAGE c
-	AS 'MODULE_PATHNAME', 'orders_lifecycle_guard';
+	AS 'MODULE_PATHNAME', 'exa_orders_lifecycle_guard';
 
 CREATE TRIGGER orders_lifecycle_guard
 	BEFORE UPDATE ON exchange.orders
@@ -580,13 +580,13 @@ CREATE FUNCTION exchange.grant_adapter(role pg_catalog.regrole, profile pg_catal
 	RETURNS void
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'grant_adapter';
+	AS 'MODULE_PATHNAME', 'exa_grant_adapter';
 
 CREATE FUNCTION exchange.revoke_adapter(role pg_catalog.regrole)
 	RETURNS void
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'revoke_adapter';
+	AS 'MODULE_PATHNAME', 'exa_revoke_adapter';
 
 -- DROP EXTENSION guard: refuse while the ledger holds rows unless
 -- exchange_adapter.allow_drop is on.
@@ -611,19 +611,19 @@ CREATE FUNCTION exchange.create_account(user_id text, account_type text DEFAULT 
 	RETURNS exchange.accounts
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'create_account';
+	AS 'MODULE_PATHNAME', 'exa_create_account';
 
 CREATE FUNCTION exchange.set_account_status(account_id uuid, status text)
 	RETURNS exchange.accounts
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'set_account_status';
+	AS 'MODULE_PATHNAME', 'exa_set_account_status';
 
 CREATE FUNCTION exchange.set_kyc_status(account_id uuid, kyc_status text)
 	RETURNS exchange.accounts
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'set_kyc_status';
+	AS 'MODULE_PATHNAME', 'exa_set_kyc_status';
 
 CREATE FUNCTION exchange.create_market(symbol text, base_asset text, quote_asset text,
 									   tick_size numeric DEFAULT 0.00000001,
@@ -636,47 +636,47 @@ CREATE FUNCTION exchange.create_market(symbol text, base_asset text, quote_asset
 	RETURNS exchange.markets
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'create_market';
+	AS 'MODULE_PATHNAME', 'exa_create_market';
 
 CREATE FUNCTION exchange.set_market_status(symbol text, status text)
 	RETURNS exchange.markets
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'set_market_status';
+	AS 'MODULE_PATHNAME', 'exa_set_market_status';
 
 CREATE FUNCTION exchange.deposit(account_id uuid, asset text, amount numeric,
 								 reference text DEFAULT NULL)
 	RETURNS exchange.balances
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'deposit';
+	AS 'MODULE_PATHNAME', 'exa_deposit';
 
 CREATE FUNCTION exchange.withdraw(account_id uuid, asset text, amount numeric,
 								  reference text DEFAULT NULL)
 	RETURNS exchange.balances
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'withdraw';
+	AS 'MODULE_PATHNAME', 'exa_withdraw';
 
 CREATE FUNCTION exchange.lock_balance(account_id uuid, asset text, amount numeric,
 									  reason text DEFAULT NULL)
 	RETURNS exchange.holds
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'lock_balance';
+	AS 'MODULE_PATHNAME', 'exa_lock_balance';
 
 CREATE FUNCTION exchange.unlock_balance(hold_id uuid, amount numeric DEFAULT NULL)
 	RETURNS exchange.holds
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'unlock_balance';
+	AS 'MODULE_PATHNAME', 'exa_unlock_balance';
 
 CREATE FUNCTION exchange.capture_hold(hold_id uuid, amount numeric DEFAULT NULL,
 									  reference text DEFAULT NULL)
 	RETURNS exchange.holds
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'capture_hold';
+	AS 'MODULE_PATHNAME', 'exa_capture_hold';
 
 CREATE FUNCTION exchange.place_order(account_id uuid, symbol text, side text, order_type text,
 									 quantity numeric, price numeric DEFAULT NULL,
@@ -687,37 +687,37 @@ CREATE FUNCTION exchange.place_order(account_id uuid, symbol text, side text, or
 	RETURNS exchange.orders
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'place_order';
+	AS 'MODULE_PATHNAME', 'exa_place_order';
 
 CREATE FUNCTION exchange.cancel_order(order_id uuid, reason text DEFAULT NULL)
 	RETURNS exchange.orders
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'cancel_order';
+	AS 'MODULE_PATHNAME', 'exa_cancel_order';
 
 CREATE FUNCTION exchange.cancel_orders(account_id uuid, symbol text DEFAULT NULL)
 	RETURNS SETOF exchange.orders
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'cancel_orders';
+	AS 'MODULE_PATHNAME', 'exa_cancel_orders';
 
 CREATE FUNCTION exchange.expire_order(order_id uuid, reason text DEFAULT NULL)
 	RETURNS exchange.orders
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'expire_order';
+	AS 'MODULE_PATHNAME', 'exa_expire_order';
 
 CREATE FUNCTION exchange.expire_orders(symbol text, placed_before timestamptz)
 	RETURNS SETOF exchange.orders
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'expire_orders';
+	AS 'MODULE_PATHNAME', 'exa_expire_orders';
 
 CREATE FUNCTION exchange.trigger_stop_orders(symbol text, last_price numeric)
 	RETURNS SETOF exchange.orders
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'trigger_stop_orders';
+	AS 'MODULE_PATHNAME', 'exa_trigger_stop_orders';
 
 CREATE FUNCTION exchange.apply_trade(order_id uuid, quantity numeric, price numeric,
 									 fee numeric DEFAULT NULL, fee_currency text DEFAULT NULL,
@@ -726,7 +726,7 @@ CREATE FUNCTION exchange.apply_trade(order_id uuid, quantity numeric, price nume
 	RETURNS exchange.trades
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'apply_trade';
+	AS 'MODULE_PATHNAME', 'exa_apply_trade';
 
 CREATE FUNCTION exchange.apply_match(buy_order_id uuid, sell_order_id uuid, quantity numeric,
 									 price numeric, buy_fee numeric DEFAULT NULL,
@@ -735,13 +735,13 @@ CREATE FUNCTION exchange.apply_match(buy_order_id uuid, sell_order_id uuid, quan
 	RETURNS SETOF exchange.trades
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'apply_match';
+	AS 'MODULE_PATHNAME', 'exa_apply_match';
 
 CREATE FUNCTION exchange.check_invariants()
 	RETURNS TABLE (invariant text, detail text)
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'check_invariants';
+	AS 'MODULE_PATHNAME', 'exa_check_invariants';
 
 -- ---------------------------------------------------------------------------
 -- SQL API: service registry and Redis delivery (C; SECURITY DEFINER with a
@@ -769,19 +769,19 @@ CREATE FUNCTION exchange.register_service(service_id text, service_name text, ad
 	RETURNS exchange.services
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'register_service';
+	AS 'MODULE_PATHNAME', 'exa_register_service';
 
 CREATE FUNCTION exchange.heartbeat_service(service_id text)
 	RETURNS exchange.services
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'heartbeat_service';
+	AS 'MODULE_PATHNAME', 'exa_heartbeat_service';
 
 CREATE FUNCTION exchange.deregister_service(service_id text)
 	RETURNS boolean
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'deregister_service';
+	AS 'MODULE_PATHNAME', 'exa_deregister_service';
 
 -- Its result columns are a type of their own: service_name is both a
 -- parameter and a result column, which RETURNS TABLE cannot express.
@@ -789,7 +789,7 @@ CREATE FUNCTION exchange.discover_services(service_name text DEFAULT NULL)
 	RETURNS SETOF exchange.service_instance
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'discover_services';
+	AS 'MODULE_PATHNAME', 'exa_discover_services';
 
 CREATE FUNCTION exchange.adapter_status(OUT worker_pid integer, OUT database text,
 										OUT redis_connected boolean, OUT last_error text,
@@ -799,13 +799,13 @@ CREATE FUNCTION exchange.adapter_status(OUT worker_pid integer, OUT database tex
 	RETURNS record
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'adapter_status';
+	AS 'MODULE_PATHNAME', 'exa_adapter_status';
 
 CREATE FUNCTION exchange.flush_outbox(max_rows integer DEFAULT 1000)
 	RETURNS integer
 	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS 'MODULE_PATHNAME', 'flush_outbox';
+	AS 'MODULE_PATHNAME', 'exa_flush_outbox';
 
 -- ---------------------------------------------------------------------------
 -- pg_dump: ledger tables and their identity sequences are dumped; the outbox

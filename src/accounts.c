@@ -39,11 +39,11 @@
 #include "ledger.h"
 #include "stmt.h"
 
-PG_FUNCTION_INFO_V1(create_account);
-PG_FUNCTION_INFO_V1(set_account_status);
-PG_FUNCTION_INFO_V1(set_kyc_status);
-PG_FUNCTION_INFO_V1(create_market);
-PG_FUNCTION_INFO_V1(set_market_status);
+PG_FUNCTION_INFO_V1(exa_create_account);
+PG_FUNCTION_INFO_V1(exa_set_account_status);
+PG_FUNCTION_INFO_V1(exa_set_kyc_status);
+PG_FUNCTION_INFO_V1(exa_create_market);
+PG_FUNCTION_INFO_V1(exa_set_market_status);
 
 static const char *const account_types[] = {"SPOT", "MARGIN", "FUTURES", NULL};
 
@@ -132,7 +132,7 @@ static ExaStmt stmt_market_row = {
  *				  metadata jsonb DEFAULT '{}') -> accounts
  */
 Datum
-create_account(PG_FUNCTION_ARGS)
+exa_create_account(PG_FUNCTION_ARGS)
 {
 	char	   *user_id = exa_arg_text(fcinfo, 0, "user_id", false, 255);
 	const char *type = exa_arg_enum(fcinfo, 1, "account_type", account_types, false);
@@ -177,15 +177,25 @@ account_row_unchanged(ExaCall *call, pg_uuid_t *account_id)
 	return result;
 }
 
+/*
+ * An illegal account status or KYC status move (LX002).  Two literal
+ * messages, not one with the kind spliced in, so that each translates whole.
+ */
 static void
-illegal_account_transition(const char *what, pg_uuid_t *account_id,
-						   const char *from, const char *to, const char *hint)
+illegal_account_transition(bool kyc, pg_uuid_t *account_id,
+						   const char *from, const char *to)
 {
+	if (kyc)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
+				 errmsg("illegal KYC status transition from %s to %s", from, to),
+				 errdetail("Account %s is %s.", exa_uuid_str(account_id), from),
+				 errhint("KYC moves PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED, REJECTED -> PENDING.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
-			 errmsg("illegal %s transition from %s to %s", what, from, to),
+			 errmsg("illegal account status transition from %s to %s", from, to),
 			 errdetail("Account %s is %s.", exa_uuid_str(account_id), from),
-			 hint ? errhint("%s", hint) : 0));
+			 errhint("A closed account is final.")));
 }
 
 /*
@@ -212,7 +222,7 @@ account_update(ExaCall *call, ExaStmt *stmt, pg_uuid_t *account_id,
 
 /* set_account_status(account_id uuid, status text) -> accounts */
 Datum
-set_account_status(PG_FUNCTION_ARGS)
+exa_set_account_status(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	ExaAccountStatus status =
@@ -223,15 +233,14 @@ set_account_status(PG_FUNCTION_ARGS)
 	ExaCall		call;
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, true, &acct);
+	exa_ledger_lock_account(account_id, true, &acct);
 
 	if (acct.status == status)
 		PG_RETURN_DATUM(account_row_unchanged(&call, account_id));
 	if (!exa_account_transition_ok(acct.status, status))
-		illegal_account_transition("account status", account_id,
+		illegal_account_transition(false, account_id,
 								   exa_account_status_name(acct.status),
-								   exa_account_status_name(status),
-								   "A closed account is final.");
+								   exa_account_status_name(status));
 
 	if (status == EXA_ACCOUNT_CLOSED)
 	{
@@ -256,8 +265,9 @@ set_account_status(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
 					 errmsg("cannot close account %s", exa_uuid_str(account_id)),
-					 errdetail("It holds funds (%s), " INT64_FORMAT " live order(s) and " INT64_FORMAT " live hold(s).",
-							   funds ? funds : "none", orders, holds),
+					 errdetail("It holds funds (%s), live orders (%lld) and live holds (%lld).",
+							   funds ? funds : "none", (long long) orders,
+							   (long long) holds),
 					 errhint("Cancel its orders, release its holds and withdraw its funds first.")));
 	}
 
@@ -267,7 +277,7 @@ set_account_status(PG_FUNCTION_ARGS)
 
 /* set_kyc_status(account_id uuid, kyc_status text) -> accounts */
 Datum
-set_kyc_status(PG_FUNCTION_ARGS)
+exa_set_kyc_status(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	ExaKycStatus kyc =
@@ -277,18 +287,17 @@ set_kyc_status(PG_FUNCTION_ARGS)
 	ExaCall		call;
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, true, &acct);
+	exa_ledger_lock_account(account_id, true, &acct);
 	/* a closed account is final: its KYC status too */
-	ledger_require_status(&acct, "a KYC status change", true);
+	exa_ledger_require_status(&acct, EXA_USE_KYC_CHANGE);
 
 	if (acct.kyc_status == kyc)
 		PG_RETURN_DATUM(account_row_unchanged(&call, account_id));
 
 	if (!exa_kyc_transition_ok(acct.kyc_status, kyc))
-		illegal_account_transition("KYC status", account_id,
+		illegal_account_transition(true, account_id,
 								   exa_kyc_status_name(acct.kyc_status),
-								   exa_kyc_status_name(kyc),
-								   "KYC moves PENDING -> APPROVED | REJECTED, APPROVED -> REJECTED, REJECTED -> PENDING.");
+								   exa_kyc_status_name(kyc));
 
 	PG_RETURN_DATUM(account_update(&call, &stmt_set_kyc_status, account_id,
 								   exa_kyc_status_name(kyc)));
@@ -306,7 +315,7 @@ fee_rate_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 	if (exa_cmp(rate, max) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must lie between 0 and 0.1", name),
+				 errmsg("parameter \"%s\" must lie between 0 and 0.1", name),
 				 errdetail("The value given was %s.", exa_num_str(rate))));
 	return rate;
 }
@@ -317,7 +326,7 @@ fee_rate_arg(FunctionCallInfo fcinfo, int argno, const char *name)
  *				 metadata) -> markets
  */
 Datum
-create_market(PG_FUNCTION_ARGS)
+exa_create_market(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 21);
 	char	   *base = exa_arg_asset(fcinfo, 1, "base_asset");
@@ -337,12 +346,13 @@ create_market(PG_FUNCTION_ARGS)
 	if (strcmp(base, quote) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("base_asset and quote_asset must differ"),
+				 errmsg("parameters \"%s\" and \"%s\" must differ",
+						"base_asset", "quote_asset"),
 				 errdetail("Both are %s.", base)));
 	if (strcmp(symbol, expected) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid symbol \"%s\"", symbol),
+				 errmsg("invalid value for parameter \"%s\": \"%s\"", "symbol", symbol),
 				 errdetail("A market's symbol is <BASE>-<QUOTE>."),
 				 errhint("Use \"%s\" for base %s and quote %s.", expected, base, quote)));
 
@@ -371,7 +381,7 @@ create_market(PG_FUNCTION_ARGS)
 
 /* set_market_status(symbol text, status text) -> markets */
 Datum
-set_market_status(PG_FUNCTION_ARGS)
+exa_set_market_status(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 0);
 	const char *status = exa_arg_enum(fcinfo, 1, "status",

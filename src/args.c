@@ -26,7 +26,7 @@ exa_null_arg(const char *name)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-			 errmsg("%s must not be null", name)));
+			 errmsg("parameter \"%s\" must not be null", name)));
 }
 
 /*
@@ -64,7 +64,7 @@ exa_check_amount(Numeric value, const char *name, int flags)
 	if (numeric_is_nan(value) || numeric_is_inf(value))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite number", name),
+				 errmsg("parameter \"%s\" must be a finite number", name),
 				 errdetail("The value given was %s.", exa_num_str(value))));
 
 	absval = DatumGetNumeric(DirectFunctionCall1(numeric_abs,
@@ -72,7 +72,7 @@ exa_check_amount(Numeric value, const char *name, int flags)
 	if (exa_cmp(absval, exa_amount_limit()) >= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is out of range", name),
+				 errmsg("parameter \"%s\" is out of range", name),
 				 errdetail("The value given was %s; amounts are numeric(24,8), below 1e16.",
 						   exa_num_str(value))));
 
@@ -82,7 +82,7 @@ exa_check_amount(Numeric value, const char *name, int flags)
 	if (exa_cmp(rounded, value) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has more than 8 decimal places", name),
+				 errmsg("parameter \"%s\" has more than 8 decimal places", name),
 				 errdetail("The value given was %s.", exa_num_str(value)),
 				 errhint("Amounts are exact multiples of 0.00000001.")));
 
@@ -91,13 +91,13 @@ exa_check_amount(Numeric value, const char *name, int flags)
 		if (exa_cmp(value, exa_zero()) <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s must be positive", name),
+					 errmsg("parameter \"%s\" must be positive", name),
 					 errdetail("The value given was %s.", exa_num_str(value))));
 	}
 	else if (exa_cmp(value, exa_zero()) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", name),
+				 errmsg("parameter \"%s\" must not be negative", name),
 				 errdetail("The value given was %s.", exa_num_str(value))));
 
 	/* Store with scale 8 like the columns do. */
@@ -142,12 +142,12 @@ exa_arg_text(FunctionCallInfo fcinfo, int argno, const char *name,
 	if (s[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be empty", name),
+				 errmsg("parameter \"%s\" must not be empty", name),
 				 null_ok ? errhint("Pass NULL instead of an empty string.") : 0));
 	if (maxlen > 0 && pg_mbstrlen(s) > maxlen)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is too long", name),
+				 errmsg("parameter \"%s\" is too long", name),
 				 errdetail("It has %d characters; at most %d are allowed.",
 						   pg_mbstrlen(s), maxlen)));
 	return s;
@@ -179,7 +179,7 @@ exa_arg_asset(FunctionCallInfo fcinfo, int argno, const char *name)
 	if (!exa_valid_asset(s))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid %s \"%s\"", name, s),
+				 errmsg("invalid value for parameter \"%s\": \"%s\"", name, s),
 				 errhint("Asset codes are 1 to 10 upper-case letters or digits, like BTC or USDT.")));
 	return s;
 }
@@ -207,7 +207,7 @@ exa_arg_enum(FunctionCallInfo fcinfo, int argno, const char *name,
 		appendStringInfo(&list, "%s%s", a == allowed ? "" : ", ", *a);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid %s \"%s\"", name, s),
+			 errmsg("invalid value for parameter \"%s\": \"%s\"", name, s),
 			 errhint("Valid values are %s (exact upper case).", list.data)));
 	return NULL;				/* keep compiler quiet */
 }
@@ -223,7 +223,7 @@ exa_arg_metadata(FunctionCallInfo fcinfo, int argno)
 	if (!JB_ROOT_IS_OBJECT(j) || JB_ROOT_IS_SCALAR(j))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("metadata must be a JSON object")));
+				 errmsg("parameter \"%s\" must be a JSON object", "metadata")));
 	return JsonbPGetDatum(j);
 }
 
@@ -352,4 +352,28 @@ exa_is_multiple(Numeric a, Numeric step)
 	return exa_is_zero(DatumGetNumeric(DirectFunctionCall2(numeric_mod,
 														   NumericGetDatum(a),
 														   NumericGetDatum(step))));
+}
+
+static void
+exa_diff_append(StringInfo diff, const char *column, const char *stored,
+				const char *given)
+{
+	appendStringInfo(diff, "%s%s %s -> %s", diff->len > 0 ? "; " : "",
+					 column, stored ? stored : "NULL", given ? given : "NULL");
+}
+
+void
+exa_diff_text(StringInfo diff, const char *column, const char *stored,
+			  const char *given)
+{
+	if (stored == NULL || given == NULL ? stored != given : strcmp(stored, given) != 0)
+		exa_diff_append(diff, column, stored, given);
+}
+
+void
+exa_diff_num(StringInfo diff, const char *column, Numeric stored, Numeric given)
+{
+	if (stored == NULL || given == NULL ? stored != given : exa_cmp(stored, given) != 0)
+		exa_diff_append(diff, column, stored ? exa_num_str(stored) : NULL,
+						given ? exa_num_str(given) : NULL);
 }

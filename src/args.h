@@ -15,6 +15,7 @@
 #define EXA_ARGS_H
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/numeric.h"
 #include "utils/uuid.h"
 
@@ -71,5 +72,15 @@ extern Numeric exa_trunc8(Numeric a);
 extern Numeric exa_ceil8(Numeric a);
 extern Numeric exa_div_half_even8(Numeric num, Numeric den);
 extern bool exa_is_multiple(Numeric a, Numeric step);
+
+/*
+ * An idempotent retry that differs from the stored row: its errdetail lists
+ * "column stored -> given" per differing column, joined by "; ".  Each
+ * appends only when the two values differ (NULL equals NULL).
+ */
+extern void exa_diff_text(StringInfo diff, const char *column,
+						  const char *stored, const char *given);
+extern void exa_diff_num(StringInfo diff, const char *column,
+						 Numeric stored, Numeric given);
 
 #endif							/* EXA_ARGS_H */

@@ -12,7 +12,7 @@
  * Locks: the claim takes outbox rows FOR UPDATE SKIP LOCKED, so deliverers
  * never wait for each other nor for a transaction that inserts rows; the
  * worker holds them only for its claim transaction and marks claimed_at (a
- * lease, retaken when older than delivery_lease_ms()).  Then, per service
+ * lease, retaken when older than exa_delivery_lease_ms()).  Then, per service
  * of the batch, in hash order, the registry advisory lock
  * (EXA_LOCK_CLASS_REGISTRY, hash of the id), and only after it the read of
  * its exchange.services row (no row lock); it is held until the push of
@@ -195,7 +195,7 @@ static ExaStmt stmt_release_all = {
 };
 
 int
-delivery_lease_ms(void)
+exa_delivery_lease_ms(void)
 {
 	return 30000 + exa_redis_connect_timeout + 3 * exa_redis_command_timeout;
 }
@@ -287,7 +287,7 @@ claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 	uint64		n;
 	DeliveryBatch *batch;
 
-	values[0] = Int32GetDatum(delivery_lease_ms());
+	values[0] = Int32GetDatum(exa_delivery_lease_ms());
 	values[1] = Int64GetDatum((int64) limit);
 	values[2] = BoolGetDatum(registry);
 	if (stmt == &stmt_claim_worker)
@@ -302,13 +302,13 @@ claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 
 /* registry = false: cache rows only (registry rows wait for a back-off). */
 DeliveryBatch *
-delivery_claim_worker(int limit, bool registry, MemoryContext mcxt)
+exa_delivery_claim_worker(int limit, bool registry, MemoryContext mcxt)
 {
 	return claim(&stmt_claim_worker, limit, registry, mcxt);
 }
 
 DeliveryBatch *
-delivery_claim_locked(int limit, bool registry, MemoryContext mcxt)
+exa_delivery_claim_locked(int limit, bool registry, MemoryContext mcxt)
 {
 	return claim(&stmt_claim_locked, limit, registry, mcxt);
 }
@@ -409,7 +409,7 @@ load_services(DeliveryBatch *batch, List *ids, DeliveryLockMode mode,
 	int			i;
 	uint64		n;
 
-	/* One more than the ids: delivery_add_self may add the worker's own. */
+	/* One more than the ids: exa_delivery_add_self may add the worker's own. */
 	batch->maxservices = nids + 1;
 	batch->services = MemoryContextAllocZero(mcxt,
 											 sizeof(DeliveryService) * batch->maxservices);
@@ -471,8 +471,8 @@ load_services(DeliveryBatch *batch, List *ids, DeliveryLockMode mode,
 }
 
 void
-delivery_load_services(DeliveryBatch *batch, DeliveryLockMode mode,
-					   MemoryContext mcxt)
+exa_delivery_load_services(DeliveryBatch *batch, DeliveryLockMode mode,
+						   MemoryContext mcxt)
 {
 	List	   *ids = NIL;
 	int			i;
@@ -506,7 +506,7 @@ delivery_load_services(DeliveryBatch *batch, DeliveryLockMode mode,
  * being delivered by someone else, and is skipped this time).
  */
 DeliveryBatch *
-delivery_live_services(MemoryContext mcxt)
+exa_delivery_live_services(MemoryContext mcxt)
 {
 	uint64		n;
 	uint64		i;
@@ -523,7 +523,7 @@ delivery_live_services(MemoryContext mcxt)
 
 /* Release the session-level registry locks of a batch (after its push). */
 void
-delivery_unlock_services(DeliveryBatch *batch)
+exa_delivery_unlock_services(DeliveryBatch *batch)
 {
 	int			i;
 
@@ -542,12 +542,12 @@ delivery_unlock_services(DeliveryBatch *batch)
 
 /*
  * Add the database's own registration (exchange_adapter.service_id and
- * friends) to a batch made by delivery_live_services.  Its ttl is three
+ * friends) to a batch made by exa_delivery_live_services.  Its ttl is three
  * heartbeat intervals: it stays while the worker lives.
  */
 void
-delivery_add_self(DeliveryBatch *batch, const char *database,
-				  TimestampTz started_at, MemoryContext mcxt)
+exa_delivery_add_self(DeliveryBatch *batch, const char *database,
+					  TimestampTz started_at, MemoryContext mcxt)
 {
 	Datum		values[6];
 	DeliveryService *svc;
@@ -595,7 +595,7 @@ batch_ids(DeliveryBatch *batch, bool want, int *nids)
 }
 
 void
-delivery_delete_delivered(DeliveryBatch *batch)
+exa_delivery_delete_delivered(DeliveryBatch *batch)
 {
 	Datum		values[1];
 	int			nids;
@@ -606,7 +606,7 @@ delivery_delete_delivered(DeliveryBatch *batch)
 }
 
 void
-delivery_delete_ids(const int64 *ids, int nids)
+exa_delivery_delete_ids(const int64 *ids, int nids)
 {
 	Datum	   *elems;
 	Datum		values[1];
@@ -625,7 +625,7 @@ delivery_delete_ids(const int64 *ids, int nids)
 
 /* Give back the claims of the rows not delivered (worker). */
 void
-delivery_release_undelivered(DeliveryBatch *batch)
+exa_delivery_release_undelivered(DeliveryBatch *batch)
 {
 	Datum		values[1];
 	int			nids;
@@ -636,7 +636,7 @@ delivery_release_undelivered(DeliveryBatch *batch)
 }
 
 int64
-delivery_release_all_claims(void)
+exa_delivery_release_all_claims(void)
 {
 	return (int64) exec_outbox_by_id(&stmt_release_all, NULL);
 }
@@ -647,7 +647,7 @@ delivery_release_all_claims(void)
  */
 
 void
-delivery_connected(void)
+exa_delivery_connected(void)
 {
 	/* use_del stays: a refused UNLINK is learned once per process. */
 	refusal.publish_refused = false;
@@ -656,7 +656,7 @@ delivery_connected(void)
 }
 
 const char *
-delivery_refusals(void)
+exa_delivery_refusals(void)
 {
 	StringInfoData buf;
 
@@ -843,7 +843,7 @@ append_deletes(RedisClient *client, char **keys, int nkeys)
 			argv[i + 1] = keys[start + i];
 			argvlen[i + 1] = strlen(keys[start + i]);
 		}
-		redis_append(client, n + 1, argv, argvlen);
+		exa_redis_append(client, n + 1, argv, argvlen);
 		pfree(argv);
 		pfree(argvlen);
 		ncmds++;
@@ -879,7 +879,7 @@ append_publish_one(RedisClient *client, const char *payload, int len)
 	argvlen[1] = strlen(exa_invalidation_channel);
 	argv[2] = payload;
 	argvlen[2] = len;
-	redis_append(client, 3, argv, argvlen);
+	exa_redis_append(client, 3, argv, argvlen);
 }
 
 /*
@@ -1030,15 +1030,15 @@ append_service(RedisClient *client, DeliveryService *svc)
 		snprintf(px, sizeof(px), INT64_FORMAT, svc->px);
 		shape = refusal.multi_refused ? SVC_SETS : SVC_MULTI;
 		if (shape == SVC_MULTI)
-			redis_appendv(client, 1, "MULTI");
-		redis_appendv(client, 5, "SET", skey, svc->json, "PX", px);
-		redis_appendv(client, 5, "SET", hkey, svc->heartbeat, "PX", px);
+			exa_redis_appendv(client, 1, "MULTI");
+		exa_redis_appendv(client, 5, "SET", skey, svc->json, "PX", px);
+		exa_redis_appendv(client, 5, "SET", hkey, svc->heartbeat, "PX", px);
 		if (shape == SVC_MULTI)
-			redis_appendv(client, 1, "EXEC");
+			exa_redis_appendv(client, 1, "EXEC");
 	}
 	else
 	{
-		redis_appendv(client, 3, refusal.use_del ? "DEL" : "UNLINK", skey, hkey);
+		exa_redis_appendv(client, 3, refusal.use_del ? "DEL" : "UNLINK", skey, hkey);
 		shape = SVC_DELETE;
 	}
 	pfree(skey);
@@ -1059,11 +1059,11 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 	switch (shape)
 	{
 		case SVC_DELETE:
-			r = redis_reply(client, (*pos)++);
-			if (redis_reply_is_error(r))
+			r = exa_redis_reply(client, (*pos)++);
+			if (exa_redis_reply_is_error(r))
 			{
 				if (!refusal.use_del &&
-					(redis_reply_is_noperm(r) || redis_reply_is_unknown_command(r)))
+					(exa_redis_reply_is_noperm(r) || exa_redis_reply_is_unknown_command(r)))
 				{
 					report_refusal(REFUSED_UNLINK, r);
 					refusal.use_del = true;
@@ -1076,15 +1076,15 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 			return true;
 
 		case SVC_SETS:
-			r = redis_reply(client, (*pos)++);
-			if (redis_reply_is_error(r))
+			r = exa_redis_reply(client, (*pos)++);
+			if (exa_redis_reply_is_error(r))
 			{
 				set_err(errbuf, errlen, "SET of a registration", r);
 				(*pos)++;
 				return false;
 			}
-			r = redis_reply(client, (*pos)++);
-			if (redis_reply_is_error(r))
+			r = exa_redis_reply(client, (*pos)++);
+			if (exa_redis_reply_is_error(r))
 			{
 				set_err(errbuf, errlen, "SET of a heartbeat", r);
 				return false;
@@ -1092,14 +1092,14 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 			return true;
 
 		case SVC_MULTI:
-			r = redis_reply(client, (*pos)++);
-			if (redis_reply_is_error(r))
+			r = exa_redis_reply(client, (*pos)++);
+			if (exa_redis_reply_is_error(r))
 			{
-				redisReply *s1 = redis_reply(client, (*pos)++);
-				redisReply *s2 = redis_reply(client, (*pos)++);
+				redisReply *s1 = exa_redis_reply(client, (*pos)++);
+				redisReply *s2 = exa_redis_reply(client, (*pos)++);
 
 				(*pos)++;		/* EXEC: "EXEC without MULTI" or NOPERM */
-				if (!redis_reply_is_noperm(r))
+				if (!exa_redis_reply_is_noperm(r))
 				{
 					set_err(errbuf, errlen, "MULTI", r);
 					return false;
@@ -1107,12 +1107,12 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 				report_refusal(REFUSED_MULTI, r);
 				refusal.multi_refused = true;
 				/* Without MULTI the SETs ran at once: their replies count. */
-				if (redis_reply_is_error(s1))
+				if (exa_redis_reply_is_error(s1))
 				{
 					set_err(errbuf, errlen, "SET of a registration", s1);
 					return false;
 				}
-				if (redis_reply_is_error(s2))
+				if (exa_redis_reply_is_error(s2))
 				{
 					set_err(errbuf, errlen, "SET of a heartbeat", s2);
 					return false;
@@ -1121,27 +1121,27 @@ check_service(RedisClient *client, SvcShape shape, int *pos, bool *retry,
 			}
 			{
 				/* QUEUED, QUEUED; or a SET refused at once (OOM). */
-				redisReply *q1 = redis_reply(client, (*pos)++);
-				redisReply *q2 = redis_reply(client, (*pos)++);
+				redisReply *q1 = exa_redis_reply(client, (*pos)++);
+				redisReply *q2 = exa_redis_reply(client, (*pos)++);
 
-				if (redis_reply_is_error(q1) || redis_reply_is_error(q2))
+				if (exa_redis_reply_is_error(q1) || exa_redis_reply_is_error(q2))
 				{
 					(*pos)++;	/* EXEC: EXECABORT */
 					set_err(errbuf, errlen,
-							redis_reply_is_error(q1) ? "SET of a registration" :
+							exa_redis_reply_is_error(q1) ? "SET of a registration" :
 							"SET of a heartbeat",
-							redis_reply_is_error(q1) ? q1 : q2);
+							exa_redis_reply_is_error(q1) ? q1 : q2);
 					return false;
 				}
 			}
-			r = redis_reply(client, (*pos)++);
+			r = exa_redis_reply(client, (*pos)++);
 			if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-				redis_reply_is_error(r->element[0]) ||
-				redis_reply_is_error(r->element[1]))
+				exa_redis_reply_is_error(r->element[0]) ||
+				exa_redis_reply_is_error(r->element[1]))
 			{
 				set_err(errbuf, errlen, "EXEC of a registration",
 						r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ?
-						(redis_reply_is_error(r->element[0]) ? r->element[0] : r->element[1]) : r);
+						(exa_redis_reply_is_error(r->element[0]) ? r->element[0] : r->element[1]) : r);
 				return false;
 			}
 			return true;
@@ -1165,19 +1165,19 @@ push_deletes(RedisClient *client, char **keys, int nkeys,
 		bool		retry = false;
 		int			i;
 
-		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+		if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 		{
 			strlcpy(errbuf, client->errmsg, errlen);
 			return DELIVERY_FAILED;
 		}
 		for (i = 0; i < ndel; i++)
 		{
-			redisReply *r = redis_reply(client, i);
+			redisReply *r = exa_redis_reply(client, i);
 
-			if (!redis_reply_is_error(r))
+			if (!exa_redis_reply_is_error(r))
 				continue;
 			if (!refusal.use_del &&
-				(redis_reply_is_noperm(r) || redis_reply_is_unknown_command(r)))
+				(exa_redis_reply_is_noperm(r) || exa_redis_reply_is_unknown_command(r)))
 			{
 				report_refusal(REFUSED_UNLINK, r);
 				refusal.use_del = true;
@@ -1185,10 +1185,10 @@ push_deletes(RedisClient *client, char **keys, int nkeys,
 				break;
 			}
 			set_err(errbuf, errlen, refusal.use_del ? "DEL" : "UNLINK", r);
-			redis_clear_replies(client);
+			exa_redis_clear_replies(client);
 			return DELIVERY_REFUSED;
 		}
-		redis_clear_replies(client);
+		exa_redis_clear_replies(client);
 		if (!retry)
 			return DELIVERY_OK;
 	}
@@ -1203,11 +1203,11 @@ check_publishes(RedisClient *client, int pos, int npub,
 
 	for (i = 0; i < npub; i++)
 	{
-		redisReply *r = redis_reply(client, pos + i);
+		redisReply *r = exa_redis_reply(client, pos + i);
 
-		if (!redis_reply_is_error(r))
+		if (!exa_redis_reply_is_error(r))
 			continue;
-		if (redis_reply_is_noperm(r))
+		if (exa_redis_reply_is_noperm(r))
 		{
 			report_refusal(REFUSED_PUBLISH, r);
 			refusal.publish_refused = true;
@@ -1349,7 +1349,7 @@ registry_failed(DeliveryBatch *batch, const char *error)
 }
 
 /*
- * Step 2 of delivery_push: the PUBLISHes announcing the deletions (when the
+ * Step 2 of exa_delivery_push: the PUBLISHes announcing the deletions (when the
  * cache part is still whole), then the registry commands, in one pipeline;
  * a refused UNLINK of a registration is sent again as DEL.  Returns false
  * when the connection failed (*cache and the registry result say so).
@@ -1373,7 +1373,7 @@ push_publishes_and_services(RedisClient *client, DeliveryBatch *batch,
 	if (npub + nsvc == 0)
 		return true;
 
-	if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+	if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 	{
 		/* Without PUBLISHes the cache part was complete after step 1. */
 		if (npub > 0)
@@ -1392,9 +1392,9 @@ push_publishes_and_services(RedisClient *client, DeliveryBatch *batch,
 					   sizeof(batch->registry_error)))
 	{
 		/* UNLINK of a registration refused: once more, with DEL. */
-		redis_clear_replies(client);
+		exa_redis_clear_replies(client);
 		(void) append_services(client, batch, shapes, true);
-		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+		if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 		{
 			registry_failed(batch, client->errmsg);
 			return false;
@@ -1403,7 +1403,7 @@ push_publishes_and_services(RedisClient *client, DeliveryBatch *batch,
 							  batch->registry_error,
 							  sizeof(batch->registry_error));
 	}
-	redis_clear_replies(client);
+	exa_redis_clear_replies(client);
 	return true;
 }
 
@@ -1459,8 +1459,8 @@ mark_delivered(DeliveryBatch *batch, DeliveryResult cache)
 }
 
 DeliveryResult
-delivery_push(RedisClient *client, DeliveryBatch *batch,
-			  char *errbuf, size_t errlen)
+exa_delivery_push(RedisClient *client, DeliveryBatch *batch,
+				  char *errbuf, size_t errlen)
 {
 	char	  **keys;
 	int			nkeys;
@@ -1494,7 +1494,7 @@ delivery_push(RedisClient *client, DeliveryBatch *batch,
 }
 
 DeliveryResult
-delivery_ping(RedisClient *client, char *errbuf, size_t errlen)
+exa_delivery_ping(RedisClient *client, char *errbuf, size_t errlen)
 {
 	redisReply *r;
 	char	   *probe;
@@ -1502,46 +1502,46 @@ delivery_ping(RedisClient *client, char *errbuf, size_t errlen)
 	errbuf[0] = '\0';
 	if (!refusal.ping_refused)
 	{
-		redis_appendv(client, 1, "PING");
-		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+		exa_redis_appendv(client, 1, "PING");
+		if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 		{
 			strlcpy(errbuf, client->errmsg, errlen);
 			return DELIVERY_FAILED;
 		}
-		r = redis_reply(client, 0);
-		if (!redis_reply_is_error(r))
+		r = exa_redis_reply(client, 0);
+		if (!exa_redis_reply_is_error(r))
 		{
-			redis_clear_replies(client);
+			exa_redis_clear_replies(client);
 			return DELIVERY_OK;
 		}
-		if (!redis_reply_is_noperm(r))
+		if (!exa_redis_reply_is_noperm(r))
 		{
 			set_err(errbuf, errlen, "PING", r);
-			redis_clear_replies(client);
+			exa_redis_clear_replies(client);
 			return DELIVERY_REFUSED;
 		}
 		report_refusal(REFUSED_PING, r);
 		refusal.ping_refused = true;
-		redis_clear_replies(client);
+		exa_redis_clear_replies(client);
 	}
 
 	/* Fallback: a read in our own key space. */
 	probe = psprintf("%sadapter:ping", exa_key_prefix);
-	redis_appendv(client, 2, "EXISTS", probe);
+	exa_redis_appendv(client, 2, "EXISTS", probe);
 	pfree(probe);
-	if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+	if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 	{
 		strlcpy(errbuf, client->errmsg, errlen);
 		return DELIVERY_FAILED;
 	}
-	r = redis_reply(client, 0);
-	if (redis_reply_is_error(r))
+	r = exa_redis_reply(client, 0);
+	if (exa_redis_reply_is_error(r))
 	{
 		set_err(errbuf, errlen, "EXISTS", r);
-		redis_clear_replies(client);
+		exa_redis_clear_replies(client);
 		return DELIVERY_REFUSED;
 	}
-	redis_clear_replies(client);
+	exa_redis_clear_replies(client);
 	return DELIVERY_OK;
 }
 
@@ -1551,8 +1551,8 @@ delivery_ping(RedisClient *client, char *errbuf, size_t errlen)
  * check hook refuses them).
  */
 DeliveryResult
-delivery_unlink_cache_space(RedisClient *client, int64 *nkeys,
-							char *errbuf, size_t errlen)
+exa_delivery_unlink_cache_space(RedisClient *client, int64 *nkeys,
+								char *errbuf, size_t errlen)
 {
 	char	   *pattern = psprintf("%scache:*", exa_key_prefix);
 	char		cursor[32] = "0";
@@ -1570,19 +1570,19 @@ delivery_unlink_cache_space(RedisClient *client, int64 *nkeys,
 		int			pos = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		redis_appendv(client, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", "1000");
-		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+		exa_redis_appendv(client, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", "1000");
+		if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 		{
 			strlcpy(errbuf, client->errmsg, errlen);
 			return DELIVERY_FAILED;
 		}
-		r = redis_reply(client, pos++);
+		r = exa_redis_reply(client, pos++);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 			r->element[0]->type != REDIS_REPLY_STRING ||
 			r->element[1]->type != REDIS_REPLY_ARRAY)
 		{
 			set_err(errbuf, errlen, "SCAN", r);
-			redis_clear_replies(client);
+			exa_redis_clear_replies(client);
 			return DELIVERY_REFUSED;
 		}
 		strlcpy(cursor, r->element[0]->str, sizeof(cursor));
@@ -1601,23 +1601,23 @@ delivery_unlink_cache_space(RedisClient *client, int64 *nkeys,
 			argv[n] = pnstrdup(page->element[i]->str, page->element[i]->len);
 			argvlen[n++] = page->element[i]->len;
 		}
-		redis_clear_replies(client);
+		exa_redis_clear_replies(client);
 
 		if (n > 1)
 		{
 			redisReply *d;
 
-			redis_append(client, n, argv, argvlen);
-			if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+			exa_redis_append(client, n, argv, argvlen);
+			if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 			{
 				strlcpy(errbuf, client->errmsg, errlen);
 				return DELIVERY_FAILED;
 			}
-			d = redis_reply(client, 0);
-			if (redis_reply_is_error(d))
+			d = exa_redis_reply(client, 0);
+			if (exa_redis_reply_is_error(d))
 			{
 				set_err(errbuf, errlen, argv[0], d);
-				redis_clear_replies(client);
+				exa_redis_clear_replies(client);
 				return DELIVERY_REFUSED;
 			}
 			*nkeys += d->integer;
@@ -1626,7 +1626,7 @@ delivery_unlink_cache_space(RedisClient *client, int64 *nkeys,
 			pfree((char *) argv[i]);
 		pfree(argv);
 		pfree(argvlen);
-		redis_clear_replies(client);
+		exa_redis_clear_replies(client);
 		if (strcmp(cursor, "0") == 0)
 			break;
 	}

@@ -30,7 +30,7 @@
  */
 #define EXA_LOCK_CLASS_REGISTRY		0x45580001
 
-/* How delivery_load_services takes the registry locks. */
+/* How exa_delivery_load_services takes the registry locks. */
 typedef enum DeliveryLockMode
 {
 	DELIVERY_LOCK_SESSION_NOWAIT,	/* the worker: session lock, never waits;
@@ -53,7 +53,7 @@ typedef struct DeliveryRow
 	int			nkeys;
 	char	  **keys;			/* without prefix */
 	char	   *service_id;		/* registry rows */
-	bool		delivered;		/* out: pushed by delivery_push */
+	bool		delivered;		/* out: pushed by exa_delivery_push */
 } DeliveryRow;
 
 /* The current state of one service, read from exchange.services. */
@@ -88,56 +88,56 @@ typedef struct DeliveryBatch
  * Claim lease: claims older than this are retaken (a claimer that died).
  * In ms; derived from the timeouts so that a live push never outlasts it.
  */
-extern int	delivery_lease_ms(void);
+extern int	exa_delivery_lease_ms(void);
 
 /*
  * SQL side.  Each runs with SPI connected inside a transaction; results are
  * allocated in mcxt.
  */
-extern DeliveryBatch *delivery_claim_worker(int limit, bool registry,
-											MemoryContext mcxt);
-extern DeliveryBatch *delivery_claim_locked(int limit, bool registry,
-											MemoryContext mcxt);
-extern void delivery_load_services(DeliveryBatch *batch, DeliveryLockMode mode,
-								   MemoryContext mcxt);
-extern DeliveryBatch *delivery_live_services(MemoryContext mcxt);
-extern void delivery_unlock_services(DeliveryBatch *batch);
-extern void delivery_add_self(DeliveryBatch *batch, const char *database,
-							  TimestampTz started_at, MemoryContext mcxt);
-extern void delivery_delete_delivered(DeliveryBatch *batch);
-extern void delivery_delete_ids(const int64 *ids, int nids);
-extern void delivery_release_undelivered(DeliveryBatch *batch);
-extern int64 delivery_release_all_claims(void);
+extern DeliveryBatch *exa_delivery_claim_worker(int limit, bool registry,
+												MemoryContext mcxt);
+extern DeliveryBatch *exa_delivery_claim_locked(int limit, bool registry,
+												MemoryContext mcxt);
+extern void exa_delivery_load_services(DeliveryBatch *batch, DeliveryLockMode mode,
+									   MemoryContext mcxt);
+extern DeliveryBatch *exa_delivery_live_services(MemoryContext mcxt);
+extern void exa_delivery_unlock_services(DeliveryBatch *batch);
+extern void exa_delivery_add_self(DeliveryBatch *batch, const char *database,
+								  TimestampTz started_at, MemoryContext mcxt);
+extern void exa_delivery_delete_delivered(DeliveryBatch *batch);
+extern void exa_delivery_delete_ids(const int64 *ids, int nids);
+extern void exa_delivery_release_undelivered(DeliveryBatch *batch);
+extern int64 exa_delivery_release_all_claims(void);
 
 /*
  * Redis side: no transaction needed.  On DELIVERY_REFUSED or
  * DELIVERY_FAILED, errbuf says why.
  *
- * delivery_push works in this order, each part reported on its own: (1) the
+ * exa_delivery_push works in this order, each part reported on its own: (1) the
  * cache keys are deleted and every reply read (a refused UNLINK is replaced
  * by DEL at once); (2) only then the PUBLISHes that announce them, and the
  * registry commands of the services not deferred.  It returns the outcome
  * of the cache part (1 and the PUBLISHes); the registry part's outcome is in
  * batch->registry_result and registry_error, and a refused registration is
- * reported (WARNING once, and delivery_refusals()) without touching the
+ * reported (WARNING once, and exa_delivery_refusals()) without touching the
  * cache part.  Each row's "delivered" says whether it may be deleted.
  */
-extern DeliveryResult delivery_push(RedisClient *client, DeliveryBatch *batch,
-									char *errbuf, size_t errlen);
-extern DeliveryResult delivery_ping(RedisClient *client,
-									char *errbuf, size_t errlen);
-extern DeliveryResult delivery_unlink_cache_space(RedisClient *client,
-												  int64 *nkeys,
-												  char *errbuf, size_t errlen);
+extern DeliveryResult exa_delivery_push(RedisClient *client, DeliveryBatch *batch,
+										char *errbuf, size_t errlen);
+extern DeliveryResult exa_delivery_ping(RedisClient *client,
+										char *errbuf, size_t errlen);
+extern DeliveryResult exa_delivery_unlink_cache_space(RedisClient *client,
+													  int64 *nkeys,
+													  char *errbuf, size_t errlen);
 
 /*
  * Forget command refusals that may heal (PUBLISH, PING, MULTI): called after
  * each successful connect.  The DEL fallback for a refused UNLINK is kept
  * for the life of the process.
  */
-extern void delivery_connected(void);
+extern void exa_delivery_connected(void);
 
 /* Refusals currently in force, as a sentence for adapter_status ("" if none). */
-extern const char *delivery_refusals(void);
+extern const char *exa_delivery_refusals(void);
 
 #endif							/* EXA_DELIVERY_H */

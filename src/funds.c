@@ -7,8 +7,8 @@
  * Locks, in the global order (ledger.h): the account row FOR SHARE; for
  * calls with a reference, a transaction-scoped advisory lock on (account,
  * kind, reference); the hold row FOR UPDATE (unlock, capture); the balance
- * row through ledger_move().  Every balance change goes through
- * ledger_move(), which journals it and names the stale keys.  Reads that no
+ * row through exa_ledger_move().  Every balance change goes through
+ * exa_ledger_move(), which journals it and names the stale keys.  Reads that no
  * lock covers (a hold's account, a reference's first call, an idempotent
  * retry's answer) use exa_exec_recheck() (stmt.h), so that REPEATABLE READ
  * and SERIALIZABLE answer as READ COMMITTED does or raise 40001.
@@ -31,11 +31,11 @@
 #include "ledger.h"
 #include "stmt.h"
 
-PG_FUNCTION_INFO_V1(deposit);
-PG_FUNCTION_INFO_V1(withdraw);
-PG_FUNCTION_INFO_V1(lock_balance);
-PG_FUNCTION_INFO_V1(unlock_balance);
-PG_FUNCTION_INFO_V1(capture_hold);
+PG_FUNCTION_INFO_V1(exa_deposit);
+PG_FUNCTION_INFO_V1(exa_withdraw);
+PG_FUNCTION_INFO_V1(exa_lock_balance);
+PG_FUNCTION_INFO_V1(exa_unlock_balance);
+PG_FUNCTION_INFO_V1(exa_capture_hold);
 
 #define REFERENCE_MAXLEN 128
 #define REASON_MAXLEN 256
@@ -100,16 +100,39 @@ static ExaStmt stmt_reduce_hold = {
 	NULL
 };
 
+/*
+ * A reference reused with other values (LX009).  prior is the journal row
+ * the reference first wrote; use is a deposit, a withdrawal or a capture.  One
+ * literal message per kind, so that each translates whole.
+ */
 static void
-idempotency_conflict(const char *what, const char *reference,
-					 const char *detail)
+idempotency_conflict(ExaAccountUse use, const char *reference,
+					 const LedgerPrior *prior)
 {
+	if (use == EXA_USE_DEPOSIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
+				 errmsg("deposit with reference \"%s\" was already made with other values",
+						reference),
+				 errdetail("The first deposit moved %s %s.",
+						   exa_num_str(prior->delta_available), prior->asset),
+				 errhint("Use a new reference for a new deposit.")));
+	if (use == EXA_USE_WITHDRAWAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
+				 errmsg("withdrawal with reference \"%s\" was already made with other values",
+						reference),
+				 errdetail("The first withdrawal moved %s %s.",
+						   exa_num_str(prior->delta_available), prior->asset),
+				 errhint("Use a new reference for a new withdrawal.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
-			 errmsg("%s with reference \"%s\" was already made with other values",
-					what, reference),
-			 errdetail("%s", detail),
-			 errhint("Use a new reference for a new %s.", what)));
+			 errmsg("capture with reference \"%s\" was already made with other values",
+					reference),
+			 errdetail("The first capture took %s %s from hold %s.",
+					   exa_num_str(exa_neg(prior->delta_locked)), prior->asset,
+					   prior->has_hold ? exa_uuid_str((pg_uuid_t *) &prior->hold_id) : "(none)"),
+			 errhint("Use a new reference for a new capture.")));
 }
 
 /* deposit and withdraw share everything but the sign, the kind and the status rule. */
@@ -121,7 +144,6 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 	Numeric		amount = exa_arg_amount(fcinfo, 2, "amount", EXA_AMOUNT_POSITIVE);
 	char	   *reference = exa_arg_text(fcinfo, 3, "reference", true, REFERENCE_MAXLEN);
 	const char *kind = is_deposit ? "DEPOSIT" : "WITHDRAWAL";
-	const char *what = is_deposit ? "deposit" : "withdrawal";
 	Numeric		delta = is_deposit ? amount : exa_neg(amount);
 	ExaAccount	acct;
 	ExaCall		call;
@@ -129,28 +151,25 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 	Datum		result;
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, false, &acct);
+	exa_ledger_lock_account(account_id, false, &acct);
 
 	if (reference != NULL)
 	{
 		LedgerPrior prior;
 
-		if (ledger_find_reference(account_id, kind, reference, &prior))
+		if (exa_ledger_find_reference(account_id, kind, reference, &prior))
 		{
 			if (strcmp(prior.asset, asset) != 0 ||
 				exa_cmp(prior.delta_available, delta) != 0)
-				idempotency_conflict(what, reference,
-									 psprintf("The first %s moved %s %s.", what,
-											  exa_num_str(prior.delta_available),
-											  prior.asset));
-			result = ledger_balance_row(account_id, asset);
+				idempotency_conflict(is_deposit ? EXA_USE_DEPOSIT : EXA_USE_WITHDRAWAL,
+									 reference, &prior);
+			result = exa_ledger_balance_row(account_id, asset);
 			exa_call_end(&call);
 			PG_RETURN_DATUM(result);
 		}
 	}
 
-	ledger_require_status(&acct, is_deposit ? "a deposit" : "a withdrawal",
-						  is_deposit);
+	exa_ledger_require_status(&acct, is_deposit ? EXA_USE_DEPOSIT : EXA_USE_WITHDRAWAL);
 
 	move.account_id = account_id;
 	move.asset = asset;
@@ -158,7 +177,7 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 	move.kind = kind;
 	move.reference = reference;
 	move.want_row = true;
-	ledger_move(&call, &move, 1);
+	exa_ledger_move(&call, &move, 1);
 	result = move.result;
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
@@ -166,21 +185,21 @@ move_funds(FunctionCallInfo fcinfo, bool is_deposit)
 
 /* deposit(account_id uuid, asset text, amount numeric, reference text) -> balances */
 Datum
-deposit(PG_FUNCTION_ARGS)
+exa_deposit(PG_FUNCTION_ARGS)
 {
 	return move_funds(fcinfo, true);
 }
 
 /* withdraw(account_id uuid, asset text, amount numeric, reference text) -> balances */
 Datum
-withdraw(PG_FUNCTION_ARGS)
+exa_withdraw(PG_FUNCTION_ARGS)
 {
 	return move_funds(fcinfo, false);
 }
 
 /* lock_balance(account_id uuid, asset text, amount numeric, reason text) -> holds */
 Datum
-lock_balance(PG_FUNCTION_ARGS)
+exa_lock_balance(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	char	   *asset = exa_arg_asset(fcinfo, 1, "asset");
@@ -195,8 +214,8 @@ lock_balance(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, false, &acct);
-	ledger_require_status(&acct, "locking funds", false);
+	exa_ledger_lock_account(account_id, false, &acct);
+	exa_ledger_require_status(&acct, EXA_USE_LOCK);
 
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = CStringGetTextDatum(asset);
@@ -212,7 +231,7 @@ lock_balance(PG_FUNCTION_ARGS)
 	move.delta_locked = amount;
 	move.kind = "LOCK";
 	move.hold_id = &hold_id;
-	ledger_move(&call, &move, 1);
+	exa_ledger_move(&call, &move, 1);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
@@ -232,12 +251,12 @@ hold_account(pg_uuid_t *hold_id, pg_uuid_t *account_id, ExaAccount *acct)
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("hold %s does not exist", exa_uuid_str(hold_id))));
 	memcpy(account_id, DatumGetUUIDP(exa_col_notnull(0, 1)), sizeof(pg_uuid_t));
-	ledger_lock_account(account_id, false, acct);
+	exa_ledger_lock_account(account_id, false, acct);
 }
 
 /* Lock the hold; return its asset and decide the amount leaving it. */
 static char *
-hold_take(pg_uuid_t *hold_id, Numeric *amount, const char *action)
+hold_take(pg_uuid_t *hold_id, Numeric *amount, bool capture)
 {
 	Datum		key[1] = {UUIDPGetDatum(hold_id)};
 	char	   *asset;
@@ -251,16 +270,24 @@ hold_take(pg_uuid_t *hold_id, Numeric *amount, const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
 				 errmsg("hold %s is already finished", exa_uuid_str(hold_id)),
-				 errdetail("Nothing remains of it to %s.", action)));
+				 capture ?
+				 errdetail("Nothing remains of it to capture.") :
+				 errdetail("Nothing remains of it to release.")));
 	if (*amount == NULL)
 		*amount = remaining;
 	else if (exa_cmp(*amount, remaining) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("amount exceeds what remains of hold %s", exa_uuid_str(hold_id)),
-				 errdetail("%s remains; %s was asked to %s.",
-						   exa_num_str(remaining), exa_num_str(*amount), action),
-				 errhint("Pass NULL to %s all that remains.", action)));
+				 errmsg("parameter \"%s\" exceeds what remains of hold %s",
+						"amount", exa_uuid_str(hold_id)),
+				 capture ?
+				 errdetail("%s remains; %s was asked to capture.",
+						   exa_num_str(remaining), exa_num_str(*amount)) :
+				 errdetail("%s remains; %s was asked to release.",
+						   exa_num_str(remaining), exa_num_str(*amount)),
+				 capture ?
+				 errhint("Pass NULL to capture all that remains.") :
+				 errhint("Pass NULL to release all that remains.")));
 	return asset;
 }
 
@@ -290,13 +317,13 @@ hold_reduce(ExaCall *call, pg_uuid_t *hold_id, pg_uuid_t *account_id,
 	move.kind = capture ? "CAPTURE" : "UNLOCK";
 	move.hold_id = hold_id;
 	move.reference = reference;
-	ledger_move(call, &move, 1);
+	exa_ledger_move(call, &move, 1);
 	return result;
 }
 
 /* unlock_balance(hold_id uuid, amount numeric DEFAULT NULL) -> holds */
 Datum
-unlock_balance(PG_FUNCTION_ARGS)
+exa_unlock_balance(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *hold_id = exa_arg_uuid(fcinfo, 0, "hold_id");
 	Numeric		amount = exa_arg_amount(fcinfo, 1, "amount",
@@ -309,7 +336,7 @@ unlock_balance(PG_FUNCTION_ARGS)
 
 	exa_call_begin(&call);
 	hold_account(hold_id, &account_id, &acct);
-	asset = hold_take(hold_id, &amount, "release");
+	asset = hold_take(hold_id, &amount, false);
 	result = hold_reduce(&call, hold_id, &account_id, asset, amount, false, NULL);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
@@ -325,7 +352,7 @@ unlock_balance(PG_FUNCTION_ARGS)
  * hold as that capture left it, whatever happened to the hold since.
  */
 Datum
-capture_hold(PG_FUNCTION_ARGS)
+exa_capture_hold(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *hold_id = exa_arg_uuid(fcinfo, 0, "hold_id");
 	Numeric		amount = exa_arg_amount(fcinfo, 1, "amount",
@@ -345,15 +372,11 @@ capture_hold(PG_FUNCTION_ARGS)
 	{
 		LedgerPrior prior;
 
-		if (ledger_find_reference(&account_id, "CAPTURE", reference, &prior))
+		if (exa_ledger_find_reference(&account_id, "CAPTURE", reference, &prior))
 		{
 			if (!prior.has_hold || exa_uuid_cmp(&prior.hold_id, hold_id) != 0 ||
 				(amount != NULL && exa_cmp(exa_neg(prior.delta_locked), amount) != 0))
-				idempotency_conflict("capture", reference,
-									 psprintf("The first capture took %s %s from hold %s.",
-											  exa_num_str(exa_neg(prior.delta_locked)),
-											  prior.asset,
-											  prior.has_hold ? exa_uuid_str(&prior.hold_id) : "(none)"));
+				idempotency_conflict(EXA_USE_CAPTURE, reference, &prior);
 			values[0] = UUIDPGetDatum(hold_id);
 			values[1] = UUIDPGetDatum(&account_id);
 			values[2] = CStringGetTextDatum(reference);
@@ -367,8 +390,8 @@ capture_hold(PG_FUNCTION_ARGS)
 		}
 	}
 
-	ledger_require_status(&acct, "a capture", true);
-	asset = hold_take(hold_id, &amount, "capture");
+	exa_ledger_require_status(&acct, EXA_USE_CAPTURE);
+	asset = hold_take(hold_id, &amount, true);
 	result = hold_reduce(&call, hold_id, &account_id, asset, amount, true, reference);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);

@@ -35,8 +35,8 @@
 
 #include "exchange_adapter.h"
 
-PG_FUNCTION_INFO_V1(grant_adapter);
-PG_FUNCTION_INFO_V1(revoke_adapter);
+PG_FUNCTION_INFO_V1(exa_grant_adapter);
+PG_FUNCTION_INFO_V1(exa_revoke_adapter);
 
 /*
  * The profiles (README "Security model"), the one place that says which API
@@ -126,7 +126,7 @@ checked_role_name(FunctionCallInfo fcinfo, const char *funcname)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("role must not be null"),
+				 errmsg("parameter \"%s\" must not be null", "role"),
 				 errhint("Pass the role to %s as its name, e.g. 'app'::regrole.",
 						 funcname)));
 
@@ -252,7 +252,7 @@ grant_profile_functions(const AdapterProfile *profile, const char *rolename)
  * grant_adapter(role regrole, profile text DEFAULT 'all') RETURNS void
  */
 Datum
-grant_adapter(PG_FUNCTION_ARGS)
+exa_grant_adapter(PG_FUNCTION_ARGS)
 {
 	char	   *rolename;
 	char	   *profile_name;
@@ -266,8 +266,8 @@ grant_adapter(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("profile must not be null"),
-				 errhint("The profiles are " PROFILE_LIST ".")));
+				 errmsg("parameter \"%s\" must not be null", "profile"),
+				 errhint("The profiles are %s.", PROFILE_LIST)));
 	profile_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	for (i = 0; i < (int) lengthof(profiles); i++)
 	{
@@ -281,7 +281,7 @@ grant_adapter(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown grant_adapter profile \"%s\"", profile_name),
-				 errhint("The profiles are " PROFILE_LIST ".")));
+				 errhint("The profiles are %s.", PROFILE_LIST)));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -329,7 +329,7 @@ grant_adapter(PG_FUNCTION_ARGS)
  * privileges (ALTER DEFAULT PRIVILEGES) are not touched.
  */
 Datum
-revoke_adapter(PG_FUNCTION_ARGS)
+exa_revoke_adapter(PG_FUNCTION_ARGS)
 {
 	char	   *rolename;
 	Oid			nsp;

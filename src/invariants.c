@@ -37,7 +37,7 @@
 #include "states.h"
 #include "stmt.h"
 
-PG_FUNCTION_INFO_V1(check_invariants);
+PG_FUNCTION_INFO_V1(exa_check_invariants);
 
 /*
  * The statement, in three pieces around the two lists that come from the
@@ -226,7 +226,7 @@ invariants_stmt(void)
 
 /* check_invariants() -> setof (invariant text, detail text) */
 Datum
-check_invariants(PG_FUNCTION_ARGS)
+exa_check_invariants(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	uint64		n;

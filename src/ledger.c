@@ -142,7 +142,7 @@ void
 exa_call_end(ExaCall *call)
 {
 	if (call->keys != NIL)
-		outbox_enqueue_cache(call->keys);
+		exa_outbox_enqueue_cache(call->keys);
 	SPI_finish();
 }
 
@@ -218,7 +218,7 @@ static ExaStmt stmt_account_exists = {
 };
 
 void
-ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
+exa_ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 {
 	Datum		values[1] = {UUIDPGetDatum(account_id)};
 
@@ -239,19 +239,27 @@ ledger_lock_account(pg_uuid_t *account_id, bool for_update, ExaAccount *out)
 }
 
 void
-ledger_require_status(const ExaAccount *acct, const char *action,
-					  bool allow_suspended)
+exa_ledger_require_status(const ExaAccount *acct, ExaAccountUse use)
 {
+	const char *status = exa_account_status_name(acct->status);
+
 	if (acct->status == EXA_ACCOUNT_ACTIVE)
 		return;
-	if (allow_suspended && acct->status == EXA_ACCOUNT_SUSPENDED)
+	if (acct->status == EXA_ACCOUNT_SUSPENDED &&
+		use != EXA_USE_WITHDRAWAL && use != EXA_USE_LOCK)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_EXA_ACCOUNT_NOT_ACTIVE),
 			 errmsg("account %s is not active", exa_uuid_str((pg_uuid_t *) &acct->account_id)),
-			 errdetail("The account is %s; %s needs an %s account.",
-					   exa_account_status_name(acct->status), action,
-					   allow_suspended ? "ACTIVE or SUSPENDED" : "ACTIVE"),
+			 use == EXA_USE_WITHDRAWAL ?
+			 errdetail("The account is %s; a withdrawal needs an ACTIVE account.", status) :
+			 use == EXA_USE_LOCK ?
+			 errdetail("The account is %s; locking funds needs an ACTIVE account.", status) :
+			 use == EXA_USE_DEPOSIT ?
+			 errdetail("The account is %s; a deposit needs an ACTIVE or SUSPENDED account.", status) :
+			 use == EXA_USE_CAPTURE ?
+			 errdetail("The account is %s; a capture needs an ACTIVE or SUSPENDED account.", status) :
+			 errdetail("The account is %s; a KYC status change needs an ACTIVE or SUSPENDED account.", status),
 			 acct->status == EXA_ACCOUNT_CLOSED ?
 			 errhint("A closed account cannot be reopened.") :
 			 errhint("Reactivate it with exchange.set_account_status(account_id, 'ACTIVE').")));
@@ -570,7 +578,7 @@ ledger_move_run(ExaCall *call, LedgerMove *run, int n)
 }
 
 void
-ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
+exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 {
 	LedgerMove *run = NULL;
 	int			nrun = 0;
@@ -602,7 +610,7 @@ ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 		if (ledger_move_is_noop(m))
 		{
 			if (m->want_row)
-				m->result = ledger_balance_row(m->account_id, m->asset);
+				m->result = exa_ledger_balance_row(m->account_id, m->asset);
 			continue;
 		}
 		if (ledger_move_mergeable(m, m))
@@ -620,7 +628,7 @@ ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 }
 
 bool
-ledger_try_move(ExaCall *call, LedgerMove *move)
+exa_ledger_try_move(ExaCall *call, LedgerMove *move)
 {
 	if (ledger_move_is_noop(move))
 		return true;
@@ -628,7 +636,7 @@ ledger_try_move(ExaCall *call, LedgerMove *move)
 }
 
 Datum
-ledger_balance_row(pg_uuid_t *account_id, const char *asset)
+exa_ledger_balance_row(pg_uuid_t *account_id, const char *asset)
 {
 	Datum		key[2] = {UUIDPGetDatum(account_id), CStringGetTextDatum(asset)};
 
@@ -664,8 +672,8 @@ static ExaStmt stmt_find_reference = {
  * hash only wait for each other.
  */
 void
-ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
-					  const char *reference)
+exa_ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
+						  const char *reference)
 {
 	uint64		h;
 
@@ -680,14 +688,14 @@ ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
 }
 
 bool
-ledger_find_reference(pg_uuid_t *account_id, const char *kind,
-					  const char *reference, LedgerPrior *prior)
+exa_ledger_find_reference(pg_uuid_t *account_id, const char *kind,
+						  const char *reference, LedgerPrior *prior)
 {
 	Datum		values[3];
 	bool		isnull;
 	Datum		hold;
 
-	ledger_lock_reference(account_id, kind, reference);
+	exa_ledger_lock_reference(account_id, kind, reference);
 
 	/*
 	 * The advisory lock may have waited for a first call that committed after

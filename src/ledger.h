@@ -6,16 +6,16 @@
  * Every API call that writes runs inside an ExaCall: it connects to SPI,
  * collects the Redis keys its changes make stale, and ends by writing one
  * outbox row with them (README "Redis delivery").  Every change to exchange.balances goes
- * through ledger_move(), which also writes the journal and adds the keys;
+ * through exa_ledger_move(), which also writes the journal and adds the keys;
  * nothing else writes balances.
  *
  * Global lock order (README "Concurrency"), which every caller follows:
  *	 1. account rows, ascending account_id: FOR SHARE (FOR NO KEY UPDATE in
- *		the account status functions) — ledger_lock_account(s);
+ *		the account status functions) — exa_ledger_lock_account(s);
  *	 2. order rows, ascending order_id, FOR UPDATE;
  *	 3. hold rows, ascending hold_id, FOR UPDATE;
- *	 4. balance rows, ascending (account_id, asset) — ledger_move() sorts
- *		its moves and takes them in that order.
+ *	 4. balance rows, ascending (account_id, asset) — exa_ledger_move()
+ *		sorts its moves and takes them in that order.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,7 +57,7 @@ extern char *exa_uuid_str(pg_uuid_t *id);
 extern void exa_uuid_format(const pg_uuid_t *id, char *buf);
 extern int	exa_uuid_cmp(const pg_uuid_t *a, const pg_uuid_t *b);
 
-/* An account row as locked by ledger_lock_account. */
+/* An account row as locked by exa_ledger_lock_account. */
 typedef struct ExaAccount
 {
 	pg_uuid_t	account_id;
@@ -69,12 +69,25 @@ typedef struct ExaAccount
  * Lock an account row (FOR SHARE, or FOR NO KEY UPDATE with for_update) and
  * read its status.  Raises LX003 when it does not exist.
  */
-extern void ledger_lock_account(pg_uuid_t *account_id, bool for_update,
-								ExaAccount *out);
+extern void exa_ledger_lock_account(pg_uuid_t *account_id, bool for_update,
+									ExaAccount *out);
 
 /* Raise LX004 unless the account's status is one of the allowed ones. */
-extern void ledger_require_status(const ExaAccount *acct, const char *action,
-								  bool allow_suspended);
+/*
+ * What an account is used for, when exa_ledger_require_status checks its
+ * status: withdrawals and locks need an ACTIVE account, the others an
+ * ACTIVE or SUSPENDED one.
+ */
+typedef enum ExaAccountUse
+{
+	EXA_USE_DEPOSIT,
+	EXA_USE_WITHDRAWAL,
+	EXA_USE_LOCK,
+	EXA_USE_CAPTURE,
+	EXA_USE_KYC_CHANGE,
+} ExaAccountUse;
+
+extern void exa_ledger_require_status(const ExaAccount *acct, ExaAccountUse use);
 
 /* One change to one balance row, with its journal row. */
 typedef struct LedgerMove
@@ -105,13 +118,13 @@ typedef struct LedgerMove
  * INSERT, with the same rows as one by one.  The caller holds the account
  * locks already.
  */
-extern void ledger_move(ExaCall *call, LedgerMove *moves, int nmoves);
+extern void exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves);
 
 /*
  * One move that reports a shortage instead of raising: returns false, with
  * nothing written, when the balance would go below zero.
  */
-extern bool ledger_try_move(ExaCall *call, LedgerMove *move);
+extern bool exa_ledger_try_move(ExaCall *call, LedgerMove *move);
 
 /*
  * Idempotency of calls carrying a reference (deposit, withdraw,
@@ -145,13 +158,13 @@ typedef struct LedgerPrior
  * EXA_ADVISORY_LOCK_CLASS, taken after the account lock and before any
  * order, hold or balance lock).
  */
-extern void ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
-								  const char *reference);
+extern void exa_ledger_lock_reference(pg_uuid_t *account_id, const char *kind,
+									  const char *reference);
 
-extern bool ledger_find_reference(pg_uuid_t *account_id, const char *kind,
-								  const char *reference, LedgerPrior *prior);
+extern bool exa_ledger_find_reference(pg_uuid_t *account_id, const char *kind,
+									  const char *reference, LedgerPrior *prior);
 
 /* Read a balance row (no lock) as the function's result; "none" if absent. */
-extern Datum ledger_balance_row(pg_uuid_t *account_id, const char *asset);
+extern Datum exa_ledger_balance_row(pg_uuid_t *account_id, const char *asset);
 
 #endif							/* EXA_LEDGER_H */

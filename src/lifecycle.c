@@ -42,7 +42,7 @@
 #include "exchange_adapter.h"
 #include "states.h"
 
-PG_FUNCTION_INFO_V1(orders_lifecycle_guard);
+PG_FUNCTION_INFO_V1(exa_orders_lifecycle_guard);
 
 /*
  * Columns fixed when the order is placed.  Everything else (status, fills,
@@ -60,9 +60,9 @@ static const char *const immutable_columns[] = {
  * lifecycle table (states.c) allows from its old one.
  */
 static const char *const only_becomes[EXA_ORDER_NSTATUS] = {
-	[EXA_ORDER_PENDING] = "A PENDING order can only become OPEN (when its stop triggers), CANCELLED or EXPIRED.",
-	[EXA_ORDER_OPEN] = "An OPEN order can only become PARTIAL, FILLED, CANCELLED or EXPIRED.",
-	[EXA_ORDER_PARTIAL] = "A PARTIAL order can only become FILLED, CANCELLED or EXPIRED."
+	[EXA_ORDER_PENDING] = gettext_noop("A PENDING order can only become OPEN (when its stop triggers), CANCELLED or EXPIRED."),
+	[EXA_ORDER_OPEN] = gettext_noop("An OPEN order can only become PARTIAL, FILLED, CANCELLED or EXPIRED."),
+	[EXA_ORDER_PARTIAL] = gettext_noop("A PARTIAL order can only become FILLED, CANCELLED or EXPIRED.")
 };
 
 /*
@@ -160,7 +160,8 @@ check_immutable_columns(Relation rel, HeapTuple oldtup, HeapTuple newtup,
 
 /*
  * The lifecycle rule that a move from "from" to "to" breaks, as a
- * sentence for errdetail, or NULL when the move is legal.  A NULL status
+ * sentence for errdetail (marked for translation; the caller passes it
+ * through _()), or NULL when the move is legal.  A NULL status
  * is one that is not an order status.  The legal moves are the table of
  * states.c; besides them a live order may keep its status without a fill.
  *
@@ -175,41 +176,41 @@ transition_problem(const ExaOrderStatus *from, const ExaOrderStatus *to,
 	const ExaOrderTransition *t;
 
 	if (to == NULL)
-		return "The new status is not an order status.";
+		return gettext_noop("The new status is not an order status.");
 	if (rest > 0)
-		return "filled_quantity would exceed quantity.";
+		return gettext_noop("filled_quantity would exceed quantity.");
 	if (from == NULL)
-		return "The old status is not an order status.";
+		return gettext_noop("The old status is not an order status.");
 	if (!exa_order_status_live(*from))
-		return "A terminal order cannot be changed.";
+		return gettext_noop("A terminal order cannot be changed.");
 
 	if (*to != *from && !exa_order_transition_ok(*from, *to))
 		return only_becomes[*from];
 	if (fill != 0 && !exa_order_status_fillable(*from))
-		return "A PENDING order cannot be filled.";
+		return gettext_noop("A PENDING order cannot be filled.");
 	if (*to == *from && fill == 0)
 		return NULL;			/* keeps its status: metadata, lock, times */
 
 	t = exa_order_transition(*from, *to);
 	if (t == NULL)				/* a fill that keeps the status */
-		return "A fill moves an OPEN order to PARTIAL or FILLED.";
+		return gettext_noop("A fill moves an OPEN order to PARTIAL or FILLED.");
 	switch (t->fill)
 	{
 		case EXA_FILL_NONE:
 			if (fill != 0)
-				return "An order cannot be filled and ended in the same update.";
+				return gettext_noop("An order cannot be filled and ended in the same update.");
 			if (t->stop_only && !is_stop)
-				return "Only a STOP order moves from PENDING to OPEN.";
+				return gettext_noop("Only a STOP order moves from PENDING to OPEN.");
 			return NULL;
 		case EXA_FILL_REMAINDER:
 			if (fill == 0)
-				return "PARTIAL needs a fill: filled_quantity must increase.";
+				return gettext_noop("PARTIAL needs a fill: filled_quantity must increase.");
 			if (rest == 0)
-				return "A fill that completes the order makes it FILLED, not PARTIAL.";
+				return gettext_noop("A fill that completes the order makes it FILLED, not PARTIAL.");
 			return NULL;
 		case EXA_FILL_COMPLETE:
 			if (rest != 0)
-				return "FILLED needs filled_quantity equal to quantity.";
+				return gettext_noop("FILLED needs filled_quantity equal to quantity.");
 			return NULL;
 	}
 	return NULL;				/* keep compiler quiet */
@@ -222,7 +223,7 @@ transition_problem(const ExaOrderStatus *from, const ExaOrderStatus *to,
  * unchanged, or raises LX002.
  */
 Datum
-orders_lifecycle_guard(PG_FUNCTION_ARGS)
+exa_orders_lifecycle_guard(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Relation	rel;
@@ -251,13 +252,15 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("orders_lifecycle_guard: not called by trigger manager")));
+				 errmsg("function \"%s\" was not called by trigger manager",
+						"orders_lifecycle_guard")));
 	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("orders_lifecycle_guard must be fired BEFORE UPDATE FOR EACH ROW")));
+				 errmsg("function \"%s\" must be fired BEFORE UPDATE FOR EACH ROW",
+						"orders_lifecycle_guard")));
 
 	rel = trigdata->tg_relation;
 	oldtup = trigdata->tg_trigtuple;
@@ -321,7 +324,7 @@ orders_lifecycle_guard(PG_FUNCTION_ARGS)
 				 errmsg("illegal order transition from %s to %s",
 						old_status_s, new_status_s),
 				 errdetail("%s Order %s: filled_quantity %s -> %s, quantity %s.",
-						   problem, order_id, numeric_text(old_filled),
+						   _(problem), order_id, numeric_text(old_filled),
 						   numeric_text(new_filled), numeric_text(quantity))));
 
 	return PointerGetDatum(newtup);

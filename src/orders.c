@@ -10,7 +10,7 @@
  * without a lock, and batch calls lock every account they will write before
  * any order; then, for a client_order_id, an advisory lock on (account,
  * client_order_id); (2) order rows FOR UPDATE, ascending order_id; (4) the
- * balance rows through ledger_move().  Markets are read, never locked.
+ * balance rows through exa_ledger_move().  Markets are read, never locked.
  *
  * Isolation: what a call decides on rows it does not lock — the market row,
  * the retry lookup after the client_order_id lock, the orders a batch
@@ -45,12 +45,12 @@
 #include "orders.h"
 #include "stmt.h"
 
-PG_FUNCTION_INFO_V1(place_order);
-PG_FUNCTION_INFO_V1(cancel_order);
-PG_FUNCTION_INFO_V1(cancel_orders);
-PG_FUNCTION_INFO_V1(expire_order);
-PG_FUNCTION_INFO_V1(expire_orders);
-PG_FUNCTION_INFO_V1(trigger_stop_orders);
+PG_FUNCTION_INFO_V1(exa_place_order);
+PG_FUNCTION_INFO_V1(exa_cancel_order);
+PG_FUNCTION_INFO_V1(exa_cancel_orders);
+PG_FUNCTION_INFO_V1(exa_expire_order);
+PG_FUNCTION_INFO_V1(exa_expire_orders);
+PG_FUNCTION_INFO_V1(exa_trigger_stop_orders);
 
 
 #define CLIENT_ORDER_ID_MAXLEN 64
@@ -114,7 +114,7 @@ static ExaStmt stmt_order_exists = {
 };
 
 void
-order_lock_account(pg_uuid_t *order_id, ExaAccount *acct)
+exa_order_lock_account(pg_uuid_t *order_id, ExaAccount *acct)
 {
 	Datum		key[1] = {UUIDPGetDatum(order_id)};
 
@@ -139,7 +139,7 @@ num_copy(Numeric n)
 }
 
 void
-order_lock(pg_uuid_t *order_id, ExaOrder *o)
+exa_order_lock(pg_uuid_t *order_id, ExaOrder *o)
 {
 	Datum		key[1] = {UUIDPGetDatum(order_id)};
 	bool		isnull;
@@ -188,13 +188,13 @@ order_lock(pg_uuid_t *order_id, ExaOrder *o)
 }
 
 bool
-order_is_live(ExaOrderStatus status)
+exa_order_is_live(ExaOrderStatus status)
 {
 	return exa_order_status_live(status);
 }
 
 bool
-order_is_buy(const ExaOrder *o)
+exa_order_is_buy(const ExaOrder *o)
 {
 	return o->side == EXA_SIDE_BUY;
 }
@@ -207,8 +207,8 @@ order_in_book(ExaOrderStatus status)
 }
 
 void
-order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
-			const char *to, Numeric filled_delta, const char *reason)
+exa_order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
+				const char *to, Numeric filled_delta, const char *reason)
 {
 	Datum		values[6];
 	char		nulls[6] = {' ', from ? ' ' : 'n', ' ', ' ', reason ? ' ' : 'n', ' '};
@@ -229,7 +229,7 @@ order_result(ReturnSetInfo *rsinfo)
 	if (rsinfo != NULL)
 	{
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
-		SPI_freetuptable(SPI_tuptable);	/* see order_lock() */
+		SPI_freetuptable(SPI_tuptable);	/* see exa_order_lock() */
 		return (Datum) 0;
 	}
 	return exa_return_row(0);
@@ -251,9 +251,22 @@ order_keys(ExaCall *call, ExaOrder *o, bool book)
 		exa_call_key(call, "cache:book:%s", o->symbol);
 }
 
+/* The move that gives a closed order's whole lock back to available. */
+static void
+order_release_move(ExaOrder *o, LedgerMove *release)
+{
+	memset(release, 0, sizeof(LedgerMove));
+	release->account_id = &o->account_id;
+	release->asset = o->lock_asset;
+	release->delta_available = o->locked_amount;
+	release->delta_locked = exa_neg(o->locked_amount);
+	release->kind = "ORDER_RELEASE";
+	release->order_id = &o->order_id;
+}
+
 Datum
-order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
-			const char *reason, ReturnSetInfo *rsinfo, LedgerMove *release)
+exa_order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
+				const char *reason, ReturnSetInfo *rsinfo, LedgerMove *release)
 {
 	const char *to = exa_order_status_name(to_status);
 	Datum		values[2] = {UUIDPGetDatum(&o->order_id), CStringGetTextDatum(to)};
@@ -262,16 +275,10 @@ order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
 	exa_exec(&stmt_close_order, values, NULL, 1);
 	result = order_result(rsinfo);
 
-	memset(release, 0, sizeof(LedgerMove));
-	release->account_id = &o->account_id;
-	release->asset = o->lock_asset;
-	release->delta_available = o->locked_amount;
-	release->delta_locked = exa_neg(o->locked_amount);
-	release->kind = "ORDER_RELEASE";
-	release->order_id = &o->order_id;
+	order_release_move(o, release);
 
-	order_event(call, &o->order_id, exa_order_status_name(o->status), to,
-				NULL, reason);
+	exa_order_event(call, &o->order_id, exa_order_status_name(o->status), to,
+					NULL, reason);
 	order_keys(call, o, order_in_book(o->status));
 	return result;
 }
@@ -310,14 +317,6 @@ static ExaStmt stmt_insert_order = {
 	NULL
 };
 
-static bool
-num_equal_or_both_null(Numeric a, Numeric b)
-{
-	if (a == NULL || b == NULL)
-		return a == NULL && b == NULL;
-	return exa_cmp(a, b) == 0;
-}
-
 /*
  * A retry with the same client_order_id: return the stored row when the
  * order is the same, raise LX009 otherwise.  Runs on the row that
@@ -346,36 +345,22 @@ check_order_retry(const char *client_order_id, const char *symbol,
 	s_stop = isnull ? NULL : DatumGetNumeric(d);
 
 	initStringInfo(&diff);
-	if (strcmp(s_symbol, symbol) != 0)
-		appendStringInfo(&diff, " symbol %s (now %s);", s_symbol, symbol);
-	if (strcmp(s_side, side) != 0)
-		appendStringInfo(&diff, " side %s (now %s);", s_side, side);
-	if (strcmp(s_type, type) != 0)
-		appendStringInfo(&diff, " order_type %s (now %s);", s_type, type);
-	if (exa_cmp(s_qty, quantity) != 0)
-		appendStringInfo(&diff, " quantity %s (now %s);", exa_num_str(s_qty),
-						 exa_num_str(quantity));
-	if (!num_equal_or_both_null(s_price, price))
-		appendStringInfo(&diff, " price %s (now %s);",
-						 s_price ? exa_num_str(s_price) : "NULL",
-						 price ? exa_num_str(price) : "NULL");
-	if (strcmp(s_tif, tif) != 0)
-		appendStringInfo(&diff, " time_in_force %s (now %s);", s_tif, tif);
-	if (!num_equal_or_both_null(s_stop, stop_price))
-		appendStringInfo(&diff, " stop_price %s (now %s);",
-						 s_stop ? exa_num_str(s_stop) : "NULL",
-						 stop_price ? exa_num_str(stop_price) : "NULL");
+	exa_diff_text(&diff, "symbol", s_symbol, symbol);
+	exa_diff_text(&diff, "side", s_side, side);
+	exa_diff_text(&diff, "order_type", s_type, type);
+	exa_diff_num(&diff, "quantity", s_qty, quantity);
+	exa_diff_num(&diff, "price", s_price, price);
+	exa_diff_text(&diff, "time_in_force", s_tif, tif);
+	exa_diff_num(&diff, "stop_price", s_stop, stop_price);
 
 	if (diff.len > 0)
-	{
-		diff.data[diff.len - 1] = '.';
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
 				 errmsg("client_order_id \"%s\" was already used for another order",
 						client_order_id),
-				 errdetail("The stored order has%s", diff.data),
+				 errdetail("The stored order has other values (stored -> given): %s.",
+						   diff.data),
 				 errhint("Use a new client_order_id for a new order.")));
-	}
 }
 
 /*
@@ -393,17 +378,17 @@ place_check_args(const char *type, ExaOrderType otype, bool is_buy,
 	if (stop_price != NULL && !is_stop)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stop_price is only allowed on STOP orders"),
+				 errmsg("parameter \"%s\" is only allowed on STOP orders", "stop_price"),
 				 errhint("Pass NULL as stop_price, or use order_type STOP.")));
 	if (stop_price == NULL && is_stop)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a STOP order needs a stop_price"),
+				 errmsg("a STOP order needs parameter \"%s\"", "stop_price"),
 				 errhint("A BUY stop triggers when the last price reaches stop_price or more, a SELL stop at stop_price or less.")));
 	if (price == NULL && otype == EXA_TYPE_LIMIT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a LIMIT order needs a price")));
+				 errmsg("a LIMIT order needs parameter \"%s\"", "price")));
 	if (price == NULL && is_buy && (is_market || is_stop))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -486,7 +471,7 @@ place_refusal(ExaAccount *acct, PlaceMarket *m, Numeric quantity,
  *	 -> orders
  */
 Datum
-place_order(PG_FUNCTION_ARGS)
+exa_place_order(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	char	   *symbol = exa_arg_text(fcinfo, 1, "symbol", false, 21);
@@ -523,7 +508,7 @@ place_order(PG_FUNCTION_ARGS)
 	tif = place_check_args(type, otype, is_buy, price, stop_price, tif);
 
 	exa_call_begin(&call);
-	ledger_lock_account(account_id, false, &acct);
+	exa_ledger_lock_account(account_id, false, &acct);
 
 	if (client_order_id != NULL)
 	{
@@ -534,7 +519,7 @@ place_order(PG_FUNCTION_ARGS)
 		 * after a REPEATABLE READ snapshot: re-checked, that is 40001 rather
 		 * than a second order and 23505.
 		 */
-		ledger_lock_reference(account_id, "ORDER", client_order_id);
+		exa_ledger_lock_reference(account_id, "ORDER", client_order_id);
 		if (exa_exec_recheck(&stmt_order_by_client_id, ckey, NULL, 1,
 							 "the order with client_order_id \"%s\" of account %s",
 							 client_order_id, exa_uuid_str(account_id)) == 1)
@@ -567,7 +552,7 @@ place_order(PG_FUNCTION_ARGS)
 		move.delta_locked = lock_amount;
 		move.kind = "ORDER_LOCK";
 		move.order_id = order_id;
-		if (!ledger_try_move(&call, &move))
+		if (!exa_ledger_try_move(&call, &move))
 			reject = "INSUFFICIENT_FUNDS";
 	}
 	if (reject != NULL)
@@ -597,7 +582,7 @@ place_order(PG_FUNCTION_ARGS)
 	exa_exec(&stmt_insert_order, values, nulls, 1);
 	result = exa_return_row(0);
 
-	order_event(&call, order_id, NULL, exa_order_status_name(status), NULL, reject);
+	exa_order_event(&call, order_id, NULL, exa_order_status_name(status), NULL, reject);
 	{
 		ExaOrder	o = {0};
 
@@ -617,7 +602,7 @@ place_order(PG_FUNCTION_ARGS)
  */
 
 static Datum
-close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status, const char *verb)
+close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status)
 {
 	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
 	char	   *reason = exa_arg_text(fcinfo, 1, "reason", true, REASON_MAXLEN);
@@ -628,49 +613,37 @@ close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status, const char *verb)
 	Datum		result;
 
 	exa_call_begin(&call);
-	order_lock_account(order_id, &acct);
-	order_lock(order_id, &o);
+	exa_order_lock_account(order_id, &acct);
+	exa_order_lock(order_id, &o);
 	if (!exa_order_transition_ok(o.status, to_status))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ILLEGAL_TRANSITION),
 				 errmsg("illegal order transition from %s to %s",
 						exa_order_status_name(o.status),
 						exa_order_status_name(to_status)),
-				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be %s.",
-						   exa_uuid_str(order_id), exa_order_status_name(o.status),
-						   verb)));
-	result = order_close(&call, &o, to_status, reason, NULL, &release);
-	ledger_move(&call, &release, 1);
+				 to_status == EXA_ORDER_CANCELLED ?
+				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be cancelled.",
+						   exa_uuid_str(order_id), exa_order_status_name(o.status)) :
+				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be expired.",
+						   exa_uuid_str(order_id), exa_order_status_name(o.status))));
+	result = exa_order_close(&call, &o, to_status, reason, NULL, &release);
+	exa_ledger_move(&call, &release, 1);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
 
 /* cancel_order(order_id uuid, reason text DEFAULT NULL) -> orders */
 Datum
-cancel_order(PG_FUNCTION_ARGS)
+exa_cancel_order(PG_FUNCTION_ARGS)
 {
-	return close_one(fcinfo, EXA_ORDER_CANCELLED, "cancelled");
+	return close_one(fcinfo, EXA_ORDER_CANCELLED);
 }
 
 /* expire_order(order_id uuid, reason text DEFAULT NULL) -> orders */
 Datum
-expire_order(PG_FUNCTION_ARGS)
+exa_expire_order(PG_FUNCTION_ARGS)
 {
-	return close_one(fcinfo, EXA_ORDER_EXPIRED, "expired");
-}
-
-static Datum
-uuid_array(List *ids)
-{
-	int			n = list_length(ids);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, ids)
-		elems[i++] = UUIDPGetDatum((pg_uuid_t *) lfirst(lc));
-	return PointerGetDatum(construct_array(elems, n, UUIDOID, UUID_LEN, false,
-										   TYPALIGN_CHAR));
+	return close_one(fcinfo, EXA_ORDER_EXPIRED);
 }
 
 /* Copy column col (uuid) of every SPI row into a List. */
@@ -753,11 +726,11 @@ order_id_cmp(const void *a, const void *b, void *arg)
 
 /*
  * Close every order of ids that is still live once locked: all order rows
- * first (order 2, ids ascending), then every release in one ledger_move()
+ * first (order 2, ids ascending), then every release in one exa_ledger_move()
  * (order 4).  Set-based, as a batch may hold a million orders: one
  * statement locks them, one writes their events, one closes the live ones;
  * rows, events, journal rows and keys are those of closing the orders one
- * by one in ascending order_id (order_close()).
+ * by one in ascending order_id (exa_order_close()).
  *
  * The events go in before the UPDATE: the foreign key check of each event
  * (FOR KEY SHARE of its order) then finds the row version this call already
@@ -782,7 +755,7 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 
 	if (n == 0)
 		return;
-	values[0] = uuid_array(ids);
+	values[0] = exa_uuid_array(ids);
 	nrows = exec_by_order_id(&stmt_lock_orders, values);
 	for (uint64 i = 0; i < nrows; i++)
 	{
@@ -790,7 +763,7 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 		char	   *status = exa_col_cstring(i, 3);
 
 		/* it may have been filled or closed while we waited for it */
-		if (!order_is_live(exa_order_status_from_text(status)))
+		if (!exa_order_is_live(exa_order_status_from_text(status)))
 			continue;
 		memcpy(&o->order_id, DatumGetUUIDP(exa_col_notnull(i, 1)), sizeof(pg_uuid_t));
 		memcpy(&o->account_id, DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
@@ -828,17 +801,11 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 	for (int i = 0; i < nlive; i++)
 	{
 		ExaOrder   *o = &orders[i];
-		LedgerMove *release = &moves[i];
 
-		release->account_id = &o->account_id;
-		release->asset = o->lock_asset;
-		release->delta_available = o->locked_amount;
-		release->delta_locked = exa_neg(o->locked_amount);
-		release->kind = "ORDER_RELEASE";
-		release->order_id = &o->order_id;
+		order_release_move(o, &moves[i]);
 		order_keys(call, o, order_in_book(o->status));
 	}
-	ledger_move(call, moves, nlive);
+	exa_ledger_move(call, moves, nlive);
 }
 
 /*
@@ -854,7 +821,7 @@ lock_accounts(List *ids)
 	{
 		ExaAccount	acct;
 
-		ledger_lock_account((pg_uuid_t *) lfirst(lc), false, &acct);
+		exa_ledger_lock_account((pg_uuid_t *) lfirst(lc), false, &acct);
 	}
 }
 
@@ -902,7 +869,7 @@ static ExaStmt stmt_account_live_orders = {
 
 /* cancel_orders(account_id uuid, symbol text DEFAULT NULL) -> setof orders */
 Datum
-cancel_orders(PG_FUNCTION_ARGS)
+exa_cancel_orders(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
 	char	   *symbol = exa_arg_text(fcinfo, 1, "symbol", true, 21);
@@ -917,7 +884,7 @@ cancel_orders(PG_FUNCTION_ARGS)
 	exa_call_begin(&call);
 	if (symbol != NULL)
 		(void) market_status(symbol, false);	/* LX003 for an unknown market */
-	ledger_lock_account(account_id, false, &acct);
+	exa_ledger_lock_account(account_id, false, &acct);
 
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = symbol ? CStringGetTextDatum(symbol) : (Datum) 0;
@@ -951,6 +918,26 @@ static ExaStmt stmt_expirable_orders = {
 };
 
 /*
+ * The orders a market batch acts on, their accounts locked first (order 1):
+ * accounts_stmt ($1 symbol, $2 the batch's bound) chooses the accounts,
+ * orders_stmt (the same and $3 the accounts, set here in values[2]) their
+ * orders.  what (with symbol) names them for a 40001 (exa_exec_recheck).
+ */
+static List *
+market_batch_orders(ExaStmt *accounts_stmt, ExaStmt *orders_stmt,
+					Datum *values, const char *what, const char *symbol)
+{
+	List	   *accounts;
+
+	accounts = uuid_column(exa_exec_recheck(accounts_stmt, values, NULL, 0,
+											what, symbol), 1);
+	lock_accounts(accounts);
+	values[2] = exa_uuid_array(accounts);
+	return uuid_column(exa_exec_recheck(orders_stmt, values, NULL, 0,
+										what, symbol), 1);
+}
+
+/*
  * expire_orders(symbol text, placed_before timestamptz) -> setof orders
  *
  * The operator's end-of-day batch.  Accounts are locked first (order 1),
@@ -958,20 +945,19 @@ static ExaStmt stmt_expirable_orders = {
  * the accounts were chosen is left for the next run.
  */
 Datum
-expire_orders(PG_FUNCTION_ARGS)
+exa_expire_orders(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 21);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz placed_before;
 	Datum		values[3];
 	ExaCall		call;
-	List	   *accounts;
 	List	   *ids;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("placed_before must not be null")));
+				 errmsg("parameter \"%s\" must not be null", "placed_before")));
 	placed_before = PG_GETARG_TIMESTAMPTZ(1);
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -980,15 +966,8 @@ expire_orders(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(symbol);
 	values[1] = TimestampTzGetDatum(placed_before);
-	accounts = uuid_column(exa_exec_recheck(&stmt_expirable_accounts, values, NULL, 0,
-											"the live orders of market \"%s\"",
-											symbol), 1);
-	lock_accounts(accounts);
-
-	values[2] = uuid_array(accounts);
-	ids = uuid_column(exa_exec_recheck(&stmt_expirable_orders, values, NULL, 0,
-									   "the live orders of market \"%s\"",
-									   symbol), 1);
+	ids = market_batch_orders(&stmt_expirable_accounts, &stmt_expirable_orders,
+							  values, "the live orders of market \"%s\"", symbol);
 	close_orders(&call, ids, "EXPIRED", "expire_orders", rsinfo);
 	exa_call_end(&call);
 	return (Datum) 0;
@@ -1036,14 +1015,13 @@ static ExaStmt stmt_open_stop = {
  * Their funds were locked at placement.  A HALTED market triggers nothing.
  */
 Datum
-trigger_stop_orders(PG_FUNCTION_ARGS)
+exa_trigger_stop_orders(PG_FUNCTION_ARGS)
 {
 	char	   *symbol = exa_arg_text(fcinfo, 0, "symbol", false, 21);
 	Numeric		last_price = exa_arg_amount(fcinfo, 1, "last_price", EXA_AMOUNT_POSITIVE);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		values[3];
 	ExaCall		call;
-	List	   *accounts;
 	List	   *ids;
 	ListCell   *lc;
 	char	   *reason;
@@ -1059,29 +1037,22 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(symbol);
 	values[1] = NumericGetDatum(last_price);
-	accounts = uuid_column(exa_exec_recheck(&stmt_stop_accounts, values, NULL, 0,
-											"the PENDING stops of market \"%s\"",
-											symbol), 1);
-	lock_accounts(accounts);
-
-	values[2] = uuid_array(accounts);
-	ids = uuid_column(exa_exec_recheck(&stmt_stop_orders, values, NULL, 0,
-									   "the PENDING stops of market \"%s\"",
-									   symbol), 1);
+	ids = market_batch_orders(&stmt_stop_accounts, &stmt_stop_orders,
+							  values, "the PENDING stops of market \"%s\"", symbol);
 	reason = psprintf("stop triggered at %s", exa_num_str(last_price));
 	foreach(lc, ids)
 	{
 		ExaOrder	o;
 		Datum		key[1];
 
-		order_lock((pg_uuid_t *) lfirst(lc), &o);
+		exa_order_lock((pg_uuid_t *) lfirst(lc), &o);
 		if (o.status != EXA_ORDER_PENDING)
 			continue;			/* cancelled or expired meanwhile */
 		key[0] = UUIDPGetDatum(&o.order_id);
 		exa_exec(&stmt_open_stop, key, NULL, 1);
 		(void) order_result(rsinfo);
-		order_event(&call, &o.order_id, exa_order_status_name(EXA_ORDER_PENDING),
-					exa_order_status_name(EXA_ORDER_OPEN), NULL, reason);
+		exa_order_event(&call, &o.order_id, exa_order_status_name(EXA_ORDER_PENDING),
+						exa_order_status_name(EXA_ORDER_OPEN), NULL, reason);
 		exa_call_key(&call, "cache:order:%s", exa_uuid_str(&o.order_id));
 		exa_call_key(&call, "cache:orders:%s", exa_uuid_str(&o.account_id));
 		any = true;

@@ -44,29 +44,29 @@ typedef struct ExaOrder
  * Lock order 1 for a call that names an order: the order's account row FOR
  * SHARE.  Raises LX003 when the order does not exist.
  */
-extern void order_lock_account(pg_uuid_t *order_id, ExaAccount *acct);
+extern void exa_order_lock_account(pg_uuid_t *order_id, ExaAccount *acct);
 
 /* Lock order 2: the order row FOR UPDATE, read with its market. */
-extern void order_lock(pg_uuid_t *order_id, ExaOrder *out);
+extern void exa_order_lock(pg_uuid_t *order_id, ExaOrder *out);
 
-extern bool order_is_live(ExaOrderStatus status);
-extern bool order_is_buy(const ExaOrder *o);
+extern bool exa_order_is_live(ExaOrderStatus status);
+extern bool exa_order_is_buy(const ExaOrder *o);
 
 /* Append one row to exchange.order_events. */
-extern void order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
-						const char *to, Numeric filled_delta, const char *reason);
+extern void exa_order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
+							const char *to, Numeric filled_delta, const char *reason);
 
 /*
  * Cancel or expire a locked live order: set the status, write the event and
  * the stale keys, and fill *release with the move that releases its lock
  * (journal kind ORDER_RELEASE; delta NULL when nothing is locked).  The
  * caller applies the moves of all the orders it closes in one
- * ledger_move(), after it has locked every order: balance rows come after
+ * exa_ledger_move(), after it has locked every order: balance rows come after
  * order rows in the lock order.  The updated row goes to rsinfo's
  * tuplestore when rsinfo is given; otherwise it is returned as a Datum.
  */
-extern Datum order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
-						 const char *reason, ReturnSetInfo *rsinfo,
-						 LedgerMove *release);
+extern Datum exa_order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_status,
+							 const char *reason, ReturnSetInfo *rsinfo,
+							 LedgerMove *release);
 
 #endif							/* EXA_ORDERS_H */

@@ -91,7 +91,7 @@ outbox_note_enqueue(void)
 }
 
 void
-outbox_enqueue_cache(List *keys)
+exa_outbox_enqueue_cache(List *keys)
 {
 	Datum		values[2];
 
@@ -102,7 +102,7 @@ outbox_enqueue_cache(List *keys)
 }
 
 void
-outbox_enqueue_registry(const char *service_id)
+exa_outbox_enqueue_registry(const char *service_id)
 {
 	Datum		values[2];
 

@@ -16,9 +16,9 @@
  * the caller's transaction, stamped with the top-level transaction id.
  * The caller is connected to SPI.
  */
-extern void outbox_enqueue_cache(List *keys);
+extern void exa_outbox_enqueue_cache(List *keys);
 
 /* Insert one registry outbox row naming a service id. */
-extern void outbox_enqueue_registry(const char *service_id);
+extern void exa_outbox_enqueue_registry(const char *service_id);
 
 #endif							/* EXA_OUTBOX_H */

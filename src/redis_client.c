@@ -15,8 +15,8 @@
  *
  * Rules:
  *	 - hiredis allocates with malloc: every redisContext and redisReply is
- *	   freed by redis_disconnect / redis_clear_replies, and an error thrown
- *	   by CHECK_FOR_INTERRUPTS while hiredis state is live is caught
+ *	   freed by exa_redis_disconnect / exa_redis_clear_replies, and an error
+ *	   thrown by CHECK_FOR_INTERRUPTS while hiredis state is live is caught
  *	   (PG_TRY), the state freed, and the error re-thrown.
  *	 - Our own allocations (the reply array, the password) live in one
  *	   memory context per client, reset at every (re)connect and at
@@ -55,7 +55,7 @@ static void forget_password(RedisClient *client);
 static int	redis_wait(RedisClient *client, int events, TimestampTz deadline);
 
 RedisClient *
-redis_client_create(MemoryContext parent)
+exa_redis_client_create(MemoryContext parent)
 {
 	RedisClient *client;
 
@@ -72,10 +72,10 @@ redis_client_create(MemoryContext parent)
  * raise: it runs in PG_CATCH blocks.
  */
 void
-redis_disconnect(RedisClient *client)
+exa_redis_disconnect(RedisClient *client)
 {
 	forget_password(client);
-	redis_clear_replies(client);
+	exa_redis_clear_replies(client);
 	if (client->ctx != NULL)
 	{
 		redisFree(client->ctx);
@@ -92,9 +92,9 @@ redis_disconnect(RedisClient *client)
 }
 
 void
-redis_client_destroy(RedisClient *client)
+exa_redis_client_destroy(RedisClient *client)
 {
-	redis_disconnect(client);
+	exa_redis_disconnect(client);
 	MemoryContextDelete(client->mcxt);
 	pfree(client);
 }
@@ -108,7 +108,7 @@ redis_fail(RedisClient *client, const char *fmt,...)
 	va_start(args, fmt);
 	vsnprintf(client->errmsg, sizeof(client->errmsg), fmt, args);
 	va_end(args);
-	redis_disconnect(client);
+	exa_redis_disconnect(client);
 }
 
 /*
@@ -287,15 +287,15 @@ forget_password(RedisClient *client)
  * it would not reach the first copy, nor the old block of an obuf that
  * sdscatlen() grew with realloc.  So the RESP command is built here, in one
  * buffer of our context that is zeroed as soon as it is written or on any
- * failure (redis_disconnect -> forget_password), and written with send()
+ * failure (exa_redis_disconnect -> forget_password), and written with send()
  * between latch-aware waits.  It must be the first thing sent (hiredis'
  * output buffer is still empty), so the bytes on the wire stay in order;
- * its reply is read by redis_flush like any other (npending counts it).
+ * its reply is read by exa_redis_flush like any other (npending counts it).
  */
 /*
  * Append n bytes to the AUTH command being built (client->authcmd, *len
  * bytes used).  The room is computed by send_auth; should it ever be short,
- * the buffer and the password are zeroed (redis_disconnect) before raising.
+ * the buffer and the password are zeroed (exa_redis_disconnect) before raising.
  */
 static void
 auth_put(RedisClient *client, size_t *len, const char *data, size_t n)
@@ -304,7 +304,7 @@ auth_put(RedisClient *client, size_t *len, const char *data, size_t n)
 	{
 		size_t		cap = client->authcmdlen;
 
-		redis_disconnect(client);
+		exa_redis_disconnect(client);
 		elog(ERROR, "Redis AUTH command does not fit in its buffer of %zu bytes",
 			 cap);
 	}
@@ -383,7 +383,7 @@ send_auth(RedisClient *client, const char *user, size_t passlen,
 	}
 	PG_CATCH();
 	{
-		redis_disconnect(client);
+		exa_redis_disconnect(client);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -429,7 +429,7 @@ connect_wait(RedisClient *client, TimestampTz deadline)
 	}
 	PG_CATCH();
 	{
-		redis_disconnect(client);
+		exa_redis_disconnect(client);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -437,7 +437,7 @@ connect_wait(RedisClient *client, TimestampTz deadline)
 }
 
 RedisResult
-redis_connect(RedisClient *client)
+exa_redis_connect(RedisClient *client)
 {
 	const ExaRedisTarget *target = exa_redis_target;
 	TimestampTz deadline;
@@ -446,7 +446,7 @@ redis_connect(RedisClient *client)
 	RedisResult result;
 	int			nauth = 0;
 
-	redis_disconnect(client);
+	exa_redis_disconnect(client);
 	client->errmsg[0] = '\0';
 
 	if (target == NULL)
@@ -501,7 +501,7 @@ redis_connect(RedisClient *client)
 		return REDIS_RESULT_CONNECT;
 	}
 
-	/* redis_disconnect zeroes the password on every failure path. */
+	/* exa_redis_disconnect zeroes the password on every failure path. */
 	result = connect_wait(client, deadline);
 	if (result != REDIS_RESULT_OK)
 		return result;
@@ -522,63 +522,63 @@ redis_connect(RedisClient *client)
 		char		db[16];
 
 		snprintf(db, sizeof(db), "%d", target->db);
-		redis_appendv(client, 2, "SELECT", db);
+		exa_redis_appendv(client, 2, "SELECT", db);
 	}
 	if (client->npending == 0)
 		return REDIS_RESULT_OK;
 
-	result = redis_flush(client,
-						 Max(1, (int) TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+	result = exa_redis_flush(client,
+							 Max(1, (int) TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 																	  deadline)));
 	if (result != REDIS_RESULT_OK)
 		return result;
 
-	if (nauth && redis_reply_is_error(redis_reply(client, 0)))
+	if (nauth && exa_redis_reply_is_error(exa_redis_reply(client, 0)))
 	{
 		char		reason[256];
 
-		strlcpy(reason, redis_reply(client, 0)->str, sizeof(reason));
+		strlcpy(reason, exa_redis_reply(client, 0)->str, sizeof(reason));
 		redis_fail(client, "Redis at %s refused AUTH%s%s: %s",
 				   client->server,
 				   target->user[0] ? " for user " : "", target->user, reason);
 		return REDIS_RESULT_AUTH;
 	}
-	if (target->db != 0 && redis_reply_is_error(redis_reply(client, nauth)))
+	if (target->db != 0 && exa_redis_reply_is_error(exa_redis_reply(client, nauth)))
 	{
 		char		reason[256];
-		redisReply *r = redis_reply(client, nauth);
+		redisReply *r = exa_redis_reply(client, nauth);
 
 		strlcpy(reason, r && r->str ? r->str : "no reply", sizeof(reason));
 		redis_fail(client, "Redis at %s refused SELECT %d: %s",
 				   client->server, target->db, reason);
 		return REDIS_RESULT_AUTH;
 	}
-	redis_clear_replies(client);
+	exa_redis_clear_replies(client);
 	return REDIS_RESULT_OK;
 }
 
 void
-redis_append(RedisClient *client, int argc, const char **argv,
-			 const size_t *argvlen)
+exa_redis_append(RedisClient *client, int argc, const char **argv,
+				 const size_t *argvlen)
 {
 	if (client->ctx == NULL)
 		elog(ERROR, "Redis client is not connected");
 
 	/* A finished pipeline's replies go when the next one starts. */
 	if (client->npending > 0 && client->nreplies == client->npending)
-		redis_clear_replies(client);
+		exa_redis_clear_replies(client);
 
 	/* hiredis aborts the process on out-of-memory; REDIS_ERR is not seen. */
 	if (redisAppendCommandArgv(client->ctx, argc, argv, argvlen) != REDIS_OK)
 	{
-		redis_disconnect(client);
+		exa_redis_disconnect(client);
 		elog(ERROR, "could not append a Redis command");
 	}
 	client->npending++;
 }
 
 void
-redis_appendv(RedisClient *client, int argc,...)
+exa_redis_appendv(RedisClient *client, int argc,...)
 {
 	const char *argv[8];
 	size_t		argvlen[8];
@@ -595,7 +595,7 @@ redis_appendv(RedisClient *client, int argc,...)
 		argvlen[i] = strlen(argv[i]);
 	}
 	va_end(args);
-	redis_append(client, argc, argv, argvlen);
+	exa_redis_append(client, argc, argv, argvlen);
 }
 
 /* Store one reply, growing the array in our context. */
@@ -640,7 +640,7 @@ redis_collect_replies(RedisClient *client)
 }
 
 RedisResult
-redis_flush(RedisClient *client, int timeout_ms)
+exa_redis_flush(RedisClient *client, int timeout_ms)
 {
 	TimestampTz deadline;
 	RedisResult result = REDIS_RESULT_OK;
@@ -728,7 +728,7 @@ redis_flush(RedisClient *client, int timeout_ms)
 	}
 	PG_CATCH();
 	{
-		redis_disconnect(client);
+		exa_redis_disconnect(client);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -737,7 +737,7 @@ redis_flush(RedisClient *client, int timeout_ms)
 }
 
 redisReply *
-redis_reply(RedisClient *client, int i)
+exa_redis_reply(RedisClient *client, int i)
 {
 	/* Out of range is a caller's bug; NULL reads as an error reply. */
 	if (i < 0 || i >= client->nreplies)
@@ -746,7 +746,7 @@ redis_reply(RedisClient *client, int i)
 }
 
 void
-redis_clear_replies(RedisClient *client)
+exa_redis_clear_replies(RedisClient *client)
 {
 	int			i;
 
@@ -757,20 +757,20 @@ redis_clear_replies(RedisClient *client)
 }
 
 bool
-redis_reply_is_error(const redisReply *reply)
+exa_redis_reply_is_error(const redisReply *reply)
 {
 	return reply == NULL || reply->type == REDIS_REPLY_ERROR;
 }
 
 bool
-redis_reply_is_noperm(const redisReply *reply)
+exa_redis_reply_is_noperm(const redisReply *reply)
 {
 	return reply != NULL && reply->type == REDIS_REPLY_ERROR &&
 		reply->str != NULL && strncmp(reply->str, "NOPERM", 6) == 0;
 }
 
 bool
-redis_reply_is_unknown_command(const redisReply *reply)
+exa_redis_reply_is_unknown_command(const redisReply *reply)
 {
 	return reply != NULL && reply->type == REDIS_REPLY_ERROR &&
 		reply->str != NULL &&

@@ -57,7 +57,7 @@ typedef struct RedisClient
  * Create a client in TopMemoryContext-owned memory (once per process, or
  * per call with a short-lived parent).  Not connected.
  */
-extern RedisClient *redis_client_create(MemoryContext parent);
+extern RedisClient *exa_redis_client_create(MemoryContext parent);
 
 /*
  * Connect to exa_redis_target: resolve, non-blocking connect, AUTH with the
@@ -65,13 +65,13 @@ extern RedisClient *redis_client_create(MemoryContext parent);
  * SELECT when db != 0, all within redis_connect_timeout.  Closes any previous
  * connection first.
  */
-extern RedisResult redis_connect(RedisClient *client);
+extern RedisResult exa_redis_connect(RedisClient *client);
 
 /* Close the connection and free hiredis state.  Never raises. */
-extern void redis_disconnect(RedisClient *client);
+extern void exa_redis_disconnect(RedisClient *client);
 
 /* Close, and free the client itself (its memory context).  Never raises. */
-extern void redis_client_destroy(RedisClient *client);
+extern void exa_redis_client_destroy(RedisClient *client);
 
 static inline bool
 redis_is_connected(RedisClient *client)
@@ -80,21 +80,21 @@ redis_is_connected(RedisClient *client)
 }
 
 /*
- * Pipelining: append any number of commands, then redis_flush() sends them
+ * Pipelining: append any number of commands, then exa_redis_flush() sends them
  * and reads one reply per command within timeout_ms (the whole exchange).
- * Replies stay valid until the next redis_append after a flush, or until
- * redis_clear_replies / disconnect.  On a failure the connection is closed.
+ * Replies stay valid until the next exa_redis_append after a flush, or until
+ * exa_redis_clear_replies / disconnect.  On a failure the connection is closed.
  */
-extern void redis_append(RedisClient *client, int argc, const char **argv,
-						 const size_t *argvlen);
-extern void redis_appendv(RedisClient *client, int argc,...);	/* C strings */
-extern RedisResult redis_flush(RedisClient *client, int timeout_ms);
-extern redisReply *redis_reply(RedisClient *client, int i);
-extern void redis_clear_replies(RedisClient *client);
+extern void exa_redis_append(RedisClient *client, int argc, const char **argv,
+							 const size_t *argvlen);
+extern void exa_redis_appendv(RedisClient *client, int argc,...);	/* C strings */
+extern RedisResult exa_redis_flush(RedisClient *client, int timeout_ms);
+extern redisReply *exa_redis_reply(RedisClient *client, int i);
+extern void exa_redis_clear_replies(RedisClient *client);
 
 /* Helpers on replies. */
-extern bool redis_reply_is_error(const redisReply *reply);
-extern bool redis_reply_is_noperm(const redisReply *reply);
-extern bool redis_reply_is_unknown_command(const redisReply *reply);
+extern bool exa_redis_reply_is_error(const redisReply *reply);
+extern bool exa_redis_reply_is_noperm(const redisReply *reply);
+extern bool exa_redis_reply_is_unknown_command(const redisReply *reply);
 
 #endif							/* EXA_REDIS_CLIENT_H */

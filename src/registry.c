@@ -62,12 +62,12 @@
 #include "stmt.h"
 #include "worker_status.h"
 
-PG_FUNCTION_INFO_V1(register_service);
-PG_FUNCTION_INFO_V1(heartbeat_service);
-PG_FUNCTION_INFO_V1(deregister_service);
-PG_FUNCTION_INFO_V1(discover_services);
-PG_FUNCTION_INFO_V1(adapter_status);
-PG_FUNCTION_INFO_V1(flush_outbox);
+PG_FUNCTION_INFO_V1(exa_register_service);
+PG_FUNCTION_INFO_V1(exa_heartbeat_service);
+PG_FUNCTION_INFO_V1(exa_deregister_service);
+PG_FUNCTION_INFO_V1(exa_discover_services);
+PG_FUNCTION_INFO_V1(exa_adapter_status);
+PG_FUNCTION_INFO_V1(exa_flush_outbox);
 
 /* Longest service id, name, address and version. */
 #define SERVICE_TEXT_MAX	255
@@ -209,7 +209,7 @@ ttl_arg(FunctionCallInfo fcinfo, int argno)
  */
 
 Datum
-register_service(PG_FUNCTION_ARGS)
+exa_register_service(PG_FUNCTION_ARGS)
 {
 	char	   *service_id = service_text_arg(fcinfo, 0, "service_id", false);
 	char	   *service_name = service_text_arg(fcinfo, 1, "service_name", false);
@@ -251,13 +251,13 @@ register_service(PG_FUNCTION_ARGS)
 	if (exa_exec(&stmt_register, values, nulls, 0) != 1)
 		elog(ERROR, "register_service wrote no row");
 	result = exa_return_row(0);
-	outbox_enqueue_registry(service_id);
+	exa_outbox_enqueue_registry(service_id);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
 
 Datum
-heartbeat_service(PG_FUNCTION_ARGS)
+exa_heartbeat_service(PG_FUNCTION_ARGS)
 {
 	char	   *service_id = service_text_arg(fcinfo, 0, "service_id", false);
 	Datum		values[1];
@@ -272,13 +272,13 @@ heartbeat_service(PG_FUNCTION_ARGS)
 				 errmsg("service \"%s\" is not registered", service_id),
 				 errhint("Call exchange.register_service first.")));
 	result = exa_return_row(0);
-	outbox_enqueue_registry(service_id);
+	exa_outbox_enqueue_registry(service_id);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
 
 Datum
-deregister_service(PG_FUNCTION_ARGS)
+exa_deregister_service(PG_FUNCTION_ARGS)
 {
 	char	   *service_id = service_text_arg(fcinfo, 0, "service_id", false);
 	Datum		values[1];
@@ -290,7 +290,7 @@ deregister_service(PG_FUNCTION_ARGS)
 	deleted = (exa_exec(&stmt_deregister, values, NULL, 0) == 1);
 	/* A call that changes nothing writes no outbox row. */
 	if (deleted)
-		outbox_enqueue_registry(service_id);
+		exa_outbox_enqueue_registry(service_id);
 	SPI_finish();
 	PG_RETURN_BOOL(deleted);
 }
@@ -632,13 +632,13 @@ discover_scan(RedisClient *client, size_t skip, char ***out, int *nout,
 		redisReply *r;
 		redisReply *page;
 
-		redis_appendv(client, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", "1000");
-		if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+		exa_redis_appendv(client, 6, "SCAN", cursor, "MATCH", pattern, "COUNT", "1000");
+		if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 		{
 			strlcpy(errbuf, client->errmsg, errlen);
 			return false;
 		}
-		r = redis_reply(client, 0);
+		r = exa_redis_reply(client, 0);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 			r->element[0]->type != REDIS_REPLY_STRING ||
 			r->element[1]->type != REDIS_REPLY_ARRAY)
@@ -662,7 +662,7 @@ discover_scan(RedisClient *client, size_t skip, char ***out, int *nout,
 			}
 			keys[nkeys++] = pnstrdup(page->element[i]->str, page->element[i]->len);
 		}
-		redis_clear_replies(client);
+		exa_redis_clear_replies(client);
 	} while (strcmp(cursor, "0") != 0);
 
 	if (nkeys > 1)
@@ -702,21 +702,21 @@ discover_mget(RedisClient *client, char **keys, int n, size_t skip,
 		argv[j + 1] = keys[j];
 		argvlen[j + 1] = strlen(keys[j]);
 	}
-	redis_append(client, n + 1, argv, argvlen);
+	exa_redis_append(client, n + 1, argv, argvlen);
 	for (j = 0; j < n; j++)
 	{
 		hkeys[j] = psprintf("%sheartbeat:%s", exa_key_prefix, found[j].id);
 		argv[j + 1] = hkeys[j];
 		argvlen[j + 1] = strlen(hkeys[j]);
 	}
-	redis_append(client, n + 1, argv, argvlen);
-	if (redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
+	exa_redis_append(client, n + 1, argv, argvlen);
+	if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 	{
 		strlcpy(errbuf, client->errmsg, errlen);
 		return false;
 	}
-	sv = redis_reply(client, 0);
-	hb = redis_reply(client, 1);
+	sv = exa_redis_reply(client, 0);
+	hb = exa_redis_reply(client, 1);
 	if (sv == NULL || sv->type != REDIS_REPLY_ARRAY || sv->elements != (size_t) n ||
 		hb == NULL || hb->type != REDIS_REPLY_ARRAY || hb->elements != (size_t) n)
 	{
@@ -739,7 +739,7 @@ discover_mget(RedisClient *client, char **keys, int n, size_t skip,
 		if (h->type == REDIS_REPLY_STRING)
 			found[j].heartbeat = pnstrdup(h->str, h->len);
 	}
-	redis_clear_replies(client);
+	exa_redis_clear_replies(client);
 	pfree(argv);
 	pfree(argvlen);
 	for (j = 0; j < n; j++)
@@ -749,21 +749,59 @@ discover_mget(RedisClient *client, char **keys, int n, size_t skip,
 }
 
 /*
+ * The Redis part of a SQL call (discover_services, flush_outbox): session
+ * runs on a client of its own, in cxt, which is destroyed on every way out
+ * (an error included, so that no connection outlives the call).  Returns
+ * what session returned: false with errbuf set when Redis failed.
+ */
+typedef bool (*RedisSession) (RedisClient *client, void *arg, char *errbuf,
+							  size_t errlen);
+
+static bool
+with_redis(MemoryContext cxt, RedisSession session, void *arg, char *errbuf,
+		   size_t errlen)
+{
+	RedisClient *client = exa_redis_client_create(cxt);
+	volatile bool ok = false;
+
+	PG_TRY();
+	{
+		ok = session(client, arg, errbuf, errlen);
+	}
+	PG_CATCH();
+	{
+		exa_redis_client_destroy(client);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	exa_redis_client_destroy(client);
+	return ok;
+}
+
+/*
  * All Redis I/O of discover_services: SCAN <prefix>service:*, then MGET of
  * the service and heartbeat keys, 1,000 at a time.  Results are copied
  * into palloc'd memory.  Returns false with errbuf set on failure.
  */
-static bool
-discover_read(RedisClient *client, FoundService **out, int *nout,
-			  char *errbuf, size_t errlen)
+typedef struct FoundServices
 {
+	FoundService *found;
+	int			nfound;
+} FoundServices;
+
+static bool
+discover_read(RedisClient *client, void *arg, char *errbuf, size_t errlen)
+{
+	FoundService **out = &((FoundServices *) arg)->found;
+	int		   *nout = &((FoundServices *) arg)->nfound;
+
 	size_t		skip = strlen(exa_key_prefix) + strlen("service:");
 	char	  **keys;
 	int			nkeys;
 	FoundService *found;
 	int			i;
 
-	if (redis_connect(client) != REDIS_RESULT_OK)
+	if (exa_redis_connect(client) != REDIS_RESULT_OK)
 	{
 		strlcpy(errbuf, client->errmsg, errlen);
 		return false;
@@ -927,14 +965,13 @@ require_redis(const char *what)
 }
 
 Datum
-discover_services(PG_FUNCTION_ARGS)
+exa_discover_services(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *filter = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	RedisClient *client;
-	FoundService *found = NULL;
-	int			nfound = 0;
-	volatile bool ok;
+	FoundServices fs = {NULL, 0};
+	FoundService *found;
+	int			nfound;
 	char		errbuf[512];
 	int			i;
 	int			nbad = 0;
@@ -944,24 +981,13 @@ discover_services(PG_FUNCTION_ARGS)
 	initStringInfo(&badkeys);
 	InitMaterializedSRF(fcinfo, 0);
 
-	client = redis_client_create(CurrentMemoryContext);
-	PG_TRY();
-	{
-		ok = discover_read(client, &found, &nfound, errbuf, sizeof(errbuf));
-	}
-	PG_CATCH();
-	{
-		redis_client_destroy(client);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	redis_client_destroy(client);
-
-	if (!ok)
+	if (!with_redis(CurrentMemoryContext, discover_read, &fs, errbuf, sizeof(errbuf)))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not read service registrations from Redis"),
 				 errdetail_internal("%s", errbuf)));
+	found = fs.found;
+	nfound = fs.nfound;
 
 	if (nfound > 1)
 		qsort(found, nfound, sizeof(FoundService), found_cmp);
@@ -994,7 +1020,7 @@ discover_services(PG_FUNCTION_ARGS)
  */
 
 Datum
-adapter_status(PG_FUNCTION_ARGS)
+exa_adapter_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	Datum		values[9];
@@ -1099,26 +1125,25 @@ adapter_status(PG_FUNCTION_ARGS)
 
 /* Connect and push; false with errbuf set when the cache part failed. */
 static bool
-flush_push(RedisClient *client, DeliveryBatch *batch, char *errbuf,
-		   size_t errlen)
+flush_push(RedisClient *client, void *arg, char *errbuf, size_t errlen)
 {
-	if (redis_connect(client) != REDIS_RESULT_OK)
+	DeliveryBatch *batch = (DeliveryBatch *) arg;
+
+	if (exa_redis_connect(client) != REDIS_RESULT_OK)
 	{
 		strlcpy(errbuf, client->errmsg, errlen);
 		return false;
 	}
-	delivery_connected();
-	return delivery_push(client, batch, errbuf, errlen) == DELIVERY_OK;
+	exa_delivery_connected();
+	return exa_delivery_push(client, batch, errbuf, errlen) == DELIVERY_OK;
 }
 
 Datum
-flush_outbox(PG_FUNCTION_ARGS)
+exa_flush_outbox(PG_FUNCTION_ARGS)
 {
 	int32		max_rows;
 	MemoryContext cxt = CurrentMemoryContext;
 	DeliveryBatch *batch;
-	RedisClient *client;
-	volatile bool ok;
 	char		errbuf[512];
 	int			ndelivered = 0;
 	int			i;
@@ -1144,28 +1169,15 @@ flush_outbox(PG_FUNCTION_ARGS)
 	 * would push a stale state, so under REPEATABLE READ or SERIALIZABLE
 	 * they are left to the worker.
 	 */
-	batch = delivery_claim_locked(max_rows, !IsolationUsesXactSnapshot(), cxt);
+	batch = exa_delivery_claim_locked(max_rows, !IsolationUsesXactSnapshot(), cxt);
 	if (batch->nrows == 0)
 	{
 		SPI_finish();
 		PG_RETURN_INT32(0);
 	}
-	delivery_load_services(batch, DELIVERY_LOCK_XACT_WAIT, cxt);
+	exa_delivery_load_services(batch, DELIVERY_LOCK_XACT_WAIT, cxt);
 
-	client = redis_client_create(cxt);
-	PG_TRY();
-	{
-		ok = flush_push(client, batch, errbuf, sizeof(errbuf));
-	}
-	PG_CATCH();
-	{
-		redis_client_destroy(client);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	redis_client_destroy(client);
-
-	if (!ok)
+	if (!with_redis(cxt, flush_push, batch, errbuf, sizeof(errbuf)))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 				 errmsg("could not deliver outbox rows to Redis"),
@@ -1174,7 +1186,7 @@ flush_outbox(PG_FUNCTION_ARGS)
 
 	/*
 	 * The cache part is delivered; registry rows Redis refused (reported by
-	 * delivery_push) or that the connection lost stay for the worker.
+	 * exa_delivery_push) or that the connection lost stay for the worker.
 	 */
 	if (batch->registry_result == DELIVERY_FAILED)
 		ereport(WARNING,
@@ -1182,7 +1194,7 @@ flush_outbox(PG_FUNCTION_ARGS)
 				 errmsg("could not deliver service registrations to Redis"),
 				 errdetail_internal("%s", batch->registry_error),
 				 errhint("The registry rows stay in the outbox; the worker delivers them when Redis is back.")));
-	delivery_delete_delivered(batch);
+	exa_delivery_delete_delivered(batch);
 	SPI_finish();
 	for (i = 0; i < batch->nrows; i++)
 		ndelivered += batch->rows[i].delivered ? 1 : 0;

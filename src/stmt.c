@@ -23,6 +23,7 @@
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/uuid.h"
 
 #include "stmt.h"
 
@@ -33,6 +34,9 @@ exa_plan(ExaStmt *stmt)
 	{
 		SPIPlanPtr	plan;
 
+		if (stmt->nargs < 0 || stmt->nargs > EXA_STMT_MAXARGS)
+			elog(ERROR, "statement \"%s\" declares %d parameters, at most %d are allowed",
+				 stmt->sql, stmt->nargs, EXA_STMT_MAXARGS);
 		plan = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare statement \"%s\": %s",
@@ -137,7 +141,10 @@ exa_exec_indexed(ExaStmt *stmt, Datum *values, bool no_bitmap)
 	return n;
 }
 
-/* Format what (printf-style, from the caller's va_list) and raise 40001. */
+/*
+ * Format what (printf-style, from the caller's va_list; the format is
+ * translated whole) and raise 40001.
+ */
 static void exa_serialization_failure_va(const char *what, va_list args)
 			pg_attribute_printf(1, 0) pg_attribute_noreturn();
 
@@ -153,7 +160,7 @@ exa_serialization_failure_va(const char *what, va_list args)
 		int			needed;
 
 		va_copy(copy, args);
-		needed = appendStringInfoVA(&buf, what, copy);
+		needed = appendStringInfoVA(&buf, _(what), copy);
 		va_end(copy);
 		if (needed == 0)
 			break;
@@ -198,12 +205,25 @@ exa_recheck_missing_xact(ExaStmt *stmt, Datum *values, const char *nulls,
 	}
 }
 
+/*
+ * Row row of the last SPI result, checked at run time: an index past the
+ * rows the statement returned would read beyond SPI_tuptable->vals.
+ */
+static HeapTuple
+exa_row(uint64 row)
+{
+	if (SPI_tuptable == NULL || row >= SPI_processed)
+		elog(ERROR, "row " UINT64_FORMAT " is out of range: the statement returned " UINT64_FORMAT " rows",
+			 row, SPI_tuptable == NULL ? 0 : SPI_processed);
+	return SPI_tuptable->vals[row];
+}
+
 Datum
 exa_col(uint64 row, int col, bool *isnull)
 {
-	Assert(SPI_tuptable != NULL && row < SPI_processed);
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-						 col, isnull);
+	HeapTuple	tuple = exa_row(row);
+
+	return SPI_getbinval(tuple, SPI_tuptable->tupdesc, col, isnull);
 }
 
 Datum
@@ -239,9 +259,7 @@ exa_fnumber(const char *name)
 char *
 exa_col_named_text(uint64 row, const char *name)
 {
-	Assert(SPI_tuptable != NULL && row < SPI_processed);
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-						exa_fnumber(name));
+	return SPI_getvalue(exa_row(row), SPI_tuptable->tupdesc, exa_fnumber(name));
 }
 
 Datum
@@ -255,24 +273,38 @@ exa_return_row(uint64 row)
 {
 	HeapTupleHeader result;
 
-	Assert(SPI_tuptable != NULL && row < SPI_processed);
-	result = SPI_returntuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc);
+	result = SPI_returntuple(exa_row(row), SPI_tuptable->tupdesc);
 	if (result == NULL)
 		elog(ERROR, "could not return row: %s",
 			 SPI_result_code_string(SPI_result));
 	return PointerGetDatum(result);
 }
 
-Datum
-exa_text_array(List *strings)
+/* A one-dimensional array of the elements of items, converted by text. */
+static Datum
+exa_list_array(List *items, bool text)
 {
-	int			n = list_length(strings);
+	int			n = list_length(items);
 	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
 	int			i = 0;
 	ListCell   *lc;
 
-	foreach(lc, strings)
-		elems[i++] = CStringGetTextDatum((const char *) lfirst(lc));
-	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
-										   TYPALIGN_INT));
+	foreach(lc, items)
+		elems[i++] = text ? CStringGetTextDatum((const char *) lfirst(lc)) :
+			UUIDPGetDatum((pg_uuid_t *) lfirst(lc));
+	return PointerGetDatum(text ?
+						   construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT) :
+						   construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+Datum
+exa_text_array(List *strings)
+{
+	return exa_list_array(strings, true);
+}
+
+Datum
+exa_uuid_array(List *ids)
+{
+	return exa_list_array(ids, false);
 }

@@ -49,8 +49,10 @@ extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
  * exa_exec_recheck: run a read-only statement; under a transaction
  * snapshot run it again with the latest snapshot and raise 40001 unless
  * both answers are equal.  Returns SPI_processed of the answer.  The
- * printf-style what names what was read, for errdetail ("the funds,
- * orders or holds of account %s").  Both are macros: at READ COMMITTED
+ * printf-style what describes what was read as one noun phrase ("the
+ * funds, orders or holds of account %s"), the way PostgreSQL inserts an
+ * object's description into a message; the format is translated as a whole
+ * before it is filled in.  Both are macros: at READ COMMITTED
  * (the hot path) they cost one plain exa_exec(), and the what arguments
  * (exa_uuid_str() and the like) are not even evaluated.
  *
@@ -89,5 +91,7 @@ extern Datum exa_return_row(uint64 row);
 
 /* Build a one-dimensional text[] from a List of C strings. */
 extern Datum exa_text_array(List *strings);
+/* Build a one-dimensional uuid[] from a List of pg_uuid_t pointers. */
+extern Datum exa_uuid_array(List *ids);
 
 #endif							/* EXA_STMT_H */

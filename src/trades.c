@@ -7,7 +7,7 @@
  * Locks, in the global order (ledger.h): (1) the account row of every order
  * FOR SHARE, ascending account_id; (2) the order rows FOR UPDATE, ascending
  * order_id, so crossing matches never deadlock; (4) balance rows through
- * one ledger_move() of all the call's moves.  Settlement is allowed
+ * one exa_ledger_move() of all the call's moves.  Settlement is allowed
  * whatever the account or market status: the execution already happened.
  *
  * Arithmetic (README "Order lifecycle and arithmetic"), every amount a
@@ -47,11 +47,17 @@
 #include "orders.h"
 #include "stmt.h"
 
-PG_FUNCTION_INFO_V1(apply_trade);
-PG_FUNCTION_INFO_V1(apply_match);
+PG_FUNCTION_INFO_V1(exa_apply_trade);
+PG_FUNCTION_INFO_V1(exa_apply_match);
 
 
 #define TRADE_REF_MAXLEN 128
+
+/*
+ * A fill moves at most three balances: the lock it pays from, the asset it
+ * receives, the fee.
+ */
+#define FILL_MAX_MOVES 3
 
 /* One fill of one order, as computed before anything is written. */
 typedef struct Fill
@@ -118,7 +124,7 @@ static ExaStmt stmt_order_accounts = {
 static const char *
 fill_received_asset(const ExaOrder *o)
 {
-	return order_is_buy(o) ? o->base_asset : o->quote_asset;
+	return exa_order_is_buy(o) ? o->base_asset : o->quote_asset;
 }
 
 /*
@@ -135,7 +141,7 @@ fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg)
 	Numeric		proceeds;
 
 	f->notional = exa_trunc8(exa_mul(f->quantity, f->price));
-	proceeds = order_is_buy(o) ? f->quantity : f->notional;
+	proceeds = exa_order_is_buy(o) ? f->quantity : f->notional;
 	f->fee_currency = fee_currency_arg ? fee_currency_arg : (char *) received;
 	if (fee_arg != NULL)
 	{
@@ -212,15 +218,16 @@ fill_check(const Fill *f)
 	{
 		int			c = exa_cmp(f->price, o->price);
 
-		if ((order_is_buy(o) && c > 0) || (!order_is_buy(o) && c < 0))
+		if ((exa_order_is_buy(o) && c > 0) || (!exa_order_is_buy(o) && c < 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_EXA_PRICE_OUTSIDE_LIMIT),
 					 errmsg("fill price %s is outside the limit of order %s",
 							exa_num_str(f->price), id),
-					 errdetail("A %s order with limit %s fills at %s that.",
-							   exa_order_side_name(o->side),
-							   exa_num_str(o->price),
-							   order_is_buy(o) ? "or below" : "or above")));
+					 exa_order_is_buy(o) ?
+					 errdetail("A BUY order with limit %s fills at or below that.",
+							   exa_num_str(o->price)) :
+					 errdetail("A SELL order with limit %s fills at or above that.",
+							   exa_num_str(o->price))));
 	}
 
 	/* the arithmetic of place_order's TICK_SIZE and LOT_SIZE refusals */
@@ -241,22 +248,45 @@ fill_check(const Fill *f)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("fill of %s at %s has no value", exa_num_str(f->quantity),
 						exa_num_str(f->price)),
-				 order_is_buy(o) ?
+				 exa_order_is_buy(o) ?
 				 errdetail("Its notional trunc8(quantity x price) is 0: BUY order %s would receive the quantity for nothing.", id) :
 				 errdetail("Its notional trunc8(quantity x price) is 0: SELL order %s would give the quantity away for nothing.", id),
 				 errhint("Fill a larger quantity.")));
 }
 
 /*
+ * The next of the maxmoves entries of moves[], zeroed and filled with what
+ * every move of a fill shares; refuses to write past the end of moves[].
+ */
+static LedgerMove *
+fill_next_move(Fill *f, const char *kind, const char *asset,
+			   LedgerMove *moves, int *nmoves, int maxmoves)
+{
+	LedgerMove *m;
+
+	if (*nmoves >= maxmoves)
+		elog(ERROR, "a call of at most %d balance moves needs more", maxmoves);
+	m = &moves[(*nmoves)++];
+	memset(m, 0, sizeof(LedgerMove));
+	m->account_id = &f->o->account_id;
+	m->asset = asset;
+	m->kind = kind;
+	m->order_id = &f->o->order_id;
+	m->trade_id = &f->trade_id;
+	return m;
+}
+
+/*
  * Write one fill: the trade row (to rsinfo, or as *result), the order row,
- * its event, the stale keys; append its balance moves to moves[].
+ * its event, the stale keys; append its balance moves (at most
+ * FILL_MAX_MOVES) to moves[], which has room for maxmoves.
  */
 static void
 fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
-		   ReturnSetInfo *rsinfo, Datum *result)
+		   int maxmoves, ReturnSetInfo *rsinfo, Datum *result)
 {
 	ExaOrder   *o = f->o;
-	bool		buy = order_is_buy(o);
+	bool		buy = exa_order_is_buy(o);
 	Numeric		filled = exa_add(o->filled_quantity, f->quantity);
 	Numeric		value = exa_add(o->filled_value, exa_mul(f->quantity, f->price));
 	bool		complete = exa_cmp(filled, o->quantity) == 0;
@@ -310,39 +340,21 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	values[5] = NumericGetDatum(new_locked);
 	exa_exec(&stmt_fill_order, values, NULL, 0);
 
-	order_event(call, &o->order_id, exa_order_status_name(o->status), status,
-				f->quantity, f->trade_ref);
+	exa_order_event(call, &o->order_id, exa_order_status_name(o->status), status,
+					f->quantity, f->trade_ref);
 
 	/* What the order pays (out of its lock), then what it receives. */
-	m = &moves[(*nmoves)++];
-	memset(m, 0, sizeof(LedgerMove));
-	m->account_id = &o->account_id;
-	m->asset = o->lock_asset;
+	m = fill_next_move(f, "TRADE", o->lock_asset, moves, nmoves, maxmoves);
 	m->delta_locked = exa_neg(release);
 	m->delta_available = buy ? exa_sub(release, f->notional) : NULL;
-	m->kind = "TRADE";
-	m->order_id = &o->order_id;
-	m->trade_id = &f->trade_id;
 
-	m = &moves[(*nmoves)++];
-	memset(m, 0, sizeof(LedgerMove));
-	m->account_id = &o->account_id;
-	m->asset = fill_received_asset(o);
+	m = fill_next_move(f, "TRADE", fill_received_asset(o), moves, nmoves, maxmoves);
 	m->delta_available = buy ? f->quantity : f->notional;
-	m->kind = "TRADE";
-	m->order_id = &o->order_id;
-	m->trade_id = &f->trade_id;
 
 	if (!exa_is_zero(f->fee))
 	{
-		m = &moves[(*nmoves)++];
-		memset(m, 0, sizeof(LedgerMove));
-		m->account_id = &o->account_id;
-		m->asset = f->fee_currency;
+		m = fill_next_move(f, "FEE", f->fee_currency, moves, nmoves, maxmoves);
 		m->delta_available = exa_neg(f->fee);
-		m->kind = "FEE";
-		m->order_id = &o->order_id;
-		m->trade_id = &f->trade_id;
 	}
 
 	exa_call_key(call, "cache:order:%s", exa_uuid_str(&o->order_id));
@@ -384,35 +396,40 @@ fill_retry_diff(uint64 row, const Fill *f)
 	StringInfoData diff;
 
 	initStringInfo(&diff);
-	if (exa_cmp(s_qty, f->quantity) != 0)
-		appendStringInfo(&diff, " quantity %s (now %s);", exa_num_str(s_qty),
-						 exa_num_str(f->quantity));
-	if (exa_cmp(s_price, f->price) != 0)
-		appendStringInfo(&diff, " price %s (now %s);", exa_num_str(s_price),
-						 exa_num_str(f->price));
-	if (exa_cmp(s_fee, f->fee) != 0)
-		appendStringInfo(&diff, " fee %s (now %s);", exa_num_str(s_fee),
-						 exa_num_str(f->fee));
-	if (strcmp(s_ccy, f->fee_currency) != 0)
-		appendStringInfo(&diff, " fee_currency %s (now %s);", s_ccy, f->fee_currency);
-	if ((s_liq == NULL) != (f->liquidity == NULL) ||
-		(s_liq != NULL && strcmp(s_liq, f->liquidity) != 0))
-		appendStringInfo(&diff, " liquidity %s (now %s);", s_liq ? s_liq : "NULL",
-						 f->liquidity ? f->liquidity : "NULL");
+	exa_diff_num(&diff, "quantity", s_qty, f->quantity);
+	exa_diff_num(&diff, "price", s_price, f->price);
+	exa_diff_num(&diff, "fee", s_fee, f->fee);
+	exa_diff_text(&diff, "fee_currency", s_ccy, f->fee_currency);
+	exa_diff_text(&diff, "liquidity", s_liq, f->liquidity);
 	if (diff.len == 0)
 		return NULL;
-	diff.data[diff.len - 1] = '.';
 	return diff.data;
 }
 
+/* Why a trade_ref retry is not the stored fill (LX009). */
+typedef enum TradeRefConflict
+{
+	TRADE_REF_VALUES,			/* diff lists the columns that differ */
+	TRADE_REF_NO_MATCH_ID,		/* the stored trade came from apply_trade */
+	TRADE_REF_NO_SELL_LEG,		/* the BUY leg exists, the SELL leg does not */
+	TRADE_REF_OTHER_MATCH,		/* the two legs belong to other matches */
+} TradeRefConflict;
+
 static void
-trade_ref_conflict(const char *trade_ref, pg_uuid_t *order_id, const char *diff)
+trade_ref_conflict(const char *trade_ref, pg_uuid_t *order_id,
+				   TradeRefConflict why, const char *diff)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_EXA_IDEMPOTENCY_CONFLICT),
 			 errmsg("trade_ref \"%s\" was already used for another fill of order %s",
 					trade_ref, exa_uuid_str(order_id)),
-			 errdetail("The stored trade has%s", diff),
+			 why == TRADE_REF_VALUES ?
+			 errdetail("The stored trade has other values (stored -> given): %s.", diff) :
+			 why == TRADE_REF_NO_MATCH_ID ?
+			 errdetail("The stored trade has no match_id: it was applied by apply_trade.") :
+			 why == TRADE_REF_NO_SELL_LEG ?
+			 errdetail("The stored trade has no SELL leg: the order was not matched with this SELL order under this trade_ref.") :
+			 errdetail("The stored trade has another match_id: the two orders were not matched together under this trade_ref."),
 			 errhint("Use a new trade_ref for a new fill.")));
 }
 
@@ -430,7 +447,7 @@ arg_executed_at(FunctionCallInfo fcinfo, int argno)
  *			   trade_ref text, liquidity text) -> trades
  */
 Datum
-apply_trade(PG_FUNCTION_ARGS)
+exa_apply_trade(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
 	Numeric		quantity = exa_arg_amount(fcinfo, 1, "quantity", EXA_AMOUNT_POSITIVE);
@@ -445,13 +462,13 @@ apply_trade(PG_FUNCTION_ARGS)
 	ExaOrder	o;
 	ExaCall		call;
 	Fill		f = {0};
-	LedgerMove	moves[3];
+	LedgerMove	moves[FILL_MAX_MOVES];
 	int			nmoves = 0;
 	Datum		result = (Datum) 0;
 
 	exa_call_begin(&call);
-	order_lock_account(order_id, &acct);
-	order_lock(order_id, &o);
+	exa_order_lock_account(order_id, &acct);
+	exa_order_lock(order_id, &o);
 
 	f.o = &o;
 	f.quantity = quantity;
@@ -475,7 +492,7 @@ apply_trade(PG_FUNCTION_ARGS)
 			char	   *diff = fill_retry_diff(0, &f);
 
 			if (diff != NULL)
-				trade_ref_conflict(trade_ref, order_id, diff);
+				trade_ref_conflict(trade_ref, order_id, TRADE_REF_VALUES, diff);
 			result = exa_return_row(0);
 			exa_call_end(&call);
 			PG_RETURN_DATUM(result);
@@ -483,8 +500,8 @@ apply_trade(PG_FUNCTION_ARGS)
 	}
 
 	fill_check(&f);
-	fill_apply(&call, &f, moves, &nmoves, NULL, &result);
-	ledger_move(&call, moves, nmoves);
+	fill_apply(&call, &f, moves, &nmoves, lengthof(moves), NULL, &result);
+	exa_ledger_move(&call, moves, nmoves);
 	fill_fee_ledger(&f);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
@@ -516,19 +533,19 @@ match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell)
 		memcpy(&acct_of[k], DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
 	}
 	c = exa_uuid_cmp(&acct_of[0], &acct_of[1]);
-	ledger_lock_account(c <= 0 ? &acct_of[0] : &acct_of[1], false, &acct);
+	exa_ledger_lock_account(c <= 0 ? &acct_of[0] : &acct_of[1], false, &acct);
 	if (c != 0)
-		ledger_lock_account(c < 0 ? &acct_of[1] : &acct_of[0], false, &acct);
+		exa_ledger_lock_account(c < 0 ? &acct_of[1] : &acct_of[0], false, &acct);
 
 	if (exa_uuid_cmp(buy_id, sell_id) < 0)
 	{
-		order_lock(buy_id, buy);
-		order_lock(sell_id, sell);
+		exa_order_lock(buy_id, buy);
+		exa_order_lock(sell_id, sell);
 	}
 	else
 	{
-		order_lock(sell_id, sell);
-		order_lock(buy_id, buy);
+		exa_order_lock(sell_id, sell);
+		exa_order_lock(buy_id, buy);
 	}
 
 	if (buy->side != EXA_SIDE_BUY || sell->side != EXA_SIDE_SELL)
@@ -570,27 +587,25 @@ match_retry(const char *trade_ref, pg_uuid_t *buy_id, pg_uuid_t *sell_id,
 	if (have_buy)
 	{
 		if ((diff = fill_retry_diff(0, fb)) != NULL)
-			trade_ref_conflict(trade_ref, buy_id, diff);
+			trade_ref_conflict(trade_ref, buy_id, TRADE_REF_VALUES, diff);
 		tb = SPI_copytuple(SPI_tuptable->vals[0]);
 		mb = exa_col_named(0, "match_id", &isnull);
 		if (isnull)
-			trade_ref_conflict(trade_ref, buy_id, " no match_id: it was applied by apply_trade.");
+			trade_ref_conflict(trade_ref, buy_id, TRADE_REF_NO_MATCH_ID, NULL);
 	}
 	have_sell = exa_exec(&stmt_trade_by_ref, ks, NULL, 1) == 1;
 	if (!have_sell)
 	{
 		if (have_buy)
-			trade_ref_conflict(trade_ref, buy_id,
-							   " no SELL leg: the order was not matched with this SELL order under this trade_ref.");
+			trade_ref_conflict(trade_ref, buy_id, TRADE_REF_NO_SELL_LEG, NULL);
 		return false;
 	}
 	if ((diff = fill_retry_diff(0, fs)) != NULL)
-		trade_ref_conflict(trade_ref, sell_id, diff);
+		trade_ref_conflict(trade_ref, sell_id, TRADE_REF_VALUES, diff);
 	ms = exa_col_named(0, "match_id", &isnull);
 	if (!have_buy || isnull ||
 		exa_uuid_cmp(DatumGetUUIDP(mb), DatumGetUUIDP(ms)) != 0)
-		trade_ref_conflict(trade_ref, sell_id,
-						   " another match_id: the two orders were not matched together under this trade_ref.");
+		trade_ref_conflict(trade_ref, sell_id, TRADE_REF_OTHER_MATCH, NULL);
 	tuplestore_puttuple(rsinfo->setResult, tb);
 	tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
 	return true;
@@ -606,7 +621,7 @@ match_retry(const char *trade_ref, pg_uuid_t *buy_id, pg_uuid_t *sell_id,
  * maker.
  */
 Datum
-apply_match(PG_FUNCTION_ARGS)
+exa_apply_match(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *buy_id = exa_arg_uuid(fcinfo, 0, "buy_order_id");
 	pg_uuid_t  *sell_id = exa_arg_uuid(fcinfo, 1, "sell_order_id");
@@ -624,7 +639,7 @@ apply_match(PG_FUNCTION_ARGS)
 	Fill		fb = {0},
 				fs = {0};
 	pg_uuid_t  *match_id;
-	LedgerMove	moves[6];
+	LedgerMove	moves[2 * FILL_MAX_MOVES];
 	int			nmoves = 0;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	bool		buy_is_maker;
@@ -632,7 +647,8 @@ apply_match(PG_FUNCTION_ARGS)
 	if (exa_uuid_cmp(buy_id, sell_id) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("buy_order_id and sell_order_id must differ")));
+				 errmsg("parameters \"%s\" and \"%s\" must differ",
+						"buy_order_id", "sell_order_id")));
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
@@ -670,9 +686,9 @@ apply_match(PG_FUNCTION_ARGS)
 
 	match_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
 	fb.match_id = fs.match_id = match_id;
-	fill_apply(&call, &fb, moves, &nmoves, rsinfo, NULL);
-	fill_apply(&call, &fs, moves, &nmoves, rsinfo, NULL);
-	ledger_move(&call, moves, nmoves);
+	fill_apply(&call, &fb, moves, &nmoves, lengthof(moves), rsinfo, NULL);
+	fill_apply(&call, &fs, moves, &nmoves, lengthof(moves), rsinfo, NULL);
+	exa_ledger_move(&call, moves, nmoves);
 	fill_fee_ledger(&fb);
 	fill_fee_ledger(&fs);
 	exa_call_end(&call);

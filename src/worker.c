@@ -269,17 +269,17 @@ worker_connect(WorkerState *ws)
 	DeliveryResult d;
 
 	pgstat_report_activity(STATE_RUNNING, "connecting to Redis");
-	r = redis_connect(ws->client);
+	r = exa_redis_connect(ws->client);
 	if (r != REDIS_RESULT_OK)
 	{
 		redis_trouble(ws, ws->client->errmsg, false, false);
 		return false;
 	}
-	delivery_connected();
-	d = delivery_ping(ws->client, errbuf, sizeof(errbuf));
+	exa_delivery_connected();
+	d = exa_delivery_ping(ws->client, errbuf, sizeof(errbuf));
 	if (d != DELIVERY_OK)
 	{
-		redis_disconnect(ws->client);
+		exa_redis_disconnect(ws->client);
 		redis_trouble(ws, errbuf, false, false);
 		return false;
 	}
@@ -324,7 +324,7 @@ registry_outcome(WorkerState *ws, DeliveryBatch *batch)
 		ws->registry_backoff_ms = 0;
 		ws->registry_retry_at = 0;
 	}
-	exa_status_set_refusals(delivery_refusals());
+	exa_status_set_refusals(exa_delivery_refusals());
 }
 
 /*
@@ -364,12 +364,12 @@ worker_check_backlog(WorkerState *ws)
 		return;
 
 	pgstat_report_activity(STATE_RUNNING, "invalidating the whole cache space");
-	d = delivery_unlink_cache_space(ws->client, &nkeys, errbuf, sizeof(errbuf));
+	d = exa_delivery_unlink_cache_space(ws->client, &nkeys, errbuf, sizeof(errbuf));
 	if (d != DELIVERY_OK)
 	{
 		/* Not done: reconnect later, which checks the backlog again. */
 		if (d == DELIVERY_REFUSED)
-			redis_disconnect(ws->client);
+			exa_redis_disconnect(ws->client);
 		push_failed(ws, d, errbuf);
 		return;
 	}
@@ -385,7 +385,7 @@ worker_check_backlog(WorkerState *ws)
 			 errdetail("Deleted %lld keys matching \"%scache:*\" and dropped %llu of %lld pending cache rows.",
 					   (long long) nkeys, exa_key_prefix,
 					   (unsigned long long) dropped, (long long) nrows)));
-	exa_status_pushed(nkeys, delivery_refusals());
+	exa_status_pushed(nkeys, exa_delivery_refusals());
 }
 
 /*
@@ -403,20 +403,20 @@ worker_heartbeat(WorkerState *ws)
 													 exa_heartbeat_interval * 1000);
 	MemoryContextReset(ws->batch_cxt);
 	begin_txn("reading live service registrations");
-	batch = delivery_live_services(ws->batch_cxt);
-	delivery_add_self(batch, ws->dbname, ws->started_at, ws->batch_cxt);
+	batch = exa_delivery_live_services(ws->batch_cxt);
+	exa_delivery_add_self(batch, ws->dbname, ws->started_at, ws->batch_cxt);
 	end_txn(ws->batch_cxt);
 
 	if (batch->nservices == 0)
 	{
 		/* Nothing to write: keep the connection honest with a PING. */
-		d = delivery_ping(ws->client, errbuf, sizeof(errbuf));
+		d = exa_delivery_ping(ws->client, errbuf, sizeof(errbuf));
 	}
 	else
 	{
 		pgstat_report_activity(STATE_RUNNING, "re-applying service registrations");
-		(void) delivery_push(ws->client, batch, errbuf, sizeof(errbuf));
-		delivery_unlock_services(batch);
+		(void) exa_delivery_push(ws->client, batch, errbuf, sizeof(errbuf));
+		exa_delivery_unlock_services(batch);
 		d = batch->registry_result;
 		if (d == DELIVERY_REFUSED)
 		{
@@ -430,7 +430,7 @@ worker_heartbeat(WorkerState *ws)
 	if (d != DELIVERY_OK)
 	{
 		if (d == DELIVERY_REFUSED)
-			redis_disconnect(ws->client);
+			exa_redis_disconnect(ws->client);
 		push_failed(ws, d, errbuf);
 		/* Retry the re-application soon after the reconnect. */
 		ws->next_heartbeat = 0;
@@ -498,11 +498,11 @@ worker_deliver(WorkerState *ws)
 	 * once after a delivery, so they never linger; if we die first, they
 	 * are delivered again (idempotent).
 	 */
-	delivery_delete_ids(ws->done, ws->ndone);
+	exa_delivery_delete_ids(ws->done, ws->ndone);
 	ws->ndone = 0;
-	batch = delivery_claim_worker(exa_outbox_batch_size, registry, ws->batch_cxt);
+	batch = exa_delivery_claim_worker(exa_outbox_batch_size, registry, ws->batch_cxt);
 	if (batch->nrows > 0)
-		delivery_load_services(batch, DELIVERY_LOCK_SESSION_NOWAIT, ws->batch_cxt);
+		exa_delivery_load_services(batch, DELIVERY_LOCK_SESSION_NOWAIT, ws->batch_cxt);
 	end_txn(ws->batch_cxt);
 
 	if (batch->nrows == 0)
@@ -511,8 +511,8 @@ worker_deliver(WorkerState *ws)
 	snprintf(activity, sizeof(activity), "pushing %d outbox rows to Redis",
 			 batch->nrows);
 	pgstat_report_activity(STATE_RUNNING, activity);
-	d = delivery_push(ws->client, batch, errbuf, sizeof(errbuf));
-	delivery_unlock_services(batch);
+	d = exa_delivery_push(ws->client, batch, errbuf, sizeof(errbuf));
+	exa_delivery_unlock_services(batch);
 
 	remember_delivered(ws, batch);
 	for (i = 0; i < batch->nrows; i++)
@@ -521,7 +521,7 @@ worker_deliver(WorkerState *ws)
 	{
 		/* Give the others back now rather than after the lease. */
 		begin_txn("releasing outbox rows");
-		delivery_release_undelivered(batch);
+		exa_delivery_release_undelivered(batch);
 		end_txn(ws->batch_cxt);
 	}
 
@@ -538,7 +538,7 @@ worker_deliver(WorkerState *ws)
 		push_failed(ws, DELIVERY_FAILED, batch->registry_error);
 		return -1;
 	}
-	exa_status_pushed(batch->nkeys, delivery_refusals());
+	exa_status_pushed(batch->nkeys, exa_delivery_refusals());
 	redis_recovered(ws);
 	return ndelivered;
 }
@@ -562,7 +562,7 @@ worker_reload(WorkerState *ws)
 	if (strcmp(old_url, exa_redis_url ? exa_redis_url : "") != 0 ||
 		strcmp(old_pwfile, exa_redis_password_file ? exa_redis_password_file : "") != 0)
 	{
-		redis_disconnect(ws->client);
+		exa_redis_disconnect(ws->client);
 		exa_status_set_connected(false, NULL);
 		ws->next_attempt = 0;
 		ws->backoff_ms = 0;
@@ -629,7 +629,7 @@ worker_init(WorkerState *ws, Oid dboid)
 									 get_database_name(MyDatabaseId));
 	CommitTransactionCommand();
 	ws->started_at = GetCurrentTimestamp();
-	ws->client = redis_client_create(TopMemoryContext);
+	ws->client = exa_redis_client_create(TopMemoryContext);
 	ws->batch_cxt = AllocSetContextCreate(TopMemoryContext,
 										  "exchange_adapter worker batch",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -668,7 +668,7 @@ worker_extension_ready(WorkerState *ws)
 						 EXA_EXTENSION_NAME, ws->dbname,
 						 "exchange_adapter.database")));
 	}
-	redis_disconnect(ws->client);
+	exa_redis_disconnect(ws->client);
 	exa_status_set_connected(false, NULL);
 	ws->claims_released = false;
 	return false;
@@ -684,7 +684,7 @@ worker_release_old_claims(WorkerState *ws)
 	if (ws->claims_released)
 		return;
 	begin_txn("releasing claims of a previous worker");
-	(void) delivery_release_all_claims();
+	(void) exa_delivery_release_all_claims();
 	end_txn(ws->batch_cxt);
 	ws->claims_released = true;
 }

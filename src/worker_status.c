@@ -145,7 +145,7 @@ exa_status_pushed(int64 nkeys, const char *refusals)
 	SpinLockRelease(&exa_shared->mutex);
 }
 
-/* The refusals in force (delivery_refusals()) into the shared status. */
+/* The refusals in force (exa_delivery_refusals()) into the shared status. */
 void
 exa_status_set_refusals(const char *refusals)
 {

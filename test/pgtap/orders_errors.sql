@@ -35,79 +35,79 @@ SELECT (SELECT count(*) FROM exchange.orders) AS orders,
 
 -- place_order: 22023 -------------------------------------------------------------------------
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1)$$, :'acct'),
-	'22023', 'a LIMIT order needs a price', 'place_order: LIMIT without price is 22023');
+	'22023', 'a LIMIT order needs parameter "price"', 'place_order: LIMIT without price is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'SELL', 'LIMIT', 1)$$, :'acct'),
-	'22023', 'a LIMIT order needs a price', 'place_order: LIMIT SELL without price is 22023');
+	'22023', 'a LIMIT order needs parameter "price"', 'place_order: LIMIT SELL without price is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'MARKET', 1)$$, :'acct'),
 	'22023', 'a MARKET BUY order needs a protection price', 'place_order: MARKET BUY without protection price is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'STOP', 1, stop_price => 5)$$, :'acct'),
 	'22023', 'a STOP BUY order needs a protection price', 'place_order: STOP BUY without protection price is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'SELL', 'STOP', 1, 5)$$, :'acct'),
-	'22023', 'a STOP order needs a stop_price', 'place_order: STOP without stop_price is 22023');
+	'22023', 'a STOP order needs parameter "stop_price"', 'place_order: STOP without stop_price is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, 10, stop_price => 5)$$, :'acct'),
-	'22023', 'stop_price is only allowed on STOP orders', 'place_order: stop_price on a LIMIT order is 22023');
+	'22023', 'parameter "stop_price" is only allowed on STOP orders', 'place_order: stop_price on a LIMIT order is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'SELL', 'MARKET', 1, stop_price => 5)$$, :'acct'),
-	'22023', 'stop_price is only allowed on STOP orders', 'place_order: stop_price on a MARKET order is 22023');
+	'22023', 'parameter "stop_price" is only allowed on STOP orders', 'place_order: stop_price on a MARKET order is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'MARKET', 1, 10, 'GTC')$$, :'acct'),
 	'22023', 'a MARKET order cannot be GTC', 'place_order: GTC MARKET is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'SELL', 'MARKET', 1, NULL, 'GTC')$$, :'acct'),
 	'22023', 'a MARKET order cannot be GTC', 'place_order: GTC MARKET SELL is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'buy', 'LIMIT', 1, 10)$$, :'acct'),
-	'22023', 'invalid side "buy"', 'place_order: a side not in exact upper case is 22023');
+	'22023', 'invalid value for parameter "side": "buy"', 'place_order: a side not in exact upper case is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'HOLD', 'LIMIT', 1, 10)$$, :'acct'),
-	'22023', 'invalid side "HOLD"', 'place_order: an unknown side is 22023');
+	'22023', 'invalid value for parameter "side": "HOLD"', 'place_order: an unknown side is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'STOP_LIMIT', 1, 10)$$, :'acct'),
-	'22023', 'invalid order_type "STOP_LIMIT"', 'place_order: an unknown order_type is 22023');
+	'22023', 'invalid value for parameter "order_type": "STOP_LIMIT"', 'place_order: an unknown order_type is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, 10, 'DAY')$$, :'acct'),
-	'22023', 'invalid time_in_force "DAY"', 'place_order: an unknown time_in_force is 22023');
+	'22023', 'invalid value for parameter "time_in_force": "DAY"', 'place_order: an unknown time_in_force is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 0, 10)$$, :'acct'),
-	'22023', 'quantity must be positive', 'place_order: quantity 0 is 22023');
+	'22023', 'parameter "quantity" must be positive', 'place_order: quantity 0 is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', -1, 10)$$, :'acct'),
-	'22023', 'quantity must be positive', 'place_order: a negative quantity is 22023');
+	'22023', 'parameter "quantity" must be positive', 'place_order: a negative quantity is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, -10)$$, :'acct'),
-	'22023', 'price must be positive', 'place_order: a negative price is 22023');
+	'22023', 'parameter "price" must be positive', 'place_order: a negative price is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, 0)$$, :'acct'),
-	'22023', 'price must be positive', 'place_order: price 0 is 22023');
+	'22023', 'parameter "price" must be positive', 'place_order: price 0 is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'SELL', 'STOP', 1, stop_price => -5)$$, :'acct'),
-	'22023', 'stop_price must be positive', 'place_order: a negative stop_price is 22023');
+	'22023', 'parameter "stop_price" must be positive', 'place_order: a negative stop_price is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 'NaN', 10)$$, :'acct'),
-	'22023', 'quantity must be a finite number', 'place_order: NaN quantity is 22023');
+	'22023', 'parameter "quantity" must be a finite number', 'place_order: NaN quantity is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, 'Infinity')$$, :'acct'),
-	'22023', 'price must be a finite number', 'place_order: infinite price is 22023');
+	'22023', 'parameter "price" must be a finite number', 'place_order: infinite price is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, '-Infinity')$$, :'acct'),
-	'22023', 'price must be a finite number', 'place_order: -Infinity price is 22023');
+	'22023', 'parameter "price" must be a finite number', 'place_order: -Infinity price is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 0.000000001, 10)$$, :'acct'),
-	'22023', 'quantity has more than 8 decimal places', 'place_order: a quantity with 9 decimals is 22023');
+	'22023', 'parameter "quantity" has more than 8 decimal places', 'place_order: a quantity with 9 decimals is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, 10.000000001)$$, :'acct'),
-	'22023', 'price has more than 8 decimal places', 'place_order: a price with 9 decimals is 22023');
+	'22023', 'parameter "price" has more than 8 decimal places', 'place_order: a price with 9 decimals is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'SELL', 'STOP', 1, stop_price => 5.000000001)$$, :'acct'),
-	'22023', 'stop_price has more than 8 decimal places', 'place_order: a stop_price with 9 decimals is 22023');
+	'22023', 'parameter "stop_price" has more than 8 decimal places', 'place_order: a stop_price with 9 decimals is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, '', 'BUY', 'LIMIT', 1, 10)$$, :'acct'),
-	'22023', 'symbol must not be empty', 'place_order: an empty symbol is 22023');
+	'22023', 'parameter "symbol" must not be empty', 'place_order: an empty symbol is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, 10, client_order_id => '')$$, :'acct'),
-	'22023', 'client_order_id must not be empty', 'place_order: an empty client_order_id is 22023');
+	'22023', 'parameter "client_order_id" must not be empty', 'place_order: an empty client_order_id is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, 10, client_order_id => repeat('c', 65))$$, :'acct'),
-	'22023', 'client_order_id is too long', 'place_order: a client_order_id of 65 characters is 22023');
+	'22023', 'parameter "client_order_id" is too long', 'place_order: a client_order_id of 65 characters is 22023');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, 10, metadata => '"x"')$$, :'acct'),
-	'22023', 'metadata must be a JSON object', 'place_order: metadata that is not an object is 22023');
+	'22023', 'parameter "metadata" must be a JSON object', 'place_order: metadata that is not an object is 22023');
 -- place_order: 22004 -------------------------------------------------------------------------
 SELECT throws_ok($$SELECT exchange.place_order(NULL, 'TAP-USDT', 'BUY', 'LIMIT', 1, 10)$$,
-	'22004', 'account_id must not be null', 'place_order: NULL account_id is 22004');
+	'22004', 'parameter "account_id" must not be null', 'place_order: NULL account_id is 22004');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, NULL, 'BUY', 'LIMIT', 1, 10)$$, :'acct'),
-	'22004', 'symbol must not be null', 'place_order: NULL symbol is 22004');
+	'22004', 'parameter "symbol" must not be null', 'place_order: NULL symbol is 22004');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', NULL, 'LIMIT', 1, 10)$$, :'acct'),
-	'22004', 'side must not be null', 'place_order: NULL side is 22004');
+	'22004', 'parameter "side" must not be null', 'place_order: NULL side is 22004');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', NULL, 1, 10)$$, :'acct'),
-	'22004', 'order_type must not be null', 'place_order: NULL order_type is 22004');
+	'22004', 'parameter "order_type" must not be null', 'place_order: NULL order_type is 22004');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', NULL, 10)$$, :'acct'),
-	'22004', 'quantity must not be null', 'place_order: NULL quantity is 22004');
+	'22004', 'parameter "quantity" must not be null', 'place_order: NULL quantity is 22004');
 -- place_order: 22003 -------------------------------------------------------------------------
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1e16, 10)$$, :'acct'),
-	'22003', 'quantity is out of range', 'place_order: quantity 1e16 is 22003');
+	'22003', 'parameter "quantity" is out of range', 'place_order: quantity 1e16 is 22003');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'BUY', 'LIMIT', 1, 1e20)$$, :'acct'),
-	'22003', 'price is out of range', 'place_order: price 1e20 is 22003');
+	'22003', 'parameter "price" is out of range', 'place_order: price 1e20 is 22003');
 SELECT throws_ok(format($$SELECT exchange.place_order(%L, 'TAP-USDT', 'SELL', 'STOP', 1, stop_price => 1e16)$$, :'acct'),
-	'22003', 'stop_price is out of range', 'place_order: stop_price 1e16 is 22003');
+	'22003', 'parameter "stop_price" is out of range', 'place_order: stop_price 1e16 is 22003');
 -- place_order: LX003, LX009 ------------------------------------------------------------------
 SELECT throws_ok(format($$SELECT exchange.place_order(%s, 'TAP-USDT', 'BUY', 'LIMIT', 1, 10)$$, :'nil'),
 	'LX003', NULL, 'place_order: an unknown account is LX003');
@@ -129,7 +129,7 @@ SELECT is((SELECT status::text || ' ' || reject_reason FROM exchange.orders WHER
 	'REJECTED INSUFFICIENT_FUNDS', 'place_order: a business refusal is stored REJECTED, not raised');
 
 -- cancel_order, expire_order ----------------------------------------------------------------
-SELECT throws_ok($$SELECT exchange.cancel_order(NULL)$$, '22004', 'order_id must not be null',
+SELECT throws_ok($$SELECT exchange.cancel_order(NULL)$$, '22004', 'parameter "order_id" must not be null',
 	'cancel_order: NULL order_id is 22004');
 SELECT throws_ok(format($$SELECT exchange.cancel_order(%s)$$, :'nil'), 'LX003', NULL,
 	'cancel_order: an unknown order is LX003');
@@ -140,10 +140,10 @@ SELECT throws_ok(format($$SELECT exchange.cancel_order(%L)$$, :'filled_id'), 'LX
 SELECT throws_ok(format($$SELECT exchange.cancel_order(%L)$$, :'rejected_id'), 'LX002',
 	'illegal order transition from REJECTED to CANCELLED', 'cancel_order: a REJECTED order is LX002');
 SELECT throws_ok(format($$SELECT exchange.cancel_order(%L, '')$$, :'open_id'), '22023',
-	'reason must not be empty', 'cancel_order: an empty reason is 22023');
+	'parameter "reason" must not be empty', 'cancel_order: an empty reason is 22023');
 SELECT throws_ok(format($$SELECT exchange.cancel_order(%L, repeat('r', 257))$$, :'open_id'), '22023',
-	'reason is too long', 'cancel_order: a reason of 257 characters is 22023');
-SELECT throws_ok($$SELECT exchange.expire_order(NULL)$$, '22004', 'order_id must not be null',
+	'parameter "reason" is too long', 'cancel_order: a reason of 257 characters is 22023');
+SELECT throws_ok($$SELECT exchange.expire_order(NULL)$$, '22004', 'parameter "order_id" must not be null',
 	'expire_order: NULL order_id is 22004');
 SELECT throws_ok(format($$SELECT exchange.expire_order(%s)$$, :'nil'), 'LX003', NULL,
 	'expire_order: an unknown order is LX003');
@@ -154,30 +154,30 @@ SELECT throws_ok(format($$SELECT exchange.expire_order(%L)$$, :'filled_id'), 'LX
 SELECT throws_ok(format($$SELECT exchange.expire_order(%L)$$, :'rejected_id'), 'LX002',
 	'illegal order transition from REJECTED to EXPIRED', 'expire_order: a REJECTED order is LX002');
 -- cancel_orders, expire_orders, trigger_stop_orders -----------------------------------------
-SELECT throws_ok($$SELECT * FROM exchange.cancel_orders(NULL)$$, '22004', 'account_id must not be null',
+SELECT throws_ok($$SELECT * FROM exchange.cancel_orders(NULL)$$, '22004', 'parameter "account_id" must not be null',
 	'cancel_orders: NULL account_id is 22004');
 SELECT throws_ok(format($$SELECT * FROM exchange.cancel_orders(%s)$$, :'nil'), 'LX003', NULL,
 	'cancel_orders: an unknown account is LX003');
 SELECT throws_ok(format($$SELECT * FROM exchange.cancel_orders(%L, '')$$, :'acct'), '22023',
-	'symbol must not be empty', 'cancel_orders: an empty symbol is 22023');
-SELECT throws_ok($$SELECT * FROM exchange.expire_orders(NULL, now())$$, '22004', 'symbol must not be null',
+	'parameter "symbol" must not be empty', 'cancel_orders: an empty symbol is 22023');
+SELECT throws_ok($$SELECT * FROM exchange.expire_orders(NULL, now())$$, '22004', 'parameter "symbol" must not be null',
 	'expire_orders: NULL symbol is 22004');
 SELECT throws_ok($$SELECT * FROM exchange.expire_orders('TAP-USDT', NULL)$$, '22004',
-	'placed_before must not be null', 'expire_orders: NULL placed_before is 22004');
+	'parameter "placed_before" must not be null', 'expire_orders: NULL placed_before is 22004');
 SELECT throws_ok($$SELECT * FROM exchange.expire_orders('NOPE-USDT', now())$$, 'LX003',
 	'market "NOPE-USDT" does not exist', 'expire_orders: an unknown market is LX003');
-SELECT throws_ok($$SELECT * FROM exchange.trigger_stop_orders(NULL, 10)$$, '22004', 'symbol must not be null',
+SELECT throws_ok($$SELECT * FROM exchange.trigger_stop_orders(NULL, 10)$$, '22004', 'parameter "symbol" must not be null',
 	'trigger_stop_orders: NULL symbol is 22004');
 SELECT throws_ok($$SELECT * FROM exchange.trigger_stop_orders('TAP-USDT', NULL)$$, '22004',
-	'last_price must not be null', 'trigger_stop_orders: NULL last_price is 22004');
+	'parameter "last_price" must not be null', 'trigger_stop_orders: NULL last_price is 22004');
 SELECT throws_ok($$SELECT * FROM exchange.trigger_stop_orders('TAP-USDT', 0)$$, '22023',
-	'last_price must be positive', 'trigger_stop_orders: last_price 0 is 22023');
+	'parameter "last_price" must be positive', 'trigger_stop_orders: last_price 0 is 22023');
 SELECT throws_ok($$SELECT * FROM exchange.trigger_stop_orders('TAP-USDT', 'NaN')$$, '22023',
-	'last_price must be a finite number', 'trigger_stop_orders: NaN last_price is 22023');
+	'parameter "last_price" must be a finite number', 'trigger_stop_orders: NaN last_price is 22023');
 SELECT throws_ok($$SELECT * FROM exchange.trigger_stop_orders('TAP-USDT', 1.000000001)$$, '22023',
-	'last_price has more than 8 decimal places', 'trigger_stop_orders: a last_price with 9 decimals is 22023');
+	'parameter "last_price" has more than 8 decimal places', 'trigger_stop_orders: a last_price with 9 decimals is 22023');
 SELECT throws_ok($$SELECT * FROM exchange.trigger_stop_orders('TAP-USDT', 1e16)$$, '22003',
-	'last_price is out of range', 'trigger_stop_orders: last_price 1e16 is 22003');
+	'parameter "last_price" is out of range', 'trigger_stop_orders: last_price 1e16 is 22003');
 SELECT throws_ok($$SELECT * FROM exchange.trigger_stop_orders('NOPE-USDT', 10)$$, 'LX003',
 	'market "NOPE-USDT" does not exist', 'trigger_stop_orders: an unknown market is LX003');
 

@@ -94,37 +94,37 @@ SELECT is((SELECT t.trade_id FROM exchange.apply_trade(:'buy', 0.5, 9.5, 0.001, 
 	(SELECT trade_id FROM exchange.trades WHERE order_id = :'buy' AND trade_ref = 'f-1'),
 	'apply_trade: a retry giving the computed fee explicitly is the same fill');
 -- apply_trade: 22023, 22004, 22003 -----------------------------------------------------------
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0, 9)$$, :'buy'), '22023', 'quantity must be positive',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0, 9)$$, :'buy'), '22023', 'parameter "quantity" must be positive',
 	'apply_trade: quantity 0 is 22023');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, -1, 9)$$, :'buy'), '22023', 'quantity must be positive',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, -1, 9)$$, :'buy'), '22023', 'parameter "quantity" must be positive',
 	'apply_trade: a negative quantity is 22023');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 0)$$, :'buy'), '22023', 'price must be positive',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 0)$$, :'buy'), '22023', 'parameter "price" must be positive',
 	'apply_trade: price 0 is 22023');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9.000000001)$$, :'buy'), '22023', 'price has more than 8 decimal places',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9.000000001)$$, :'buy'), '22023', 'parameter "price" has more than 8 decimal places',
 	'apply_trade: a price with 9 decimals is 22023');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 'NaN', 9)$$, :'buy'), '22023', 'quantity must be a finite number',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 'NaN', 9)$$, :'buy'), '22023', 'parameter "quantity" must be a finite number',
 	'apply_trade: NaN quantity is 22023');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, -0.01)$$, :'buy'), '22023', 'fee must not be negative',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, -0.01)$$, :'buy'), '22023', 'parameter "fee" must not be negative',
 	'apply_trade: a negative fee is 22023');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, 0.01, 'usdt')$$, :'buy'), '22023', 'invalid fee_currency "usdt"',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, 0.01, 'usdt')$$, :'buy'), '22023', 'invalid value for parameter "fee_currency": "usdt"',
 	'apply_trade: a fee_currency that is not an asset code is 22023');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, liquidity => 'maker')$$, :'buy'), '22023', 'invalid liquidity "maker"',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, liquidity => 'maker')$$, :'buy'), '22023', 'invalid value for parameter "liquidity": "maker"',
 	'apply_trade: a liquidity not in exact upper case is 22023');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, trade_ref => '')$$, :'buy'), '22023', 'trade_ref must not be empty',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, trade_ref => '')$$, :'buy'), '22023', 'parameter "trade_ref" must not be empty',
 	'apply_trade: an empty trade_ref is 22023');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, trade_ref => repeat('t', 129))$$, :'buy'), '22023', 'trade_ref is too long',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, trade_ref => repeat('t', 129))$$, :'buy'), '22023', 'parameter "trade_ref" is too long',
 	'apply_trade: a trade_ref of 129 characters is 22023');
-SELECT throws_ok($$SELECT exchange.apply_trade(NULL, 0.1, 9)$$, '22004', 'order_id must not be null',
+SELECT throws_ok($$SELECT exchange.apply_trade(NULL, 0.1, 9)$$, '22004', 'parameter "order_id" must not be null',
 	'apply_trade: NULL order_id is 22004');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, NULL, 9)$$, :'buy'), '22004', 'quantity must not be null',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, NULL, 9)$$, :'buy'), '22004', 'parameter "quantity" must not be null',
 	'apply_trade: NULL quantity is 22004');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, NULL)$$, :'buy'), '22004', 'price must not be null',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, NULL)$$, :'buy'), '22004', 'parameter "price" must not be null',
 	'apply_trade: NULL price is 22004');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 1e16, 9)$$, :'buy'), '22003', 'quantity is out of range',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 1e16, 9)$$, :'buy'), '22003', 'parameter "quantity" is out of range',
 	'apply_trade: quantity 1e16 is 22003');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, -1e17)$$, :'buy'), '22003', 'price is out of range',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, -1e17)$$, :'buy'), '22003', 'parameter "price" is out of range',
 	'apply_trade: price -1e17 is 22003');
-SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, 1e16)$$, :'buy'), '22003', 'fee is out of range',
+SELECT throws_ok(format($$SELECT exchange.apply_trade(%L, 0.1, 9, 1e16)$$, :'buy'), '22003', 'parameter "fee" is out of range',
 	'apply_trade: fee 1e16 is 22003');
 
 -- apply_match: domain refusals --------------------------------------------------------------
@@ -166,7 +166,7 @@ SELECT is((SELECT array_agg(t.trade_id ORDER BY t.side) FROM exchange.apply_matc
 	'apply_match: the same retry returns the two stored trades');
 -- apply_match: 22023, 22004, 22003 -----------------------------------------------------------
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5)$$, :'buy', :'buy'), '22023',
-	'buy_order_id and sell_order_id must differ', 'apply_match: the same order on both sides is 22023');
+	'parameters "buy_order_id" and "sell_order_id" must differ', 'apply_match: the same order on both sides is 22023');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5)$$, :'buy', :'fok'), '22023',
 	'apply_match needs a BUY order and a SELL order', 'apply_match: two BUY orders is 22023');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5)$$, :'sell', :'buy'), '22023',
@@ -174,25 +174,25 @@ SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5)$$
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5)$$, :'buy', :'other_market'), '22023',
 	'orders of different markets cannot match', 'apply_match: orders of two markets is 22023');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5, maker => 'buy')$$, :'buy', :'sell'), '22023',
-	'invalid maker "buy"', 'apply_match: a maker not in exact upper case is 22023');
+	'invalid value for parameter "maker": "buy"', 'apply_match: a maker not in exact upper case is 22023');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0, 9.5)$$, :'buy', :'sell'), '22023',
-	'quantity must be positive', 'apply_match: quantity 0 is 22023');
+	'parameter "quantity" must be positive', 'apply_match: quantity 0 is 22023');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5, sell_fee => -1)$$, :'buy', :'sell'), '22023',
-	'sell_fee must not be negative', 'apply_match: a negative sell_fee is 22023');
+	'parameter "sell_fee" must not be negative', 'apply_match: a negative sell_fee is 22023');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5, trade_ref => '')$$, :'buy', :'sell'), '22023',
-	'trade_ref must not be empty', 'apply_match: an empty trade_ref is 22023');
+	'parameter "trade_ref" must not be empty', 'apply_match: an empty trade_ref is 22023');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(NULL, %L, 0.5, 9.5)$$, :'sell'), '22004',
-	'buy_order_id must not be null', 'apply_match: NULL buy_order_id is 22004');
+	'parameter "buy_order_id" must not be null', 'apply_match: NULL buy_order_id is 22004');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, NULL, 0.5, 9.5)$$, :'buy'), '22004',
-	'sell_order_id must not be null', 'apply_match: NULL sell_order_id is 22004');
+	'parameter "sell_order_id" must not be null', 'apply_match: NULL sell_order_id is 22004');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, NULL, 9.5)$$, :'buy', :'sell'), '22004',
-	'quantity must not be null', 'apply_match: NULL quantity is 22004');
+	'parameter "quantity" must not be null', 'apply_match: NULL quantity is 22004');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, NULL)$$, :'buy', :'sell'), '22004',
-	'price must not be null', 'apply_match: NULL price is 22004');
+	'parameter "price" must not be null', 'apply_match: NULL price is 22004');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 1e16)$$, :'buy', :'sell'), '22003',
-	'price is out of range', 'apply_match: price 1e16 is 22003');
+	'parameter "price" is out of range', 'apply_match: price 1e16 is 22003');
 SELECT throws_ok(format($$SELECT * FROM exchange.apply_match(%L, %L, 0.5, 9.5, 1e16)$$, :'buy', :'sell'), '22003',
-	'buy_fee is out of range', 'apply_match: buy_fee 1e16 is 22003');
+	'parameter "buy_fee" is out of range', 'apply_match: buy_fee 1e16 is 22003');
 
 -- A computed fee (fee NULL, liquidity given) is ceil8(proceeds x rate), an amount of the
 -- proceeds' asset (README "Order lifecycle and arithmetic").  With fee_currency naming another

@@ -11,7 +11,8 @@
 # privilege state of README "Security model" holds.
 #
 # Before the update, the 1.1 library serves the 1.0 catalog (the window between a package upgrade
-# and ALTER EXTENSION ... UPDATE): the 1.0 functions work and the worker keeps delivering.
+# and ALTER EXTENSION ... UPDATE): the 1.0 functions, bound by their unprefixed symbols, work
+# and the worker keeps delivering. After it, every C function is bound by its exa_ symbol.
 use strict;
 use warnings;
 
@@ -114,6 +115,14 @@ poll_until(sub { $r->admin('EXISTS', "exchange:cache:balances:$alice") eq '0' },
 poll_until(sub { ExchangeRedis::outbox_count($node, 'app') == 0 },
 	'the 1.0 outbox drains', 30);
 
+# The C functions of the 1.0 catalog are bound by their 1.0, unprefixed symbols: every call
+# above went through the library's 1.0 compatibility wrappers (src/compat_1_0.c).
+my $c_functions = q{SELECT coalesce(string_agg(proname || ' ' || prosrc, ', ' ORDER BY proname), '')
+                      FROM pg_proc WHERE probin = '$libdir/exchange_adapter' AND prosrc !~ '^exa_'};
+is(q1(q{SELECT count(*) FROM pg_proc
+         WHERE probin = '$libdir/exchange_adapter' AND prosrc !~ '^exa_'}),
+	'28', 'the 1.0 catalog binds the 28 unprefixed symbols of 1.0');
+
 # Every row, before the update.
 my @tables = qw(accounts markets orders trades balances holds balance_journal order_events
   fee_ledger services);
@@ -134,6 +143,16 @@ is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'exchange_adapter'})
 is(q1($rows_sql), $before, 'every row is intact after the update');
 is(q1('SELECT count(*) FROM exchange.check_invariants()'), '0',
 	'check_invariants() is empty after the update');
+
+# The update rebinds every C function to its exa_ symbol: no member of either catalog is bound
+# by an unprefixed name (the 1.0 wrappers are unreachable from a 1.1 catalog).
+for my $db (qw(fresh app))
+{
+	is($node->safe_psql($db, $c_functions), '', "$db: every C function is bound by an exa_ symbol");
+	cmp_ok($node->safe_psql($db,
+			q{SELECT count(*) FROM pg_proc WHERE probin = '$libdir/exchange_adapter'}),
+		'>=', 29, "$db: ... of all its C functions");
+}
 
 # The privilege state: no role but the owner creates in the schema; app_role has only what
 # grant_adapter gave it (the upgraded database) or nothing (the fresh one); default privileges
@@ -208,6 +227,8 @@ sub catalog_dump
 $node->safe_psql('fresh', q{SELECT exchange.revoke_adapter('app_role'::regrole)});
 my ($fresh_dump, $app_dump) = (catalog_dump('fresh'), catalog_dump('app'));
 like($fresh_dump, qr/CREATE FUNCTION exchange\.place_order/, 'the dump shows extension members');
+like($fresh_dump, qr/'\$libdir\/exchange_adapter', 'exa_place_order'/,
+	'the dump shows the exa_ symbols');
 like($fresh_dump, qr/ALTER EVENT TRIGGER exchange_adapter_drop_guard ENABLE ALWAYS/,
 	'the dump shows the event trigger ENABLE ALWAYS');
 if ($fresh_dump eq $app_dump)

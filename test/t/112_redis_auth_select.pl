@@ -43,7 +43,7 @@ is(q1(q{SELECT string_agg(service_id, ',') FROM exchange.discover_services()}), 
 	'discover_services reads db 1');
 
 # ---- the password is not left in the worker's memory ----------------------------------------
-# gdb stops the worker right after its next connect (AUTH and SELECT done: delivery_connected),
+# gdb stops the worker right after its next connect (AUTH and SELECT done: exa_delivery_connected),
 # writes a core image of its private memory, and lets it go on. The freed buffers that used to
 # hold the password (stdio's, hiredis') would still be there at that point.
 SKIP:
@@ -59,7 +59,7 @@ SKIP:
 	my $h = IPC::Run::start(
 		[ $gdb, '-nx', '-batch', '-p', $pid,
 		  '-ex', 'set pagination off',
-		  '-ex', 'break delivery_connected',
+		  '-ex', 'break exa_delivery_connected',
 		  '-ex', 'continue',
 		  '-ex', "gcore $dir/core",
 		  '-ex', 'detach' ],
@@ -78,7 +78,7 @@ SKIP:
 	# Make it reconnect: the breakpoint fires right after AUTH.
 	$r->admin('CLIENT', 'KILL', 'USER', 'exchange_adapter');
 	eval { $h->finish; 1 } or $h->kill_kill;
-	like($out, qr/Breakpoint 1, .*delivery_connected/, 'the worker was stopped right after connecting');
+	like($out, qr/Breakpoint 1, .*exa_delivery_connected/, 'the worker was stopped right after connecting');
 	my ($core) = glob("$dir/core*");
 	skip('gdb wrote no core: ' . substr("$out $err", -300), 1) unless $core && -s $core;
 	my $image = slurp_file($core);
