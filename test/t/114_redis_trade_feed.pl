@@ -7,8 +7,9 @@
 # message of a transaction after that transaction's invalidation message, executions in call
 # order, nothing for a rolled-back transaction or savepoint nor for an idempotent retry; with
 # Redis down during the commits, then up: every message arrives once, in order, each after its
-# transaction's invalidation message; and an outbox backlog older than outbox_flush_after,
-# replaced by the whole-space invalidation, still publishes its trade messages.
+# transaction's invalidation message; an outbox backlog older than outbox_flush_after,
+# replaced by the whole-space invalidation, still publishes its trade messages; flush_outbox
+# publishes them as the worker does.
 use strict;
 use warnings;
 
@@ -280,6 +281,35 @@ my %xid_of;      # price -> xid of its transaction
 		'old backlog replaced by the whole-space invalidation: its trade message is still published once');
 	ok(!grep({ $_->[1] =~ /:OLD"/ } @since), 'old backlog: the key-only row was dropped, not replayed');
 	ok(slurp_file($node->logfile) =~ /invalidated the whole cache space/, 'old backlog: the whole space was invalidated');
+}
+
+# ---- flush_outbox publishes the trade messages too ------------------------------------------
+# The worker is sent to another database, so only flush_outbox delivers here.
+{
+	my $worker_in_app = sub {
+		$node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
+			WHERE backend_type = 'exchange_adapter worker' AND datname = 'app'});
+	};
+	$node->append_conf('postgresql.conf', "exchange_adapter.database = 'postgres'\n");
+	$node->reload;
+	poll_until(sub { $worker_in_app->() eq '0' }, 'flush_outbox: no worker serves app', 30);
+	my $before = scalar @{ received($sub) };
+	my $xid = (split /\n/, q1(qq{BEGIN;
+SELECT 1 FROM exchange.apply_match('$buy_eth', '$sell_eth', 0.3, 3456, maker => 'SELL');
+SELECT pg_current_xact_id(); COMMIT;}))[-1];
+	is(q1(q{SELECT exchange.flush_outbox()}), '1', 'flush_outbox: delivers the row');
+	usleep(300_000);
+	my $all = received($sub);
+	my @since = @$all[ $before .. $#$all ];
+	my ($mid) = trade_row(q{price = 3456});
+	is(scalar @since, 2, 'flush_outbox: one invalidation message, one trade message');
+	like($since[0][1], qr/"xid":"$xid"/, 'flush_outbox: the invalidation first');
+	is($since[1][0], 'exchange:trades:ETH-USD', 'flush_outbox: the trade message on its channel');
+	is_deeply([ @{ JSON::PP::decode_json($since[1][1]) }{qw(match_id price quantity taker_side)} ],
+		[ $mid, '3456.00000000', '0.30000000', 'BUY' ], 'flush_outbox: the match\'s payload');
+	$node->append_conf('postgresql.conf', "exchange_adapter.database = 'app'\n");
+	$node->reload;
+	poll_until(sub { $worker_in_app->() eq '1' }, 'the worker serves app again', 30);
 }
 
 is(q1(q{SELECT count(*) FROM exchange.check_invariants()}), '0', 'check_invariants() is empty');
