@@ -9,7 +9,8 @@
 # Redis down during the commits, then up: every message arrives once, in order, each after its
 # transaction's invalidation message; an outbox backlog older than outbox_flush_after,
 # replaced by the whole-space invalidation, still publishes its trade messages; flush_outbox
-# publishes them as the worker does.
+# publishes them as the worker does. The 1.1 library on a 1.0 catalog (README "Upgrading")
+# delivers keys as 1.0 did and publishes nothing more, until ALTER EXTENSION UPDATE.
 use strict;
 use warnings;
 
@@ -313,6 +314,50 @@ SELECT pg_current_xact_id(); COMMIT;}))[-1];
 }
 
 is(q1(q{SELECT count(*) FROM exchange.check_invariants()}), '0', 'check_invariants() is empty');
+
+# ---- README "Upgrading": the 1.1 library on a 1.0 catalog, then ALTER EXTENSION UPDATE -------
+# On 1.0 (no outbox.trade_ids) rows are written and delivered as 1.0 did, with no trade message
+# and no failure, by the worker and by flush_outbox; after the update, without a restart, the
+# same worker publishes the next execution.
+{
+	my $old = $r->node('feed10', extension => 0, conf => "exchange_adapter.poll_interval = '60s'\n");
+	$old->safe_psql('postgres', 'CREATE DATABASE app');
+	$old->safe_psql('app', q{CREATE EXTENSION exchange_adapter VERSION '1.0'});
+	ok(ExchangeRedis::wait_worker($old), '1.0 catalog: the worker runs');
+	sub q0 { $old->safe_psql('app', shift) }
+	my $u = q0(q{SELECT account_id FROM exchange.create_account('old_user')});
+	q0(qq{SELECT exchange.set_kyc_status('$u', 'APPROVED')});
+	q0(q{SELECT exchange.create_market('SOL-USD', 'SOL', 'USD')});
+	q0(qq{SELECT exchange.deposit('$u', 'USD', 100000)});
+	my $o = q0(qq{SELECT order_id FROM exchange.place_order('$u', 'SOL-USD', 'BUY', 'LIMIT', 10, 200)});
+	poll_until(sub { ExchangeRedis::outbox_count($old) == 0 }, '1.0 catalog: setup delivered', 10);
+
+	my $before = scalar @{ received($sub) };
+	q0(qq{SELECT 1 FROM exchange.apply_trade('$o', 1, 150, liquidity => 'TAKER')});
+	poll_until(sub { ExchangeRedis::outbox_count($old) == 0 }, '1.0 catalog: apply_trade delivered by the worker', 10);
+	q0(qq{SELECT 1 FROM exchange.apply_trade('$o', 1, 151, liquidity => 'TAKER')});
+	q0(q{SELECT exchange.flush_outbox()});
+	poll_until(sub { ExchangeRedis::outbox_count($old) == 0 }, '1.0 catalog: flush_outbox works', 10);
+	usleep(300_000);
+	my $all = received($sub);
+	my @since = @$all[ $before .. $#$all ];
+	is(scalar(grep { $_->[0] eq 'exchange:invalidations' && $_->[1] =~ /cache:order:$o/ } @since), 2,
+		'1.0 catalog: both fills invalidated as in 1.0');
+	is(scalar @{ trades_of(\@since) }, 0, '1.0 catalog: no trade message');
+
+	q0(q{ALTER EXTENSION exchange_adapter UPDATE});
+	$before = scalar @{ received($sub) };
+	q0(qq{SELECT 1 FROM exchange.apply_trade('$o', 1, 152, liquidity => 'TAKER')});
+	poll_until(sub { ExchangeRedis::outbox_count($old) == 0 }, 'updated to 1.1: apply_trade delivered', 10);
+	usleep(300_000);
+	$all = received($sub);
+	@since = @$all[ $before .. $#$all ];
+	is_deeply([ map { [ $_->[0], JSON::PP::decode_json($_->[1])->{price} ] } @{ trades_of(\@since) } ],
+		[ [ 'exchange:trades:SOL-USD', '152.00000000' ] ],
+		'updated to 1.1: the running worker publishes the next execution');
+	is(q0(q{SELECT count(*) FROM exchange.check_invariants()}), '0', 'upgraded ledger: check_invariants() is empty');
+	$old->stop;
+}
 
 $sub->stop;
 $node->stop;
