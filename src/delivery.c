@@ -498,7 +498,6 @@ claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 	Datum		values[3];
 	uint64		n;
 	DeliveryBatch *batch;
-
 	Datum		trade_ids;
 	int			ntrades;
 	int		   *trade_row;
@@ -1013,8 +1012,8 @@ report_refusal(RefusedCommand which, const redisReply *reply)
 					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
 					 errmsg("Redis refused %s: %s", "PUBLISH of a trade message", code),
 					 errdetail_internal("%s", text),
-					 errhint("Allow +publish and the channels %strades:* (&exchange:*) to the Redis user. Until then exchange_adapter publishes no trade messages (subscribers re-read exchange.trades); this is reported once.",
-							 exa_key_prefix)));
+					 errhint("Allow +publish and the channels %strades:* (&%s*) to the Redis user. Until it reconnects exchange_adapter publishes no trade messages (subscribers re-read exchange.trades); this is reported once.",
+							 exa_key_prefix, exa_key_prefix)));
 			break;
 		case REFUSED_PING:
 			ereport(WARNING,

@@ -8,7 +8,8 @@
 # order, nothing for a rolled-back transaction or savepoint nor for an idempotent retry; with
 # Redis down during the commits, then up: every message arrives once, in order, each after its
 # transaction's invalidation message; an outbox backlog older than outbox_flush_after,
-# replaced by the whole-space invalidation, still publishes its trade messages; flush_outbox
+# replaced by the whole-space invalidation, still publishes its trade messages; a NOPERM refusal
+# of the trade channel is reported once and holds back nothing else; flush_outbox
 # publishes them as the worker does. The 1.1 library on a 1.0 catalog (README "Upgrading")
 # delivers keys as 1.0 did and publishes nothing more, until ALTER EXTENSION UPDATE.
 use strict;
@@ -282,6 +283,38 @@ my %xid_of;      # price -> xid of its transaction
 		'old backlog replaced by the whole-space invalidation: its trade message is still published once');
 	ok(!grep({ $_->[1] =~ /:OLD"/ } @since), 'old backlog: the key-only row was dropped, not replayed');
 	ok(slurp_file($node->logfile) =~ /invalidated the whole cache space/, 'old backlog: the whole space was invalidated');
+}
+
+# ---- a trade PUBLISH refused (NOPERM): reported once, keys and invalidations go on ----------
+{
+	$r->admin('ACL', 'SETUSER', 'exchange_adapter', 'resetchannels', '&exchange:invalidations');
+	my $before = scalar @{ received($sub) };
+	for my $p (32001, 32002)
+	{
+		q1(qq{SELECT 1 FROM exchange.apply_trade('$buy_btc', 0.1, $p, liquidity => 'TAKER')});
+		poll_until(sub { ExchangeRedis::outbox_count($node) == 0 }, "trade PUBLISH refused: fill at $p delivered", 10);
+	}
+	usleep(300_000);
+	my $all = received($sub);
+	my @since = @$all[ $before .. $#$all ];
+	is(scalar(grep { $_->[0] eq 'exchange:invalidations' } @since), 2, 'trade PUBLISH refused: the invalidations go on');
+	is(scalar @{ trades_of(\@since) }, 0, 'trade PUBLISH refused: no trade message');
+	my $n = () = slurp_file($node->logfile) =~ /WARNING:  Redis refused PUBLISH of a trade message: NOPERM/g;
+	is($n, 1, 'trade PUBLISH refused: reported once in the log');
+	like(ExchangeRedis::status($node)->{last_error}, qr/PUBLISH on exchange:trades:\* refused/,
+		'trade PUBLISH refused: adapter_status says so');
+
+	# Allowed again: tried again after the next connect.
+	$r->admin('ACL', 'SETUSER', 'exchange_adapter', 'resetchannels', '&exchange:*');
+	$r->admin('CLIENT', 'KILL', 'USER', 'exchange_adapter');
+	$before = scalar @{ received($sub) };
+	q1(qq{SELECT 1 FROM exchange.apply_trade('$buy_btc', 0.1, 32003, liquidity => 'TAKER')});
+	poll_until(sub { ExchangeRedis::outbox_count($node) == 0 }, 'channel allowed again: delivered', 10);
+	usleep(300_000);
+	$all = received($sub);
+	@since = @$all[ $before .. $#$all ];
+	is_deeply([ map { JSON::PP::decode_json($_->[1])->{price} } @{ trades_of(\@since) } ], ['32003.00000000'],
+		'channel allowed again: trade messages resume after the reconnect');
 }
 
 # ---- flush_outbox publishes the trade messages too ------------------------------------------
