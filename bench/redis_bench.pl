@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # bench/redis_bench.pl — the cost and speed of Redis delivery.
 #
-#   bench/redis_bench.sh [latency] [cost] [drain]      (as root or postgres; default: all three)
+#   bench/redis_bench.sh [latency] [cost] [drain] [feed]   (as root or postgres; default: the first three)
 #
 # Starts its own redis-server and PostgreSQL 15 cluster (library preloaded) on private ports,
 # runs the phases asked for, prints figures and stops everything. No assertions: the targets of
@@ -18,10 +18,13 @@
 #            one xid a row (as after an outage of 1M single-call transactions), inserted while
 #            Redis is unset; then Redis is set and the time to an empty outbox is measured:
 #            rows/s, UNLINK/DEL and PUBLISH commands (INFO commandstats), worker RSS before/after.
+#   feed     (only when asked) BENCH_FEED_ROWS (200,000) outbox rows naming one execution each
+#            (of 1,000 real apply_trade fills), one xid a row, inserted while Redis is unset;
+#            then the drain as above: rows/s, each row an invalidation and a trade PUBLISH.
 #
 # Environment: BENCH_PG_PORT (55451), BENCH_REDIS_PORT (56451), BENCH_DIR (a new temp dir),
 # PG_BINDIR (/usr/lib/postgresql/15/bin), REDIS_SERVER, REDIS_CLI, BENCH_RATE, BENCH_SECONDS (10),
-# BENCH_ROWS, BENCH_KEYS, BENCH_BATCH (outbox_batch_size for the drain, default 1000),
+# BENCH_ROWS, BENCH_KEYS, BENCH_BATCH (outbox_batch_size for the drain, default 1000), BENCH_FEED_ROWS,
 # BENCH_FILLFACTOR (an experiment: ALTER TABLE exchange.outbox SET (fillfactor = N) first).
 use strict;
 use warnings;
@@ -39,6 +42,7 @@ my $secs    = $ENV{BENCH_SECONDS}    // 10;
 my $rows    = $ENV{BENCH_ROWS}       // 1_000_000;
 my $nkeys   = $ENV{BENCH_KEYS}       // 10_000;
 my $batch   = $ENV{BENCH_BATCH}      // 1000;
+my $feedrows = $ENV{BENCH_FEED_ROWS} // 200_000;
 my $rserver = $ENV{REDIS_SERVER}     // 'redis-server';
 my $rcli    = $ENV{REDIS_CLI}        // 'redis-cli';
 my %phase   = map { $_ => 1 } (@ARGV ? @ARGV : qw(latency cost drain));
@@ -320,5 +324,51 @@ EOF
 	  $d->('unlink'), $d->('del'), $d->('publish'), rcli('DBSIZE');
 	printf "   worker RSS: %s before, %s after (pid %s%s)\n", $rss0, $rss1, $wpid,
 	  worker_pid() eq $wpid ? '' : ', RESTARTED';
+}
+
+# ---- feed -----------------------------------------------------------------------------------
+# A backlog of rows that each name one execution (README "Trade feed"): the claim renders the
+# messages from exchange.trades, then one invalidation and one trade PUBLISH per row.
+if ($phase{feed})
+{
+	conf_set("exchange_adapter.redis_url = ''");
+	conf_set("exchange_adapter.outbox_batch_size = $batch");
+	my $t0 = time();
+	sqlf('bench', <<"EOF");
+SELECT exchange.create_market('FEED-USD', 'FEED', 'USD');
+SELECT exchange.set_kyc_status(account_id, 'APPROVED') FROM public.bench_accounts WHERE i = 1;
+SELECT exchange.deposit(account_id, 'USD', 1000000000) FROM public.bench_accounts WHERE i = 1;
+SELECT exchange.place_order(account_id, 'FEED-USD', 'BUY', 'LIMIT', 1000000, 100)
+  FROM public.bench_accounts WHERE i = 1;
+DO \$\$
+DECLARE
+	o uuid := (SELECT order_id FROM exchange.orders WHERE symbol = 'FEED-USD');
+BEGIN
+	FOR i IN 1..1000 LOOP
+		PERFORM exchange.apply_trade(o, 1, 100 - i % 7, liquidity => 'TAKER');
+	END LOOP;
+END
+\$\$;
+DELETE FROM exchange.outbox;
+INSERT INTO exchange.outbox (xid, kind, keys, trade_ids)
+SELECT (2000000000 + i)::text::xid8, 'cache', ARRAY['cache:trades:acct' || (i % $nkeys)], ARRAY[t.trade_id]
+  FROM generate_series(1, $feedrows) i
+  JOIN (SELECT trade_id, row_number() OVER () - 1 AS n FROM exchange.trades
+         WHERE symbol = 'FEED-USD') t ON t.n = i % 1000;
+VACUUM ANALYZE exchange.outbox;
+EOF
+	my $tload = time() - $t0;
+	my $c0 = commandstats();
+	my $pending = sql('bench', 'SELECT count(*) FROM exchange.outbox');
+	$t0 = time();
+	conf_set("exchange_adapter.redis_url = 'redis://127.0.0.1:$rport'");
+	my $t1 = wait_outbox_empty(3600, 0.5);
+	my $elapsed = $t1 - $t0;
+	my $c1 = commandstats();
+	my $d = sub { my $k = shift; ($c1->{$k} // 0) - ($c0->{$k} // 0) };
+	say "\n-- feed: $pending outbox rows naming one execution each (one xid a row), batch $batch";
+	printf "   rows made in %.1f s; drained in %.1f s: %.0f rows/s (each an invalidation and a trade message)\n",
+	  $tload, $elapsed, $pending / $elapsed;
+	printf "   commands sent: UNLINK %d, DEL %d, PUBLISH %d\n", $d->('unlink'), $d->('del'), $d->('publish');
 }
 say '';

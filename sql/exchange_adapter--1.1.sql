@@ -965,6 +965,18 @@ COMMENT ON FUNCTION exchange.adapter_status() IS
 COMMENT ON FUNCTION exchange.flush_outbox(integer) IS
 	'Delivers up to max_rows committed outbox rows to Redis in the calling backend (never the caller''s own uncommitted rows) and returns how many; they stay locked until the caller''s transaction ends. LX011 when Redis fails: the rows stay for the worker.';
 
+-- == trade feed ==
+-- Every execution is published after commit on <prefix>trades:<symbol>
+-- (README "Trade feed"): the call's outbox row names its executions, one
+-- trade id each (the trade of apply_trade, the TAKER leg of a match), in
+-- execution order, and the deliverer renders the messages from
+-- exchange.trades after the row's deletions and invalidation message.  NULL:
+-- the call executed nothing.  The 1.1 library detects a 1.0 catalog by this
+-- column's absence and then writes and delivers outbox rows as 1.0 did.
+ALTER TABLE exchange.outbox ADD COLUMN trade_ids uuid[];
+COMMENT ON COLUMN exchange.outbox.trade_ids IS
+	'Trade feed: one trade id per execution of the call (the trade of apply_trade, the TAKER leg of a match), in order; published on <key_prefix>trades:<symbol> after the row''s invalidation message. NULL when the call executed nothing.';
+
 -- ---------------------------------------------------------------------------
 -- Privileges, last: reset every member's ACL to owner-only (default
 -- privileges on the schema may have granted something at creation), then

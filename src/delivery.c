@@ -19,10 +19,12 @@
  * that state is done: by the worker at session level, taken without
  * waiting (a busy service is deferred) and released after the push; by
  * flush_outbox at transaction level, waited for.  No ledger table is read
- * or locked here.
+ * or locked here, except exchange.trades, read without a lock by trade id
+ * to render the trade feed's messages (below).
  *
  * Order of one push: cache deletions first, every reply read; then the
- * PUBLISHes that announce them and the registry commands.  A refusal of
+ * PUBLISHes that announce them, the trade feed's PUBLISHes and the
+ * registry commands, in one pipeline.  A refusal of
  * the registry part (OOM under noeviction, ...) never undoes or holds back
  * the cache part; each is reported on its own.
  *
@@ -30,6 +32,25 @@
  * key, a repeated PUBLISH (subscribers tolerate duplicates) and the
  * state-based registry application (the table's current state, not the
  * event, is written) all converge when replayed or reordered.
+ *
+ * Trade feed (README "Trade feed"): a cache row names the executions of
+ * its call in trade_ids (outbox.c).  The claim renders their messages from
+ * exchange.trades, in the claim's transaction, rather than the trading call
+ * storing finished JSON: the call stays as cheap as it was (16 bytes per
+ * execution instead of a rendered payload), the message carries exactly
+ * what a subscriber re-reads from exchange.trades to fill a gap, and
+ * columns a later catalog adds (trades.seq, maintained for INTERNAL
+ * markets) are carried as soon as they exist, with no change to the code
+ * that writes trades: seq is selected when the column exists (looked up
+ * once per catalog generation, outbox.c), else it is null.  On a 1.0
+ * catalog (no outbox.trade_ids) the claims read the 1.0 columns only and
+ * delivery is exactly 1.0's.  The feed's PUBLISHes follow every
+ * invalidation PUBLISH of the batch, in row (id) order and, within a row,
+ * in execution order, so each comes after its transaction's deletions and
+ * invalidation message; a NOPERM refusal of them is reported once and they
+ * are dropped until the next connect (as for invalidation messages), any
+ * other refusal fails the cache part, whose rows are then pushed again.
+ * The backlog flush (worker.c) never drops a row that names executions.
  *
  * The SQL runs with search_path = pg_catalog, pg_temp (SECURITY DEFINER
  * functions, and the worker sets it at start); objects are qualified.
@@ -62,6 +83,7 @@
 
 #include "delivery.h"
 #include "exchange_adapter.h"
+#include "outbox.h"
 #include "stmt.h"
 #include "worker_status.h"
 
@@ -72,8 +94,10 @@ static struct
 	bool		publish_refused;
 	bool		multi_refused;
 	bool		ping_refused;
+	bool		trades_refused; /* PUBLISH on <prefix>trades:* refused */
 	bool		reported_unlink;
 	bool		reported_publish;
+	bool		reported_trades;
 	bool		reported_multi;
 	bool		reported_ping;
 	bool		registry_refused;	/* the last registry push was refused */
@@ -109,29 +133,81 @@ static char refusal_text[256];
  * outbox_pkey's ends (mergejoinscansel), which walks every dead entry a
  * drain leaves behind; the plan is an index scan by id.
  */
+#define CLAIM_COLUMNS \
+	"o.id, o.xid::pg_catalog.text, o.kind::pg_catalog.text, o.keys, o.service_id"
+
+#define CLAIM_WORKER_SQL(columns) \
+	"UPDATE exchange.outbox o" \
+	"   SET claimed_at = pg_catalog.clock_timestamp(), attempts = o.attempts + 1" \
+	" WHERE o.id = ANY (ARRAY(SELECT i.id FROM exchange.outbox i" \
+	"                          WHERE (i.claimed_at IS NULL" \
+	"                             OR i.claimed_at < pg_catalog.now() - $1 * interval '1 millisecond')" \
+	"                            AND ($3 OR i.kind = 'cache')" \
+	"                          ORDER BY i.id LIMIT $2 FOR UPDATE SKIP LOCKED))" \
+	" RETURNING " columns
+
+/* flush_outbox: never the caller's own, not yet committed, rows. */
+#define CLAIM_LOCKED_SQL(columns) \
+	"SELECT " columns \
+	"  FROM exchange.outbox o" \
+	" WHERE (o.claimed_at IS NULL" \
+	"        OR o.claimed_at < pg_catalog.now() - $1 * interval '1 millisecond')" \
+	"   AND o.xid IS DISTINCT FROM pg_catalog.pg_current_xact_id_if_assigned()" \
+	"   AND ($3 OR o.kind = 'cache')" \
+	" ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED"
+
+/* On a 1.0 catalog: the 1.0 columns. */
 static ExaStmt stmt_claim_worker = {
-	"UPDATE exchange.outbox o"
-	"   SET claimed_at = pg_catalog.clock_timestamp(), attempts = o.attempts + 1"
-	" WHERE o.id = ANY (ARRAY(SELECT i.id FROM exchange.outbox i"
-	"                          WHERE (i.claimed_at IS NULL"
-	"                             OR i.claimed_at < pg_catalog.now() - $1 * interval '1 millisecond')"
-	"                            AND ($3 OR i.kind = 'cache')"
-	"                          ORDER BY i.id LIMIT $2 FOR UPDATE SKIP LOCKED))"
-	" RETURNING o.id, o.xid::pg_catalog.text, o.kind::pg_catalog.text, o.keys, o.service_id",
+	CLAIM_WORKER_SQL(CLAIM_COLUMNS),
 	3, {INT4OID, INT8OID, BOOLOID},
 	NULL
 };
 
-/* flush_outbox: never the caller's own, not yet committed, rows. */
 static ExaStmt stmt_claim_locked = {
-	"SELECT o.id, o.xid::pg_catalog.text, o.kind::pg_catalog.text, o.keys, o.service_id"
-	"  FROM exchange.outbox o"
-	" WHERE (o.claimed_at IS NULL"
-	"        OR o.claimed_at < pg_catalog.now() - $1 * interval '1 millisecond')"
-	"   AND o.xid IS DISTINCT FROM pg_catalog.pg_current_xact_id_if_assigned()"
-	"   AND ($3 OR o.kind = 'cache')"
-	" ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED",
+	CLAIM_LOCKED_SQL(CLAIM_COLUMNS),
 	3, {INT4OID, INT8OID, BOOLOID},
+	NULL
+};
+
+/* With outbox.trade_ids (the trade feed, 1.1). */
+static ExaStmt stmt_claim_worker_feed = {
+	CLAIM_WORKER_SQL(CLAIM_COLUMNS ", o.trade_ids"),
+	3, {INT4OID, INT8OID, BOOLOID},
+	NULL
+};
+
+static ExaStmt stmt_claim_locked_feed = {
+	CLAIM_LOCKED_SQL(CLAIM_COLUMNS ", o.trade_ids"),
+	3, {INT4OID, INT8OID, BOOLOID},
+	NULL
+};
+
+/*
+ * The trade feed's message fields of the trades named in $1, in the order
+ * named (ordinality); a trade id not found has no message.  seq is
+ * selected when exchange.trades has it.  The time is RFC 3339 UTC with
+ * microseconds, as in the registry's JSON.
+ */
+#define TRADES_SQL(seq) \
+	"SELECT u.ord, t.symbol::pg_catalog.text, " seq "," \
+	"       t.match_id::pg_catalog.text, t.price::pg_catalog.text," \
+	"       t.quantity::pg_catalog.text," \
+	"       CASE WHEN t.liquidity = 'TAKER' THEN t.side::pg_catalog.text END," \
+	"       pg_catalog.to_char(t.executed_at AT TIME ZONE 'UTC'," \
+	"                          'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')" \
+	"  FROM pg_catalog.unnest($1) WITH ORDINALITY u(trade_id, ord)" \
+	"  JOIN exchange.trades t ON t.trade_id = u.trade_id" \
+	" ORDER BY u.ord"
+
+static ExaStmt stmt_trades = {
+	TRADES_SQL("NULL::pg_catalog.text"),
+	1, {UUIDARRAYOID},
+	NULL
+};
+
+static ExaStmt stmt_trades_seq = {
+	TRADES_SQL("t.seq::pg_catalog.text"),
+	1, {UUIDARRAYOID},
 	NULL
 };
 
@@ -205,10 +281,21 @@ exa_delivery_lease_ms(void)
  * ------------------------------------------------------------------------
  */
 
-/* Copy SPI_tuptable (id, xid, kind, keys, service_id) into a batch. */
+/*
+ * Copy SPI_tuptable (id, xid, kind, keys, service_id[, trade_ids]) into a
+ * batch; the trade ids of all rows, in row and execution order, go to
+ * *trade_ids (an array Datum, *ntrades of them) with the row of each in
+ * *trade_row.
+ */
 static DeliveryBatch *
-batch_from_spi(uint64 n, MemoryContext mcxt)
+batch_from_spi(uint64 n, MemoryContext mcxt, Datum *trade_ids, int *ntrades,
+			   int **trade_row)
 {
+	bool		feed = SPI_tuptable->tupdesc->natts >= 6;
+	Datum	   *tids = NULL;
+	int			ntids = 0;
+	int			maxtids = 0;
+	int		   *rowof = NULL;
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	DeliveryBatch *batch = palloc0(sizeof(DeliveryBatch));
 	uint64		i;
@@ -244,9 +331,134 @@ batch_from_spi(uint64 n, MemoryContext mcxt)
 					row->keys[row->nkeys++] = TextDatumGetCString(elems[j]);
 			}
 		}
+		if (feed && !row->registry)
+		{
+			Datum		ids = exa_col(i, 6, &isnull);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			nelems;
+			int			j;
+
+			if (isnull)
+				continue;
+			deconstruct_array(DatumGetArrayTypeP(ids), UUIDOID, UUID_LEN, false,
+							  TYPALIGN_CHAR, &elems, &nulls, &nelems);
+			for (j = 0; j < nelems; j++)
+			{
+				if (nulls[j])
+					continue;
+				if (ntids >= maxtids)
+				{
+					maxtids = Max(64, 2 * maxtids);
+					tids = tids == NULL ? palloc(sizeof(Datum) * maxtids) :
+						repalloc(tids, sizeof(Datum) * maxtids);
+					rowof = rowof == NULL ? palloc(sizeof(int) * maxtids) :
+						repalloc(rowof, sizeof(int) * maxtids);
+				}
+				tids[ntids] = PointerGetDatum(palloc(UUID_LEN));
+				memcpy(DatumGetPointer(tids[ntids]), DatumGetPointer(elems[j]),
+					   UUID_LEN);
+				rowof[ntids++] = (int) i;
+			}
+		}
 	}
 	MemoryContextSwitchTo(old);
+	*ntrades = ntids;
+	*trade_row = rowof;
+	*trade_ids = ntids == 0 ? (Datum) 0 :
+		PointerGetDatum(construct_array(tids, ntids, UUIDOID, UUID_LEN, false,
+										TYPALIGN_CHAR));
 	return batch;
+}
+
+/* Append a JSON string, or null. */
+static void
+json_string_or_null(StringInfo buf, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, s);
+}
+
+/*
+ * Render the trade feed's messages of a claimed batch (README "Trade feed"):
+ * channel <prefix>trades:<symbol>, payload {"v":1,"symbol":..,"seq":..,
+ * "match_id":..,"price":"..","quantity":"..","taker_side":..,
+ * "executed_at":".."}, into each row's trade_channels and trade_payloads,
+ * in execution order.  The prefix is the one in force at claim time, as
+ * for keys it is applied at push time.
+ */
+static void
+render_trades(DeliveryBatch *batch, Datum trade_ids, int ntrades,
+			  const int *trade_row, MemoryContext mcxt)
+{
+	Datum		values[1];
+	uint64		n;
+	uint64		i;
+	MemoryContext old;
+	StringInfoData buf;
+	int			r;
+
+	values[0] = trade_ids;
+	n = exa_exec_indexed(exa_outbox_trades_have_seq() ? &stmt_trades_seq : &stmt_trades,
+						 values, false);
+
+	old = MemoryContextSwitchTo(mcxt);
+	for (r = 0; r < batch->nrows; r++)
+	{
+		batch->rows[r].ntrades = 0;
+		batch->rows[r].trade_channels = NULL;
+		batch->rows[r].trade_payloads = NULL;
+	}
+	/* room for every message of each row */
+	for (i = 0; i < (uint64) ntrades; i++)
+		batch->rows[trade_row[i]].ntrades++;
+	for (r = 0; r < batch->nrows; r++)
+	{
+		DeliveryRow *row = &batch->rows[r];
+
+		if (row->ntrades == 0)
+			continue;
+		row->trade_channels = palloc(sizeof(char *) * row->ntrades);
+		row->trade_payloads = palloc(sizeof(char *) * row->ntrades);
+		row->ntrades = 0;
+	}
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		int64		ord = DatumGetInt64(exa_col_notnull(i, 1));
+		DeliveryRow *row;
+		char	   *symbol = exa_col_cstring(i, 2);
+		char	   *seq = exa_col_cstring(i, 3);
+
+		if (ord < 1 || ord > ntrades)
+			continue;
+		row = &batch->rows[trade_row[ord - 1]];
+
+		resetStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"v\":1,\"symbol\":");
+		escape_json(&buf, symbol);
+		appendStringInfo(&buf, ",\"seq\":%s,\"match_id\":", seq ? seq : "null");
+		json_string_or_null(&buf, exa_col_cstring(i, 4));
+		appendStringInfoString(&buf, ",\"price\":");
+		escape_json(&buf, exa_col_cstring(i, 5));
+		appendStringInfoString(&buf, ",\"quantity\":");
+		escape_json(&buf, exa_col_cstring(i, 6));
+		appendStringInfoString(&buf, ",\"taker_side\":");
+		json_string_or_null(&buf, exa_col_cstring(i, 7));
+		appendStringInfoString(&buf, ",\"executed_at\":");
+		escape_json(&buf, exa_col_cstring(i, 8));
+		appendStringInfoChar(&buf, '}');
+
+		row->trade_channels[row->ntrades] = psprintf("%strades:%s",
+													 exa_key_prefix, symbol);
+		row->trade_payloads[row->ntrades] = pstrdup(buf.data);
+		row->ntrades++;
+	}
+	pfree(buf.data);
+	MemoryContextSwitchTo(old);
 }
 
 static int
@@ -286,15 +498,20 @@ claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 	Datum		values[3];
 	uint64		n;
 	DeliveryBatch *batch;
+	Datum		trade_ids;
+	int			ntrades;
+	int		   *trade_row;
 
 	values[0] = Int32GetDatum(exa_delivery_lease_ms());
 	values[1] = Int64GetDatum((int64) limit);
 	values[2] = BoolGetDatum(registry);
-	if (stmt == &stmt_claim_worker)
+	if (stmt == &stmt_claim_worker || stmt == &stmt_claim_worker_feed)
 		n = exec_outbox_by_id(stmt, values);
 	else
 		n = exa_exec(stmt, values, NULL, 0);
-	batch = batch_from_spi(n, mcxt);
+	batch = batch_from_spi(n, mcxt, &trade_ids, &ntrades, &trade_row);
+	if (ntrades > 0)
+		render_trades(batch, trade_ids, ntrades, trade_row, mcxt);
 	/* RETURNING has no order: deliver in commit-ish (id) order. */
 	qsort(batch->rows, batch->nrows, sizeof(DeliveryRow), row_id_cmp);
 	return batch;
@@ -304,13 +521,15 @@ claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 DeliveryBatch *
 exa_delivery_claim_worker(int limit, bool registry, MemoryContext mcxt)
 {
-	return claim(&stmt_claim_worker, limit, registry, mcxt);
+	return claim(exa_outbox_has_trade_ids() ? &stmt_claim_worker_feed :
+				 &stmt_claim_worker, limit, registry, mcxt);
 }
 
 DeliveryBatch *
 exa_delivery_claim_locked(int limit, bool registry, MemoryContext mcxt)
 {
-	return claim(&stmt_claim_locked, limit, registry, mcxt);
+	return claim(exa_outbox_has_trade_ids() ? &stmt_claim_locked_feed :
+				 &stmt_claim_locked, limit, registry, mcxt);
 }
 
 /* The next free entry of batch->services, checked against its room. */
@@ -651,6 +870,7 @@ exa_delivery_connected(void)
 {
 	/* use_del stays: a refused UNLINK is learned once per process. */
 	refusal.publish_refused = false;
+	refusal.trades_refused = false;
 	refusal.multi_refused = false;
 	refusal.ping_refused = false;
 }
@@ -666,6 +886,9 @@ exa_delivery_refusals(void)
 	if (refusal.publish_refused)
 		appendStringInfo(&buf, "%sPUBLISH refused, no invalidation messages",
 						 buf.len ? "; " : "");
+	if (refusal.trades_refused)
+		appendStringInfo(&buf, "%sPUBLISH on %strades:* refused, no trade messages",
+						 buf.len ? "; " : "", exa_key_prefix);
 	if (refusal.ping_refused)
 		appendStringInfo(&buf, "%sPING refused, using EXISTS",
 						 buf.len ? "; " : "");
@@ -686,6 +909,7 @@ typedef enum RefusedCommand
 	REFUSED_UNLINK,
 	REFUSED_MULTI,
 	REFUSED_PUBLISH,
+	REFUSED_PUBLISH_TRADES,
 	REFUSED_PING
 } RefusedCommand;
 
@@ -722,6 +946,7 @@ report_refusal(RefusedCommand which, const redisReply *reply)
 		[REFUSED_UNLINK] = {"UNLINK", "deletes keys with DEL instead"},
 		[REFUSED_MULTI] = {"MULTI", "writes registrations with two SETs, not atomically"},
 		[REFUSED_PUBLISH] = {"PUBLISH", "deletes keys but publishes no invalidation messages"},
+		[REFUSED_PUBLISH_TRADES] = {"PUBLISH of a trade message", "publishes no trade messages until it reconnects"},
 		[REFUSED_PING] = {"PING", "checks the connection with EXISTS instead"},
 	};
 	bool	   *reported;
@@ -739,6 +964,9 @@ report_refusal(RefusedCommand which, const redisReply *reply)
 			break;
 		case REFUSED_PUBLISH:
 			reported = &refusal.reported_publish;
+			break;
+		case REFUSED_PUBLISH_TRADES:
+			reported = &refusal.reported_trades;
 			break;
 		case REFUSED_PING:
 			reported = &refusal.reported_ping;
@@ -778,6 +1006,14 @@ report_refusal(RefusedCommand which, const redisReply *reply)
 					 errdetail_internal("%s", text),
 					 errhint("Allow +publish and the channel (&exchange:*) to the Redis user, or set \"%s\" to ''. Until then exchange_adapter deletes keys but publishes no invalidation messages; this is reported once.",
 							 "exchange_adapter.invalidation_channel")));
+			break;
+		case REFUSED_PUBLISH_TRADES:
+			ereport(WARNING,
+					(errcode(ERRCODE_EXA_REDIS_UNAVAILABLE),
+					 errmsg("Redis refused %s: %s", "PUBLISH of a trade message", code),
+					 errdetail_internal("%s", text),
+					 errhint("Allow +publish and the channels %strades:* (&%s*) to the Redis user. Until it reconnects exchange_adapter publishes no trade messages (subscribers re-read exchange.trades); this is reported once.",
+							 exa_key_prefix, exa_key_prefix)));
 			break;
 		case REFUSED_PING:
 			ereport(WARNING,
@@ -1194,6 +1430,66 @@ push_deletes(RedisClient *client, char **keys, int nkeys,
 	}
 }
 
+/*
+ * Append the trade feed's PUBLISHes of the batch's cache rows: rows in id
+ * order (the batch is sorted), each row's executions in order.
+ */
+static int
+append_trade_publishes(RedisClient *client, DeliveryBatch *batch)
+{
+	int			ncmds = 0;
+	int			i;
+
+	for (i = 0; i < batch->nrows; i++)
+	{
+		DeliveryRow *row = &batch->rows[i];
+		int			k;
+
+		if (row->registry)
+			continue;
+		for (k = 0; k < row->ntrades; k++)
+		{
+			const char *argv[3];
+			size_t		argvlen[3];
+
+			argv[0] = "PUBLISH";
+			argvlen[0] = 7;
+			argv[1] = row->trade_channels[k];
+			argvlen[1] = strlen(row->trade_channels[k]);
+			argv[2] = row->trade_payloads[k];
+			argvlen[2] = strlen(row->trade_payloads[k]);
+			exa_redis_append(client, 3, argv, argvlen);
+			ncmds++;
+		}
+	}
+	return ncmds;
+}
+
+/* Check the replies of the trade PUBLISHes at pos..pos+ntrades-1. */
+static DeliveryResult
+check_trade_publishes(RedisClient *client, int pos, int ntrades,
+					  char *errbuf, size_t errlen)
+{
+	int			i;
+
+	for (i = 0; i < ntrades; i++)
+	{
+		redisReply *r = exa_redis_reply(client, pos + i);
+
+		if (!exa_redis_reply_is_error(r))
+			continue;
+		if (exa_redis_reply_is_noperm(r))
+		{
+			report_refusal(REFUSED_PUBLISH_TRADES, r);
+			refusal.trades_refused = true;
+			return DELIVERY_OK;
+		}
+		set_err(errbuf, errlen, "PUBLISH of a trade message", r);
+		return DELIVERY_REFUSED;
+	}
+	return DELIVERY_OK;
+}
+
 /* Check the replies of the PUBLISHes at pos..pos+npub-1. */
 static DeliveryResult
 check_publishes(RedisClient *client, int pos, int npub,
@@ -1350,7 +1646,9 @@ registry_failed(DeliveryBatch *batch, const char *error)
 
 /*
  * Step 2 of exa_delivery_push: the PUBLISHes announcing the deletions (when the
- * cache part is still whole), then the registry commands, in one pipeline;
+ * cache part is still whole), then the trade feed's PUBLISHes (each after
+ * its transaction's invalidation message, since every invalidation of the
+ * batch comes first), then the registry commands, in one pipeline;
  * a refused UNLINK of a registration is sent again as DEL.  Returns false
  * when the connection failed (*cache and the registry result say so).
  */
@@ -1359,24 +1657,27 @@ push_publishes_and_services(RedisClient *client, DeliveryBatch *batch,
 							DeliveryResult *cache, char *errbuf, size_t errlen)
 {
 	int			npub = 0;
+	int			ntrades = 0;
 	int			nsvc = 0;
 	SvcShape   *shapes = NULL;
 
 	if (*cache == DELIVERY_OK && exa_invalidation_channel != NULL &&
 		exa_invalidation_channel[0] != '\0' && !refusal.publish_refused)
 		npub = append_publishes(client, batch);
+	if (*cache == DELIVERY_OK && !refusal.trades_refused)
+		ntrades = append_trade_publishes(client, batch);
 	if (batch->nservices > 0)
 	{
 		shapes = palloc(sizeof(SvcShape) * batch->nservices);
 		nsvc = append_services(client, batch, shapes, false);
 	}
-	if (npub + nsvc == 0)
+	if (npub + ntrades + nsvc == 0)
 		return true;
 
 	if (exa_redis_flush(client, exa_redis_command_timeout) != REDIS_RESULT_OK)
 	{
 		/* Without PUBLISHes the cache part was complete after step 1. */
-		if (npub > 0)
+		if (npub + ntrades > 0)
 		{
 			*cache = DELIVERY_FAILED;
 			strlcpy(errbuf, client->errmsg, errlen);
@@ -1386,8 +1687,10 @@ push_publishes_and_services(RedisClient *client, DeliveryBatch *batch,
 	}
 	if (*cache == DELIVERY_OK)
 		*cache = check_publishes(client, 0, npub, errbuf, errlen);
+	if (*cache == DELIVERY_OK)
+		*cache = check_trade_publishes(client, npub, ntrades, errbuf, errlen);
 	if (nsvc > 0 &&
-		check_services(client, batch, shapes, false, npub,
+		check_services(client, batch, shapes, false, npub + ntrades,
 					   batch->registry_error,
 					   sizeof(batch->registry_error)))
 	{

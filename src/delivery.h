@@ -53,6 +53,11 @@ typedef struct DeliveryRow
 	int			nkeys;
 	char	  **keys;			/* without prefix */
 	char	   *service_id;		/* registry rows */
+	int			ntrades;		/* trade feed messages (README "Trade
+								 * feed"), rendered at claim time from
+								 * exchange.trades */
+	char	  **trade_channels; /* <prefix>trades:<symbol> */
+	char	  **trade_payloads;
 	bool		delivered;		/* out: pushed by exa_delivery_push */
 } DeliveryRow;
 
@@ -115,9 +120,10 @@ extern int64 exa_delivery_release_all_claims(void);
  *
  * exa_delivery_push works in this order, each part reported on its own: (1) the
  * cache keys are deleted and every reply read (a refused UNLINK is replaced
- * by DEL at once); (2) only then the PUBLISHes that announce them, and the
- * registry commands of the services not deferred.  It returns the outcome
- * of the cache part (1 and the PUBLISHes); the registry part's outcome is in
+ * by DEL at once); (2) only then the PUBLISHes that announce them, then the
+ * trade feed's PUBLISHes, and the registry commands of the services not
+ * deferred.  It returns the outcome of the cache part (1 and the
+ * PUBLISHes); the registry part's outcome is in
  * batch->registry_result and registry_error, and a refused registration is
  * reported (WARNING once, and exa_delivery_refusals()) without touching the
  * cache part.  Each row's "delivered" says whether it may be deleted.

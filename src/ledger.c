@@ -41,6 +41,9 @@ exa_call_begin(ExaCall *call)
 	call->actor = NULL;
 	call->keys = NIL;
 	call->key_set = NULL;
+	call->executions = NULL;
+	call->nexecutions = 0;
+	call->maxexecutions = 0;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	initStringInfo(&call->buf);
@@ -139,9 +142,31 @@ exa_call_key(ExaCall *call, const char *fmt,...)
 }
 
 void
+exa_call_execution(ExaCall *call, const pg_uuid_t *trade_id)
+{
+	if (call->nexecutions >= call->maxexecutions)
+	{
+		call->maxexecutions = Max(8, 2 * call->maxexecutions);
+		call->executions = call->executions == NULL ?
+			palloc(sizeof(pg_uuid_t) * call->maxexecutions) :
+			repalloc(call->executions, sizeof(pg_uuid_t) * call->maxexecutions);
+	}
+	memcpy(&call->executions[call->nexecutions++], trade_id, sizeof(pg_uuid_t));
+}
+
+/*
+ * The executions go into the same row as the keys their fills made stale,
+ * so the deliverer publishes them after that row's deletions and
+ * invalidation message.  On a 1.0 catalog (no outbox.trade_ids: README
+ * "Upgrading") the row is written as 1.0 wrote it and the call has no feed.
+ */
+void
 exa_call_end(ExaCall *call)
 {
-	if (call->keys != NIL)
+	if (call->nexecutions > 0 && exa_outbox_has_trade_ids())
+		exa_outbox_enqueue_cache_feed(call->keys, call->executions,
+								  call->nexecutions);
+	else if (call->keys != NIL)
 		exa_outbox_enqueue_cache(call->keys);
 	SPI_finish();
 }

@@ -35,6 +35,10 @@ typedef struct ExaCall
 								 * the order first named */
 	struct HTAB *key_set;		/* the same keys, hashed, once keys is long */
 	StringInfoData buf;			/* where exa_call_key formats a key */
+	pg_uuid_t  *executions;		/* trade id per execution, in order
+								 * (README "Trade feed") */
+	int			nexecutions;
+	int			maxexecutions;
 } ExaCall;
 
 /* Connect to SPI and start collecting keys. */
@@ -42,6 +46,13 @@ extern void exa_call_begin(ExaCall *call);
 
 /* Add a stale key (printf-style), once. */
 extern void exa_call_key(ExaCall *call, const char *fmt,...) pg_attribute_printf(2, 3);
+
+/*
+ * Record one execution of the call for the trade feed: the trade of an
+ * apply_trade, the TAKER leg of a match (one per match, whatever makes it).
+ * exa_call_end names them in the call's outbox row.
+ */
+extern void exa_call_execution(ExaCall *call, const pg_uuid_t *trade_id);
 
 /* The call's actor (session_user[/outer role]), computed once per call. */
 extern text *exa_call_actor(ExaCall *call);

@@ -28,9 +28,13 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/xid8.h"
 
+#include "exchange_adapter.h"
 #include "outbox.h"
 #include "stmt.h"
 #include "worker_status.h"
@@ -44,6 +48,12 @@ static bool xact_enqueued = false;
 static ExaStmt stmt_enqueue_cache = {
 	"INSERT INTO exchange.outbox (xid, kind, keys) VALUES ($1, 'cache', $2)",
 	2, {XID8OID, TEXTARRAYOID},
+	NULL
+};
+
+static ExaStmt stmt_enqueue_cache_feed = {
+	"INSERT INTO exchange.outbox (xid, kind, keys, trade_ids) VALUES ($1, 'cache', $2, $3)",
+	3, {XID8OID, TEXTARRAYOID, UUIDARRAYOID},
 	NULL
 };
 
@@ -102,6 +112,23 @@ exa_outbox_enqueue_cache(List *keys)
 }
 
 void
+exa_outbox_enqueue_cache_feed(List *keys, const pg_uuid_t *trade_ids, int ntrades)
+{
+	Datum		values[3];
+	Datum	   *elems = palloc(sizeof(Datum) * Max(ntrades, 1));
+
+	for (int i = 0; i < ntrades; i++)
+		elems[i] = UUIDPGetDatum(&trade_ids[i]);
+	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	values[1] = exa_text_array(keys);
+	values[2] = PointerGetDatum(construct_array(elems, ntrades, UUIDOID,
+												UUID_LEN, false, TYPALIGN_CHAR));
+	exa_exec(&stmt_enqueue_cache_feed, values, NULL, 0);
+	pfree(elems);
+	outbox_note_enqueue();
+}
+
+void
 exa_outbox_enqueue_registry(const char *service_id)
 {
 	Datum		values[2];
@@ -110,4 +137,70 @@ exa_outbox_enqueue_registry(const char *service_id)
 	values[1] = CStringGetTextDatum(service_id);
 	exa_exec(&stmt_enqueue_registry, values, NULL, 0);
 	outbox_note_enqueue();
+}
+
+/* ------------------------------------------------------------------------
+ * Which catalog: the feed's columns, once per catalog generation
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct CatalogColumn
+{
+	const char *relname;
+	const char *attname;
+	Oid			relid;			/* valid while known is */
+	bool		known;
+	bool		exists;
+} CatalogColumn;
+
+static CatalogColumn col_outbox_trade_ids = {"outbox", "trade_ids", InvalidOid, false, false};
+static CatalogColumn col_trades_seq = {"trades", "seq", InvalidOid, false, false};
+static bool column_callback_registered = false;
+
+static void
+column_forget(CatalogColumn *c, Oid relid)
+{
+	if (c->known && (relid == InvalidOid || relid == c->relid))
+		c->known = false;
+}
+
+/* Must not raise: a relcache invalidation of one of the tables. */
+static void
+column_relcache_callback(Datum arg, Oid relid)
+{
+	column_forget(&col_outbox_trade_ids, relid);
+	column_forget(&col_trades_seq, relid);
+}
+
+static bool
+column_exists(CatalogColumn *c)
+{
+	Oid			relid;
+
+	if (c->known)
+		return c->exists;
+	if (!column_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(column_relcache_callback, (Datum) 0);
+		column_callback_registered = true;
+	}
+	relid = exa_relation_oid(c->relname);
+	if (!OidIsValid(relid))
+		return false;			/* no table: nothing to remember */
+	c->exists = get_attnum(relid, c->attname) != InvalidAttrNumber;
+	c->relid = relid;
+	c->known = true;
+	return c->exists;
+}
+
+bool
+exa_outbox_has_trade_ids(void)
+{
+	return column_exists(&col_outbox_trade_ids);
+}
+
+bool
+exa_outbox_trades_have_seq(void)
+{
+	return column_exists(&col_trades_seq);
 }

@@ -10,6 +10,7 @@
 #define EXA_OUTBOX_H
 
 #include "nodes/pg_list.h"
+#include "utils/uuid.h"
 
 /*
  * Insert one cache outbox row naming keys (C strings, without prefix) in
@@ -18,7 +19,24 @@
  */
 extern void exa_outbox_enqueue_cache(List *keys);
 
+/*
+ * The same, also naming the executions of the call (README "Trade feed"):
+ * one trade id per execution, in execution order, stored in the row's
+ * trade_ids.  Only when exa_outbox_has_trade_ids() (a 1.1 catalog).
+ */
+extern void exa_outbox_enqueue_cache_feed(List *keys, const pg_uuid_t *trade_ids,
+									  int ntrades);
+
 /* Insert one registry outbox row naming a service id. */
 extern void exa_outbox_enqueue_registry(const char *service_id);
+
+/*
+ * The catalog this library serves (README "Upgrading"): does the outbox have
+ * the trade feed's column trade_ids (1.1), and does exchange.trades have
+ * seq?  Looked up once per catalog generation (a relcache invalidation of
+ * the table forgets the answer); the caller is in a transaction.
+ */
+extern bool exa_outbox_has_trade_ids(void);
+extern bool exa_outbox_trades_have_seq(void);
 
 #endif							/* EXA_OUTBOX_H */

@@ -327,6 +327,16 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	values[12] = f->match_id ? UUIDPGetDatum(f->match_id) : (Datum) 0;
 	nulls[12] = f->match_id ? ' ' : 'n';
 	exa_exec(&stmt_insert_trade, values, nulls, 1);
+
+	/*
+	 * The trade feed (README "Trade feed"): an execution is one trade
+	 * without a match, or one match, named once by its TAKER leg (a match
+	 * always has one; both legs carry the same price, quantity and time).
+	 */
+	if (f->match_id == NULL ||
+		(f->liquidity != NULL &&
+		 exa_liquidity_from_text(f->liquidity) == EXA_LIQUIDITY_TAKER))
+		exa_call_execution(call, &f->trade_id);
 	if (rsinfo != NULL)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
 	else

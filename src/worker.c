@@ -78,6 +78,7 @@
 
 #include "delivery.h"
 #include "exchange_adapter.h"
+#include "outbox.h"
 #include "redis_client.h"
 #include "stmt.h"
 #include "worker.h"
@@ -138,13 +139,29 @@ static ExaStmt stmt_backlog = {
 	NULL
 };
 
+#define DROP_CACHE_ROWS_SQL(also) \
+	"DELETE FROM exchange.outbox o" \
+	" WHERE o.id IN (SELECT i.id FROM exchange.outbox i" \
+	"                 WHERE i.kind = 'cache'" \
+	"                   AND pg_catalog.pg_visible_in_snapshot(i.xid," \
+	"                                   $1::pg_catalog.pg_snapshot)" \
+	also \
+	"                 FOR UPDATE SKIP LOCKED)"
+
+/* On a 1.0 catalog. */
 static ExaStmt stmt_drop_cache_rows = {
-	"DELETE FROM exchange.outbox o"
-	" WHERE o.id IN (SELECT i.id FROM exchange.outbox i"
-	"                 WHERE i.kind = 'cache'"
-	"                   AND pg_catalog.pg_visible_in_snapshot(i.xid,"
-	"                                   $1::pg_catalog.pg_snapshot)"
-	"                 FOR UPDATE SKIP LOCKED)",
+	DROP_CACHE_ROWS_SQL(""),
+	1, {TEXTOID},
+	NULL
+};
+
+/*
+ * A row naming executions stays: the whole-space deletion replaces its keys,
+ * not its trade messages (README "Trade feed": never lost).  It is
+ * delivered as usual afterwards, its keys deleted once more.
+ */
+static ExaStmt stmt_drop_cache_rows_feed = {
+	DROP_CACHE_ROWS_SQL("                   AND i.trade_ids IS NULL"),
 	1, {TEXTOID},
 	NULL
 };
@@ -376,7 +393,8 @@ worker_check_backlog(WorkerState *ws)
 
 	begin_txn("dropping the replaced outbox rows");
 	values[0] = CStringGetTextDatum(snapshot);
-	dropped = exa_exec(&stmt_drop_cache_rows, values, NULL, 0);
+	dropped = exa_exec(exa_outbox_has_trade_ids() ? &stmt_drop_cache_rows_feed :
+					   &stmt_drop_cache_rows, values, NULL, 0);
 	end_txn(ws->batch_cxt);
 
 	ereport(LOG,

@@ -54,6 +54,7 @@ INSERT INTO contract_columns (tbl, col, typ) VALUES
 	('outbox', 'id', 'bigint'), ('outbox', 'xid', 'xid8'), ('outbox', 'created_at', 'timestamp with time zone'),
 	('outbox', 'kind', NULL), ('outbox', 'keys', 'text[]'), ('outbox', 'service_id', NULL),
 	('outbox', 'claimed_at', 'timestamp with time zone'), ('outbox', 'attempts', NULL),
+	('outbox', 'trade_ids', 'uuid[]'),
 	('services', 'service_id', NULL), ('services', 'service_name', NULL), ('services', 'address', NULL),
 	('services', 'port', 'integer'), ('services', 'version', NULL), ('services', 'metadata', 'jsonb'),
 	('services', 'registered_at', 'timestamp with time zone'),
