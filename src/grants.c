@@ -7,8 +7,9 @@
  * This file owns the profiles of README "Security model": which privileges
  * each grant_adapter profile gives, and how revoke_adapter takes them all
  * back.  Every profile gets USAGE on schema exchange and SELECT on the ledger
- * tables and the read views; EXECUTE is granted per profile on the API
- * functions that exist.
+ * tables and the read views, and EXECUTE on the market-data functions (they
+ * read nothing those tables do not show); EXECUTE on the other API functions
+ * that exist is granted per profile.
  *
  * It must never grant CREATE on the schema; INSERT, UPDATE, DELETE,
  * TRUNCATE or anything but SELECT on a table (the lifecycle could be
@@ -43,8 +44,13 @@ PG_FUNCTION_INFO_V1(exa_revoke_adapter);
  * function a profile may execute.  A function named here gets EXECUTE in every
  * overload of that name found in schema exchange; names not (yet) installed
  * are skipped.  A new API function is added to exactly one list; "all" is the
- * union of the three.
+ * union of the three, and every profile has read_functions as well.
  */
+static const char *const read_functions[] = {
+	"order_book_depth", "ticker", "candles",
+	NULL
+};
+
 static const char *const trader_functions[] = {
 	"place_order", "cancel_order", "cancel_orders",
 	NULL
@@ -75,14 +81,15 @@ static const char *const never_granted[] = {
 typedef struct AdapterProfile
 {
 	const char *name;
-	const char *const *lists[4];	/* NULL-terminated */
+	const char *const *lists[5];	/* NULL-terminated */
 } AdapterProfile;
 
 static const AdapterProfile profiles[] = {
-	{"trader", {trader_functions, NULL}},
-	{"engine", {engine_functions, NULL}},
-	{"operator", {operator_functions, NULL}},
-	{"all", {trader_functions, engine_functions, operator_functions, NULL}},
+	{"trader", {read_functions, trader_functions, NULL}},
+	{"engine", {read_functions, engine_functions, NULL}},
+	{"operator", {read_functions, operator_functions, NULL}},
+	{"all", {read_functions, trader_functions, engine_functions,
+			 operator_functions, NULL}},
 };
 
 #define PROFILE_LIST	"trader, engine, operator and all"

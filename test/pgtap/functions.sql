@@ -3,6 +3,8 @@
 -- argument names, types, order and defaults, and the result, exactly as the contract lists them;
 -- written in C; SECURITY DEFINER with search_path pinned to pg_catalog, pg_temp; VOLATILE;
 -- PARALLEL UNSAFE; documented with COMMENT ON.  The funds ledger's functions must all exist.
+-- The market-data reads (README "Market data") are PL/pgSQL, STABLE, SECURITY DEFINER with
+-- search_path pinned and jit off, and documented; they and their row type must exist.
 BEGIN;
 CREATE EXTENSION exchange_adapter;
 
@@ -105,6 +107,22 @@ LANGUAGE sql AS $$
 	  FROM pg_proc p WHERE p.oid = f
 $$;
 
+-- The market-data reads (README "Market data").
+CREATE TEMP TABLE reads (n serial, fn name, args text, result text);
+INSERT INTO reads (fn, args, result) VALUES
+	('order_book_depth', 'symbol text, levels integer = 20',
+	 'SETOF (side text, price numeric, quantity numeric, orders integer)'),
+	('ticker', 'symbol text = NULL',
+	 'SETOF (symbol text, last_price numeric, best_bid numeric, best_ask numeric, open_24h numeric, '
+	 'high_24h numeric, low_24h numeric, volume_24h numeric, quote_volume_24h numeric, trades_24h bigint, '
+	 'updated_at timestamp with time zone)'),
+	('candles', 'symbol text, width interval, since timestamp with time zone, until timestamp with time zone = now()',
+	 'SETOF (bucket timestamp with time zone, open numeric, high numeric, low numeric, close numeric, '
+	 'volume numeric, quote_volume numeric, trades bigint)');
+CREATE TEMP VIEW reads_present AS
+SELECT r.n, r.fn, r.args, r.result, p.oid
+  FROM reads r JOIN pg_proc p ON p.proname = r.fn AND p.pronamespace = 'exchange'::regnamespace;
+
 CREATE TEMP VIEW api_present AS
 SELECT a.n, a.fn, a.args, a.result, p.oid
   FROM api a JOIN pg_proc p ON p.proname = a.fn AND p.pronamespace = 'exchange'::regnamespace;
@@ -114,6 +132,8 @@ SELECT plan(
 	+ 1
 	+ 8 * (SELECT count(*)::int FROM api_present)
 	+ 5
+	+ (SELECT count(*)::int FROM reads) + 1
+	+ 7 * (SELECT count(*)::int FROM reads_present)
 );
 
 -- Every function of the funds ledger exists, and no API name is overloaded.
@@ -150,22 +170,49 @@ SELECT p.* FROM pg_proc p
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'exchange_adapter';
 SELECT is_empty($$ SELECT oid::regprocedure FROM member_functions
-					WHERE prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c') $$,
-				'every function of the extension is written in C');
+					WHERE prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
+					  AND proname NOT IN (SELECT fn FROM reads) $$,
+				'every function of the extension but the market-data reads is written in C');
 SELECT is_empty($$ SELECT oid::regprocedure FROM member_functions
-					WHERE prosecdef AND proconfig IS DISTINCT FROM '{"search_path=pg_catalog, pg_temp"}' $$,
-				'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp');
+					WHERE prosecdef AND proconfig IS DISTINCT FROM
+						  CASE WHEN proname IN (SELECT fn FROM reads)
+							   THEN '{"search_path=pg_catalog, pg_temp",jit=off}'
+							   ELSE '{"search_path=pg_catalog, pg_temp"}' END::text[] $$,
+				'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp (the market-data reads also turn jit off)');
 SELECT is_empty($$ SELECT oid::regprocedure FROM member_functions
 					WHERE prorettype IN ('trigger'::regtype, 'event_trigger'::regtype) AND prosecdef $$,
 				'trigger functions are not SECURITY DEFINER (they run as the statement''s user)');
 SELECT is_empty($$ SELECT oid::regprocedure FROM member_functions
 					WHERE prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
-					  AND proname NOT IN (SELECT fn FROM api) $$,
+					  AND proname NOT IN (SELECT fn FROM api UNION ALL SELECT fn FROM reads) $$,
 				'every other function of the extension is an API function of the contract');
 SELECT is_empty($$ SELECT oid::regprocedure FROM pg_proc
 					WHERE pronamespace = 'exchange'::regnamespace
 					  AND oid NOT IN (SELECT oid FROM member_functions) $$,
 				'schema exchange holds no function that is not the extension''s');
+
+-- The market-data reads: each exists, with its signature and properties; the ticker's row type
+-- is documented.
+SELECT ok(EXISTS (SELECT FROM pg_proc WHERE pronamespace = 'exchange'::regnamespace AND proname = fn),
+		  format('function exchange.%s exists', fn))
+  FROM reads ORDER BY n;
+SELECT isnt(obj_description('exchange.market_ticker'::regtype, 'pg_type'), NULL,
+			'type exchange.market_ticker is documented with COMMENT ON');
+SELECT is(pg_temp.sig_args(oid), args, format('%s(%s): arguments, order and defaults as the contract says', fn, args))
+  FROM reads_present ORDER BY n;
+SELECT is(pg_temp.sig_result(oid), result, format('%s returns %s', fn, result))
+  FROM reads_present ORDER BY n;
+SELECT function_lang_is('exchange', fn, 'plpgsql', format('%s is written in PL/pgSQL', fn))
+  FROM reads_present ORDER BY n;
+SELECT is_definer('exchange', fn, format('%s is SECURITY DEFINER', fn))
+  FROM reads_present ORDER BY n;
+SELECT is((SELECT proconfig FROM pg_proc WHERE oid = r.oid), '{"search_path=pg_catalog, pg_temp",jit=off}'::text[],
+		  format('%s runs with search_path = pg_catalog, pg_temp and jit off', fn))
+  FROM reads_present r ORDER BY n;
+SELECT volatility_is('exchange', fn, 'stable', format('%s is STABLE', fn))
+  FROM reads_present ORDER BY n;
+SELECT isnt(obj_description(oid, 'pg_proc'), NULL, format('%s is documented with COMMENT ON', fn))
+  FROM reads_present ORDER BY n;
 
 SELECT * FROM finish();
 ROLLBACK;

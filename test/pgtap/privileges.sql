@@ -18,9 +18,13 @@ SELECT exchange.grant_adapter('exa_regress_all'::regrole);
 
 -- The profiles (README "Security model"): trader (place, cancel, reads), engine (apply_trade,
 -- apply_match, trigger, expire), operator (accounts, markets, funds, holds, registry -- and the
--- operator's tools check_invariants, adapter_status, flush_outbox), all = the union.
+-- operator's tools check_invariants, adapter_status, flush_outbox), all = the union; every
+-- profile also executes the market-data reads (README "Market data").
 CREATE TEMP TABLE profile_functions (profile text, fn name);
 INSERT INTO profile_functions
+SELECT profile, unnest('{order_book_depth,ticker,candles}'::name[])
+  FROM unnest('{trader,engine,operator}'::text[]) profile
+UNION ALL
 SELECT 'trader', unnest('{place_order,cancel_order,cancel_orders}'::name[])
 UNION ALL
 SELECT 'engine', unnest('{apply_trade,apply_match,trigger_stop_orders,expire_order,expire_orders}'::name[])
@@ -29,7 +33,7 @@ SELECT 'operator', unnest('{create_account,set_account_status,set_kyc_status,cre
 							deposit,withdraw,lock_balance,unlock_balance,capture_hold,check_invariants,
 							register_service,heartbeat_service,deregister_service,discover_services,
 							adapter_status,flush_outbox}'::name[]);
-INSERT INTO profile_functions SELECT 'all', fn FROM profile_functions;
+INSERT INTO profile_functions SELECT DISTINCT 'all', fn FROM profile_functions;
 
 CREATE TEMP TABLE app_roles (role name, profile text);
 INSERT INTO app_roles VALUES ('exa_regress_trader', 'trader'), ('exa_regress_engine', 'engine'),
@@ -55,7 +59,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(4 + 5 * 6 + 4 * 2 + 9 + 4);
+SELECT plan(4 + 5 * 6 + 4 * 2 + 9 + 4 + 6);
 
 -- PUBLIC
 SELECT ok(NOT has_schema_privilege('public', 'exchange', 'USAGE')
@@ -128,6 +132,22 @@ SELECT is(pg_temp.as_role('exa_regress_all', 'SELECT * FROM exchange.outbox'),
 		  '42501', 'all: reading the outbox is refused');
 SELECT is(pg_temp.as_role('exa_regress_all', 'SELECT count(*) FROM exchange.account_balances'),
 		  'ok', 'all: reading the account_balances view works');
+
+-- The market-data reads (6): every profile calls them, a role without one cannot, nor PUBLIC.
+SELECT is(pg_temp.as_role('exa_regress_trader', 'SELECT * FROM exchange.ticker()'),
+		  'ok', 'trader: ticker() works');
+SELECT is(pg_temp.as_role('exa_regress_engine', 'SELECT * FROM exchange.ticker()'),
+		  'ok', 'engine: ticker() works');
+SELECT is(pg_temp.as_role('exa_regress_operator', 'SELECT * FROM exchange.ticker()'),
+		  'ok', 'operator: ticker() works');
+SELECT is(pg_temp.as_role('exa_regress_all', 'SELECT * FROM exchange.ticker()'),
+		  'ok', 'all: ticker() works');
+SELECT is(pg_temp.as_role('exa_regress_nobody', 'SELECT * FROM exchange.ticker()'),
+		  '42501', 'a role without a profile cannot call ticker()');
+SELECT ok(NOT has_function_privilege('public', 'exchange.order_book_depth(text, integer)', 'EXECUTE')
+		  AND NOT has_function_privilege('public', 'exchange.ticker(text)', 'EXECUTE')
+		  AND NOT has_function_privilege('public', 'exchange.candles(text, interval, timestamptz, timestamptz)', 'EXECUTE'),
+		  'PUBLIC cannot execute order_book_depth, ticker or candles');
 
 -- Granting is for superusers only (9)
 SELECT is(pg_temp.as_role('exa_regress_all', 'SELECT exchange.grant_adapter(''exa_regress_nobody''::regrole, ''all'')'),
