@@ -40,8 +40,10 @@
 #include "utils/tuplestore.h"
 
 #include "args.h"
+#include "catalog_version.h"
 #include "exchange_adapter.h"
 #include "ledger.h"
+#include "matching.h"
 #include "orders.h"
 #include "stmt.h"
 
@@ -310,6 +312,25 @@ static ExaStmt stmt_insert_order = {
 	NULL
 };
 
+/*
+ * The same on a 1.1 catalog: an accepted order takes its book_seq ($16, or
+ * the sequence's next value when NULL); a REJECTED one has none.
+ */
+static ExaStmt stmt_insert_order_seq = {
+	"INSERT INTO exchange.orders"
+	" (order_id, account_id, symbol, order_type, side, quantity, price, status,"
+	"  time_in_force, metadata, stop_price, client_order_id, lock_asset,"
+	"  locked_amount, reject_reason, book_seq)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+	"         CASE WHEN $15 IS NULL THEN COALESCE($16,"
+	"              pg_catalog.nextval('exchange.order_book_seq'::pg_catalog.regclass)) END)"
+	" RETURNING *",
+	16, {UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
+		TEXTOID, TEXTOID, JSONBOID, NUMERICOID, TEXTOID, TEXTOID, NUMERICOID,
+	TEXTOID, INT8OID},
+	NULL
+};
+
 static bool
 num_equal_or_both_null(Numeric a, Numeric b)
 {
@@ -515,14 +536,19 @@ place_order(PG_FUNCTION_ARGS)
 	char	   *lock_asset;
 	Numeric		lock_amount;
 	pg_uuid_t  *order_id;
-	Datum		values[15];
-	char		nulls[15];
+	Datum		values[16];
+	char		nulls[16];
 	Datum		result;
+	MatchMarket *internal;
+	MatchPlan  *plan = NULL;
+	int64		book_seq = 0;
 
 	/* Malformed calls raise and change nothing. */
 	tif = place_check_args(type, otype, is_buy, price, stop_price, tif);
 
 	exa_call_begin(&call);
+	/* an INTERNAL market's row first (README "Matching engine") */
+	internal = matching_lock_market(symbol);
 	ledger_lock_account(account_id, false, &acct);
 
 	if (client_order_id != NULL)
@@ -556,6 +582,30 @@ place_order(PG_FUNCTION_ARGS)
 	lock_asset = is_buy ? m.quote : m.base;
 	lock_amount = is_buy ? exa_ceil8(exa_mul(quantity, price)) : quantity;
 	order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+
+	if (reject == NULL && internal == NULL)
+		matching_check_unlocked(symbol);
+	if (reject == NULL && internal != NULL)
+	{
+		/* plan, then lock everything it touches, the taker's funds too */
+		MatchTaker	t;
+
+		t.order_id = order_id;
+		t.account_id = account_id;
+		t.side = exa_order_side_from_text(side);
+		t.order_type = otype;
+		t.time_in_force = exa_time_in_force_from_text(tif);
+		t.quantity = quantity;
+		t.price = price;
+		t.stop_price = stop_price;
+		t.lock_asset = lock_asset;
+		t.base_asset = m.base;
+		t.quote_asset = m.quote;
+		t.locked_amount = lock_amount;
+		t.tick_size = m.tick;
+		t.lot_size = m.lot;
+		plan = matching_plan(internal, &t, &book_seq);
+	}
 
 	if (reject == NULL)
 	{
@@ -594,7 +644,12 @@ place_order(PG_FUNCTION_ARGS)
 	values[13] = NumericGetDatum(lock_amount);
 	values[14] = reject ? CStringGetTextDatum(reject) : (Datum) 0;
 	nulls[14] = reject ? ' ' : 'n';
-	exa_exec(&stmt_insert_order, values, nulls, 1);
+	values[15] = Int64GetDatum(book_seq);
+	nulls[15] = book_seq > 0 ? ' ' : 'n';
+	if (exa_catalog_has_matching())
+		exa_exec(&stmt_insert_order_seq, values, nulls, 1);
+	else
+		exa_exec(&stmt_insert_order, values, nulls, 1);
 	result = exa_return_row(0);
 
 	order_event(&call, order_id, NULL, exa_order_status_name(status), NULL, reject);
@@ -607,6 +662,8 @@ place_order(PG_FUNCTION_ARGS)
 		o.lock_asset = lock_asset;
 		order_keys(&call, &o, order_in_book(status));
 	}
+	if (plan != NULL && reject == NULL)
+		result = matching_execute(&call, plan);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
@@ -628,6 +685,7 @@ close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status, const char *verb)
 	Datum		result;
 
 	exa_call_begin(&call);
+	matching_lock_order_market(order_id);
 	order_lock_account(order_id, &acct);
 	order_lock(order_id, &o);
 	if (!exa_order_transition_ok(o.status, to_status))
@@ -917,6 +975,7 @@ cancel_orders(PG_FUNCTION_ARGS)
 	exa_call_begin(&call);
 	if (symbol != NULL)
 		(void) market_status(symbol, false);	/* LX003 for an unknown market */
+	matching_lock_account_markets(account_id, symbol);
 	ledger_lock_account(account_id, false, &acct);
 
 	values[0] = UUIDPGetDatum(account_id);
@@ -977,6 +1036,7 @@ expire_orders(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
 	(void) market_status(symbol, false);
+	matching_lock_symbol(symbol);
 
 	values[0] = CStringGetTextDatum(symbol);
 	values[1] = TimestampTzGetDatum(placed_before);
@@ -1051,6 +1111,7 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
+	matching_refuse_internal(symbol, "trigger_stop_orders");
 	if (market_status(symbol, true) != EXA_MARKET_ACTIVE)
 	{
 		exa_call_end(&call);

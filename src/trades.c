@@ -45,29 +45,15 @@
 #include "exchange_adapter.h"
 #include "ledger.h"
 #include "orders.h"
+#include "matching.h"
 #include "stmt.h"
+#include "trades.h"
 
 PG_FUNCTION_INFO_V1(apply_trade);
 PG_FUNCTION_INFO_V1(apply_match);
 
 
 #define TRADE_REF_MAXLEN 128
-
-/* One fill of one order, as computed before anything is written. */
-typedef struct Fill
-{
-	ExaOrder   *o;
-	Numeric		quantity;
-	Numeric		price;
-	Numeric		fee;			/* effective */
-	char	   *fee_currency;	/* effective */
-	const char *liquidity;		/* NULL when none */
-	TimestampTz executed_at;
-	char	   *trade_ref;
-	pg_uuid_t  *match_id;
-	Numeric		notional;
-	pg_uuid_t	trade_id;
-} Fill;
 
 static ExaStmt stmt_insert_trade = {
 	"INSERT INTO exchange.trades"
@@ -77,6 +63,18 @@ static ExaStmt stmt_insert_trade = {
 	" RETURNING *",
 	13, {UUIDOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
 		NUMERICOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, UUIDOID},
+	NULL
+};
+
+/* The same with the market's trade_seq: INTERNAL executions (1.1 catalog). */
+static ExaStmt stmt_insert_trade_seq = {
+	"INSERT INTO exchange.trades"
+	" (trade_id, order_id, account_id, symbol, side, quantity, price, fee,"
+	"  fee_currency, executed_at, trade_ref, liquidity, match_id, seq)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+	" RETURNING *",
+	14, {UUIDOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
+		NUMERICOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, UUIDOID, INT8OID},
 	NULL
 };
 
@@ -127,7 +125,7 @@ fill_received_asset(const ExaOrder *o)
  * quantity when it is the base asset, the notional when it is the quote
  * asset; in any other asset it cannot be computed and must be given.
  */
-static void
+void
 fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg)
 {
 	ExaOrder   *o = f->o;
@@ -251,7 +249,7 @@ fill_check(const Fill *f)
  * Write one fill: the trade row (to rsinfo, or as *result), the order row,
  * its event, the stale keys; append its balance moves to moves[].
  */
-static void
+void
 fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 		   ReturnSetInfo *rsinfo, Datum *result)
 {
@@ -265,8 +263,8 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	Numeric		new_locked;
 	Numeric		release;
 	char	   *acct = exa_uuid_str(&o->account_id);
-	Datum		values[13];
-	char		nulls[13];
+	Datum		values[14];
+	char		nulls[14];
 	LedgerMove *m;
 
 	if (complete)
@@ -296,7 +294,8 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	nulls[11] = f->liquidity ? ' ' : 'n';
 	values[12] = f->match_id ? UUIDPGetDatum(f->match_id) : (Datum) 0;
 	nulls[12] = f->match_id ? ' ' : 'n';
-	exa_exec(&stmt_insert_trade, values, nulls, 1);
+	values[13] = Int64GetDatum(f->seq);
+	exa_exec(f->seq > 0 ? &stmt_insert_trade_seq : &stmt_insert_trade, values, nulls, 1);
 	if (rsinfo != NULL)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
 	else
@@ -350,10 +349,16 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	exa_call_key(call, "cache:trades:%s", acct);
 	exa_call_key(call, "cache:balances:%s", acct);
 	exa_call_key(call, "cache:book:%s", o->symbol);
+
+	/* the order as it now is, for a caller that fills it again */
+	o->filled_quantity = filled;
+	o->filled_value = value;
+	o->locked_amount = new_locked;
+	o->status = complete ? EXA_ORDER_FILLED : EXA_ORDER_PARTIAL;
 }
 
 /* After the moves: the exchange's revenue. */
-static void
+void
 fill_fee_ledger(Fill *f)
 {
 	Datum		values[4];
@@ -452,6 +457,7 @@ apply_trade(PG_FUNCTION_ARGS)
 	exa_call_begin(&call);
 	order_lock_account(order_id, &acct);
 	order_lock(order_id, &o);
+	matching_refuse_internal(o.symbol, "apply_trade");
 
 	f.o = &o;
 	f.quantity = quantity;
@@ -637,6 +643,7 @@ apply_match(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
 	match_lock(buy_id, sell_id, &buy, &sell);
+	matching_refuse_internal(buy.symbol, "apply_match");
 
 	if (maker != NULL)
 		buy_is_maker = exa_order_side_from_text(maker) == EXA_SIDE_BUY;
