@@ -367,7 +367,7 @@ matching_refuse_internal(const char *symbol, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_MATCHED_INTERNALLY),
 				 errmsg("market \"%s\" is matched internally", symbol),
-				 errdetail("%s applies fills from outside the database; the orders of an INTERNAL market are matched by place_order.",
+				 errdetail("%s acts on the book from outside the database; an INTERNAL market's orders are matched, and its stops triggered, by place_order.",
 						   what),
 				 errhint("Switch the market to EXTERNAL with exchange.set_market_matching() while it is HALTED.")));
 }
