@@ -1055,6 +1055,8 @@ COMMENT ON FUNCTION exchange.create_market(text, text, text, numeric, numeric, n
 	'Creates an ACTIVE market <BASE>-<QUOTE>; fee rates in [0, 0.1]; matching EXTERNAL or INTERNAL, self_trade EXPIRE_MAKER, EXPIRE_TAKER, EXPIRE_BOTH or ALLOW. A duplicate raises LX010.';
 COMMENT ON FUNCTION exchange.set_market_matching(text, text, text) IS
 	'Changes a HALTED market''s matching mode and self-trade mode (NULL keeps it); to INTERNAL only when its book is not crossed. 55000 otherwise.';
+COMMENT ON FUNCTION exchange.check_invariants() IS
+	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, closed_account, event_replay, book_crossed, trade_seq). Empty when sound.';
 
 -- ---------------------------------------------------------------------------
 -- Privileges, last: reset every member's ACL to owner-only (default
