@@ -158,24 +158,48 @@ static ExaStmt stmt_lock_market = {
 	"       filled_quantity, book_seq, created_at, stop_price" \
 	"  FROM exchange.orders"
 
-/* Resting asks above $2 (NULL: any) up to $3 (NULL: any). */
+/*
+ * The resting orders of one side, loaded a chunk at a time in price order:
+ * the price of the BOOK_CHUNK-th order beyond what is loaded (the cut), then
+ * every order up to that price.  $2 is the loaded bound (-1 for asks, or
+ * 1e16 for bids, when nothing is loaded), $3 the taker's limit (1e16 or 0
+ * when none): plain ranges, so both are index conditions of
+ * orders_book_idx.
+ */
+#define BOOK_CHUNK 64
+#define BOOK_RESTING \
+	"   AND status IN ('OPEN', 'PARTIAL') AND price IS NOT NULL"
+
+static ExaStmt stmt_ask_cut = {
+	"SELECT price FROM exchange.orders"
+	" WHERE symbol OPERATOR(pg_catalog.=) $1 AND side OPERATOR(pg_catalog.=) 'SELL'" BOOK_RESTING
+	"   AND price OPERATOR(pg_catalog.>) $2 AND price OPERATOR(pg_catalog.<=) $3"
+	" ORDER BY price OFFSET $4 LIMIT 1",
+	4, {TEXTOID, NUMERICOID, NUMERICOID, INT8OID},
+	NULL
+};
+
+static ExaStmt stmt_bid_cut = {
+	"SELECT price FROM exchange.orders"
+	" WHERE symbol OPERATOR(pg_catalog.=) $1 AND side OPERATOR(pg_catalog.=) 'BUY'" BOOK_RESTING
+	"   AND price OPERATOR(pg_catalog.<) $2 AND price OPERATOR(pg_catalog.>=) $3"
+	" ORDER BY price DESC OFFSET $4 LIMIT 1",
+	4, {TEXTOID, NUMERICOID, NUMERICOID, INT8OID},
+	NULL
+};
+
 static ExaStmt stmt_asks = {
 	MORDER_COLS
-	" WHERE symbol OPERATOR(pg_catalog.=) $1 AND side OPERATOR(pg_catalog.=) 'SELL'"
-	"   AND status IN ('OPEN', 'PARTIAL') AND price IS NOT NULL"
-	"   AND ($2::pg_catalog.numeric IS NULL OR price OPERATOR(pg_catalog.>) $2)"
-	"   AND ($3::pg_catalog.numeric IS NULL OR price OPERATOR(pg_catalog.<=) $3)",
+	" WHERE symbol OPERATOR(pg_catalog.=) $1 AND side OPERATOR(pg_catalog.=) 'SELL'" BOOK_RESTING
+	"   AND price OPERATOR(pg_catalog.>) $2 AND price OPERATOR(pg_catalog.<=) $3",
 	3, {TEXTOID, NUMERICOID, NUMERICOID},
 	NULL
 };
 
-/* Resting bids below $2 (NULL: any) down to $3 (NULL: any). */
 static ExaStmt stmt_bids = {
 	MORDER_COLS
-	" WHERE symbol OPERATOR(pg_catalog.=) $1 AND side OPERATOR(pg_catalog.=) 'BUY'"
-	"   AND status IN ('OPEN', 'PARTIAL') AND price IS NOT NULL"
-	"   AND ($2::pg_catalog.numeric IS NULL OR price OPERATOR(pg_catalog.<) $2)"
-	"   AND ($3::pg_catalog.numeric IS NULL OR price OPERATOR(pg_catalog.>=) $3)",
+	" WHERE symbol OPERATOR(pg_catalog.=) $1 AND side OPERATOR(pg_catalog.=) 'BUY'" BOOK_RESTING
+	"   AND price OPERATOR(pg_catalog.<) $2 AND price OPERATOR(pg_catalog.>=) $3",
 	3, {TEXTOID, NUMERICOID, NUMERICOID},
 	NULL
 };
@@ -361,6 +385,16 @@ matching_lock_account_markets(pg_uuid_t *account_id, const char *symbol)
 }
 
 void
+matching_refuse_internal_order(pg_uuid_t *order_id, const char *what)
+{
+	Datum		key[1] = {UUIDPGetDatum(order_id)};
+
+	if (exa_catalog_has_matching() &&
+		exa_exec(&stmt_order_market, key, NULL, 1) == 1)
+		matching_refuse_internal(exa_col_cstring(0, 1), what);
+}
+
+void
 matching_refuse_internal(const char *symbol, const char *what)
 {
 	if (exa_catalog_has_matching() && market_is_internal(symbol))
@@ -449,26 +483,44 @@ beyond(const BookSide *bs, Numeric price, Numeric bound)
 	return bs->side == EXA_SIDE_SELL ? c > 0 : c < 0;
 }
 
+/* Has the side been loaded as far as a taker with this limit can reach? */
+static bool
+book_loaded(const BookSide *bs, Numeric limit)
+{
+	if (bs->all)
+		return true;
+	if (limit == NULL || bs->bound == NULL)
+		return false;
+	return !beyond(bs, limit, bs->bound);
+}
+
 /*
- * Load every resting order of the side that a taker with this limit (NULL:
- * none) may reach, beyond what is loaded already.
+ * Load the next chunk of the side's resting orders, up to the limit (NULL:
+ * none); returns false when there was nothing left to load.
  */
-static void
+static bool
 book_load(MatchPlan *plan, BookSide *bs, Numeric limit)
 {
-	Datum		values[3];
-	char		nulls[3] = {' ', bs->bound ? ' ' : 'n', limit ? ' ' : 'n'};
+	bool		asks = bs->side == EXA_SIDE_SELL;
+	Numeric		none_loaded = exa_num(asks ? "-1" : "10000000000000000");
+	Numeric		no_limit = exa_num(asks ? "10000000000000000" : "0");
+	Datum		values[4];
+	Numeric		upto;
 	uint64		n;
 
-	if (bs->all)
-		return;
-	if (limit != NULL && bs->bound != NULL && !beyond(bs, limit, bs->bound))
-		return;
+	if (book_loaded(bs, limit))
+		return false;
 	values[0] = CStringGetTextDatum(plan->m->symbol);
-	values[1] = bs->bound ? NumericGetDatum(bs->bound) : (Datum) 0;
-	values[2] = limit ? NumericGetDatum(limit) : (Datum) 0;
-	n = exa_exec(bs->side == EXA_SIDE_SELL ? &stmt_asks : &stmt_bids,
-				 values, nulls, 0);
+	values[1] = NumericGetDatum(bs->bound ? bs->bound : none_loaded);
+	values[2] = NumericGetDatum(limit ? limit : no_limit);
+	values[3] = Int64GetDatum(BOOK_CHUNK - 1);
+	if (exa_exec(asks ? &stmt_ask_cut : &stmt_bid_cut, values, NULL, 1) == 1)
+		upto = DatumGetNumericCopy(exa_col_notnull(0, 1));
+	else
+		upto = limit;			/* fewer than a chunk left: up to the limit */
+
+	values[2] = NumericGetDatum(upto ? upto : no_limit);
+	n = exa_exec(asks ? &stmt_asks : &stmt_bids, values, NULL, 0);
 	for (uint64 i = 0; i < n; i++)
 	{
 		MOrder	   *o = morder_from_row(plan, i);
@@ -477,12 +529,48 @@ book_load(MatchPlan *plan, BookSide *bs, Numeric limit)
 		book_add(bs, o);
 	}
 	SPI_freetuptable(SPI_tuptable);
-	if (limit == NULL)
+	if (upto == NULL)
 		bs->all = true;
 	else
-		bs->bound = limit;
+		bs->bound = upto;
 	if (bs->n > 1)
 		qsort(bs->v, bs->n, sizeof(MOrder *), book_cmp);
+	return true;
+}
+
+/*
+ * The next resting order of the side, from position *pos on, within the
+ * loaded range (loading more as needed, up to limit); NULL when the side
+ * has nothing more a taker with this limit could reach.  An order of this
+ * call that rests beyond the loaded range is only taken once the range
+ * reaches it.  Loading re-sorts the side: the walk starts again from the
+ * best order (those no longer in the book are skipped).
+ */
+static MOrder *
+book_next(MatchPlan *plan, BookSide *bs, Numeric limit, int *pos)
+{
+	for (;;)
+	{
+		for (; *pos < bs->n; (*pos)++)
+		{
+			MOrder	   *o = bs->v[*pos];
+
+			if (!o->in_book)
+				continue;
+			if (!bs->all && (bs->bound == NULL || beyond(bs, o->price, bs->bound)))
+				break;			/* past what is loaded: load first */
+			return o;
+		}
+		if (!book_load(plan, bs, limit))
+		{
+			/* loaded as far as the limit reaches: what remains is beyond it */
+			for (; *pos < bs->n; (*pos)++)
+				if (bs->v[*pos]->in_book)
+					return bs->v[*pos];
+			return NULL;
+		}
+		*pos = 0;
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -549,13 +637,11 @@ fok_possible(MatchPlan *plan, BookSide *bs, MOrder *t)
 {
 	Numeric		need = remaining(t);
 	Numeric		have = exa_zero();
+	int			pos = 0;
+	MOrder	   *mk;
 
-	for (int i = 0; i < bs->n; i++)
+	for (; (mk = book_next(plan, bs, t->price, &pos)) != NULL; pos++)
 	{
-		MOrder	   *mk = bs->v[i];
-
-		if (!mk->in_book)
-			continue;
 		if (!crosses(t, mk))
 			break;
 		if (same_account(t, mk))
@@ -586,21 +672,22 @@ plan_take(MatchPlan *plan, MOrder *t)
 	BookSide   *bs = &plan->book[t->side == EXA_SIDE_BUY ? EXA_SIDE_SELL : EXA_SIDE_BUY];
 	BookSide   *own = &plan->book[t->side];
 
-	book_load(plan, bs, t->price);
+	int			pos = 0;
+	MOrder	   *mk;
+
 	if (t->tif == EXA_TIF_FOK && !fok_possible(plan, bs, t))
 	{
 		plan_expire(plan, t, "FOK");
 		return;
 	}
 
-	for (int i = 0; i < bs->n && exa_cmp(t->filled, t->quantity) < 0; i++)
+	while (exa_cmp(t->filled, t->quantity) < 0 &&
+		   (mk = book_next(plan, bs, t->price, &pos)) != NULL)
 	{
-		MOrder	   *mk = bs->v[i];
 		Numeric		q;
 		MAct	   *act;
 
-		if (!mk->in_book)
-			continue;
+		pos++;
 		if (!crosses(t, mk))
 			break;
 		if (same_account(t, mk) && plan->m->self_trade != EXA_STP_ALLOW)

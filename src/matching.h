@@ -75,6 +75,12 @@ extern Datum matching_execute(ExaCall *call, MatchPlan *plan);
 extern void matching_refuse_internal(const char *symbol, const char *what);
 
 /*
+ * The same, asked before any lock of an order's call (apply_trade,
+ * apply_match), so that a refused call never waits on the book's rows.
+ */
+extern void matching_refuse_internal_order(pg_uuid_t *order_id, const char *what);
+
+/*
  * Lock order 0 for cancel and expire: the INTERNAL market of an order, of
  * an account's live orders (symbol NULL: every market), or a market.
  */

@@ -455,6 +455,7 @@ apply_trade(PG_FUNCTION_ARGS)
 	Datum		result = (Datum) 0;
 
 	exa_call_begin(&call);
+	matching_refuse_internal_order(order_id, "apply_trade");
 	order_lock_account(order_id, &acct);
 	order_lock(order_id, &o);
 	matching_refuse_internal(o.symbol, "apply_trade");
@@ -642,6 +643,8 @@ apply_match(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
+	matching_refuse_internal_order(buy_id, "apply_match");
+	matching_refuse_internal_order(sell_id, "apply_match");
 	match_lock(buy_id, sell_id, &buy, &sell);
 	matching_refuse_internal(buy.symbol, "apply_match");
 
