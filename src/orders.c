@@ -1088,6 +1088,15 @@ static ExaStmt stmt_open_stop = {
 	NULL
 };
 
+/* The same on a 1.1 catalog: a triggered stop ranks by trigger time. */
+static ExaStmt stmt_open_stop_seq = {
+	"UPDATE exchange.orders SET status = 'OPEN', updated_at = pg_catalog.now(),"
+	"       book_seq = pg_catalog.nextval('exchange.order_book_seq'::pg_catalog.regclass)"
+	" WHERE order_id OPERATOR(pg_catalog.=) $1 RETURNING *",
+	1, {UUIDOID},
+	NULL
+};
+
 /*
  * trigger_stop_orders(symbol text, last_price numeric) -> setof orders
  *
@@ -1139,7 +1148,8 @@ trigger_stop_orders(PG_FUNCTION_ARGS)
 		if (o.status != EXA_ORDER_PENDING)
 			continue;			/* cancelled or expired meanwhile */
 		key[0] = UUIDPGetDatum(&o.order_id);
-		exa_exec(&stmt_open_stop, key, NULL, 1);
+		exa_exec(exa_catalog_has_matching() ? &stmt_open_stop_seq : &stmt_open_stop,
+				 key, NULL, 1);
 		(void) order_result(rsinfo);
 		order_event(&call, &o.order_id, exa_order_status_name(EXA_ORDER_PENDING),
 					exa_order_status_name(EXA_ORDER_OPEN), NULL, reason);

@@ -80,4 +80,16 @@ SELECT status FROM exchange.cancel_order(pg_temp.id('rest'));
 SELECT pg_temp.l(order_id), status FROM exchange.expire_orders('TAD-USDT', now() + interval '1 day');
 SELECT count(*) AS resting FROM exchange.order_book WHERE symbol = 'TAD-USDT';
 
+-- On an EXTERNAL market a stop triggered from outside also ranks by trigger time.
+SELECT symbol, matching FROM exchange.create_market('TAG-USDT', 'TAG', 'USDT');
+SELECT pg_temp.label(order_id, 'ext_stop'), status
+  FROM exchange.place_order(pg_temp.id('ad_a'), 'TAG-USDT', 'BUY', 'STOP', 1, 100, stop_price => 100);
+SELECT pg_temp.label(order_id, 'ext_later'), status
+  FROM exchange.place_order(pg_temp.id('ad_a'), 'TAG-USDT', 'BUY', 'LIMIT', 1, 90);
+SELECT pg_temp.l(order_id), status,
+       book_seq > (SELECT book_seq FROM exchange.orders WHERE order_id = pg_temp.id('ext_later'))
+         AS fresh_book_seq
+  FROM exchange.trigger_stop_orders('TAG-USDT', 100);
+SELECT count(*) FROM exchange.cancel_orders(pg_temp.id('ad_a'), 'TAG-USDT');
+
 SELECT * FROM exchange.check_invariants();
