@@ -191,7 +191,8 @@ static ExaStmt stmt_bid_cut = {
 static ExaStmt stmt_asks = {
 	MORDER_COLS
 	" WHERE symbol OPERATOR(pg_catalog.=) $1 AND side OPERATOR(pg_catalog.=) 'SELL'" BOOK_RESTING
-	"   AND price OPERATOR(pg_catalog.>) $2 AND price OPERATOR(pg_catalog.<=) $3",
+	"   AND price OPERATOR(pg_catalog.>) $2 AND price OPERATOR(pg_catalog.<=) $3"
+	" ORDER BY price",			/* walks orders_book_idx, as a generic plan too */
 	3, {TEXTOID, NUMERICOID, NUMERICOID},
 	NULL
 };
@@ -199,7 +200,8 @@ static ExaStmt stmt_asks = {
 static ExaStmt stmt_bids = {
 	MORDER_COLS
 	" WHERE symbol OPERATOR(pg_catalog.=) $1 AND side OPERATOR(pg_catalog.=) 'BUY'" BOOK_RESTING
-	"   AND price OPERATOR(pg_catalog.<) $2 AND price OPERATOR(pg_catalog.>=) $3",
+	"   AND price OPERATOR(pg_catalog.<) $2 AND price OPERATOR(pg_catalog.>=) $3"
+	" ORDER BY price DESC",
 	3, {TEXTOID, NUMERICOID, NUMERICOID},
 	NULL
 };
