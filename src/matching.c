@@ -257,6 +257,8 @@ static ExaStmt stmt_order_row = {
 	NULL
 };
 
+static Datum uuid_list_array(List *ids);
+
 /* ------------------------------------------------------------------------
  * Lock order 0
  * ------------------------------------------------------------------------
@@ -367,7 +369,7 @@ static ExaStmt stmt_account_markets = {
 	NULL
 };
 
-void
+List *
 matching_lock_account_markets(pg_uuid_t *account_id, const char *symbol)
 {
 	Datum		values[2] = {UUIDPGetDatum(account_id),
@@ -378,12 +380,61 @@ matching_lock_account_markets(pg_uuid_t *account_id, const char *symbol)
 	uint64		n;
 
 	if (!exa_catalog_has_matching())
-		return;
+		return NIL;
+	if (symbol != NULL)
+	{
+		/* the one market, whether the account has orders there yet or not */
+		if (market_is_internal(symbol))
+		{
+			lock_symbol(symbol);
+			symbols = list_make1(pstrdup(symbol));
+		}
+		return symbols;
+	}
 	n = exa_exec(&stmt_account_markets, values, nulls, 0);
 	for (uint64 i = 0; i < n; i++)
 		symbols = lappend(symbols, exa_col_cstring(i, 1));
 	foreach(lc, symbols)
 		lock_symbol((char *) lfirst(lc));
+	return symbols;
+}
+
+static ExaStmt stmt_unlocked_internal = {
+	"SELECT o.order_id FROM exchange.orders o"
+	"  JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
+	" WHERE o.order_id OPERATOR(pg_catalog.=) ANY ($1)"
+	"   AND m.matching OPERATOR(pg_catalog.=) 'INTERNAL'"
+	"   AND o.symbol::pg_catalog.text OPERATOR(pg_catalog.<>) ALL ($2)",
+	2, {UUIDARRAYOID, TEXTARRAYOID},
+	NULL
+};
+
+List *
+matching_skip_unlocked(List *ids, List *locked)
+{
+	Datum		values[2];
+	List	   *kept = NIL;
+	ListCell   *lc;
+	uint64		n;
+
+	if (ids == NIL || !exa_catalog_has_matching())
+		return ids;
+	values[0] = uuid_list_array(ids);
+	values[1] = exa_text_array(locked);
+	n = exa_exec(&stmt_unlocked_internal, values, NULL, 0);
+	if (n == 0)
+		return ids;
+	foreach(lc, ids)
+	{
+		pg_uuid_t  *id = (pg_uuid_t *) lfirst(lc);
+		bool		skip = false;
+
+		for (uint64 i = 0; i < n && !skip; i++)
+			skip = exa_uuid_cmp(id, DatumGetUUIDP(exa_col_notnull(i, 1))) == 0;
+		if (!skip)
+			kept = lappend(kept, id);
+	}
+	return kept;
 }
 
 void

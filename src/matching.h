@@ -85,8 +85,18 @@ extern void matching_refuse_internal_order(pg_uuid_t *order_id, const char *what
  * an account's live orders (symbol NULL: every market), or a market.
  */
 extern void matching_lock_order_market(pg_uuid_t *order_id);
-extern void matching_lock_account_markets(pg_uuid_t *account_id,
-										  const char *symbol);
+
+/*
+ * cancel_orders: lock the INTERNAL market named (symbol), or every INTERNAL
+ * market the account has live orders on (symbol NULL), ascending; returns
+ * the symbols locked.  matching_skip_unlocked() then leaves out of ids the
+ * orders of INTERNAL markets not locked (placed on another market after the
+ * markets were chosen: left for the next call, as expire_orders leaves
+ * late orders).
+ */
+extern List *matching_lock_account_markets(pg_uuid_t *account_id,
+										   const char *symbol);
+extern List *matching_skip_unlocked(List *ids, List *locked);
 extern void matching_lock_symbol(const char *symbol);
 
 #endif							/* EXA_MATCHING_H */

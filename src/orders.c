@@ -970,12 +970,13 @@ cancel_orders(PG_FUNCTION_ARGS)
 	ExaAccount	acct;
 	ExaCall		call;
 	List	   *ids;
+	List	   *locked_markets;
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
 	if (symbol != NULL)
 		(void) market_status(symbol, false);	/* LX003 for an unknown market */
-	matching_lock_account_markets(account_id, symbol);
+	locked_markets = matching_lock_account_markets(account_id, symbol);
 	ledger_lock_account(account_id, false, &acct);
 
 	values[0] = UUIDPGetDatum(account_id);
@@ -983,6 +984,7 @@ cancel_orders(PG_FUNCTION_ARGS)
 	ids = uuid_column(exa_exec_recheck(&stmt_account_live_orders, values, nulls, 0,
 									   "the live orders of account %s",
 									   exa_uuid_str(account_id)), 1);
+	ids = matching_skip_unlocked(ids, locked_markets);
 	close_orders(&call, ids, "CANCELLED", "cancel_orders", rsinfo);
 	exa_call_end(&call);
 	return (Datum) 0;
