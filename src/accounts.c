@@ -6,9 +6,11 @@
  *
  * Locks: the status functions take their account row FOR NO KEY UPDATE
  * (lock order 1), so that the KEY SHARE of foreign-key checks never waits
- * on them while every other call's FOR SHARE does.  Markets are read,
- * never locked, by the trading functions; set_market_status updates its
- * row and so a HALT applies to calls that start after it commits.  This
+ * on them while every other call's FOR SHARE does.  EXTERNAL markets are
+ * read, never locked, by the trading functions (INTERNAL ones are locked
+ * first by every call that changes their book: matching.c);
+ * set_market_status updates its row and so a HALT applies to calls that
+ * start after it commits (and waits for an INTERNAL market's matching).  This
  * file moves no funds.  The close's check of balances, orders and holds
  * (rows the account lock does not cover) goes through exa_exec_recheck()
  * (stmt.h): under REPEATABLE READ or SERIALIZABLE it answers as at READ

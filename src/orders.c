@@ -10,7 +10,10 @@
  * without a lock, and batch calls lock every account they will write before
  * any order; then, for a client_order_id, an advisory lock on (account,
  * client_order_id); (2) order rows FOR UPDATE, ascending order_id; (4) the
- * balance rows through ledger_move().  Markets are read, never locked.
+ * balance rows through ledger_move().  EXTERNAL markets are read, never
+ * locked; the calls that change an INTERNAL market's book (place, cancel,
+ * expire) first lock its row (lock order 0, matching.c), and place_order
+ * then plans its matching before it locks anything else it touches.
  *
  * Isolation: what a call decides on rows it does not lock — the market row,
  * the retry lookup after the client_order_id lock, the orders a batch
