@@ -74,4 +74,47 @@ SELECT t.seq, pg_temp.l(t.order_id) AS "order", pg_temp.l(t.account_id) AS accou
   FROM exchange.trades t WHERE t.symbol = 'TST-USDT' ORDER BY t.seq, t.side;
 SELECT * FROM pg_temp.balances();
 
+-- FOK counts the book as the mode treats it.
+--   ALLOW: m7 u 1 @ 101, m8 o 1 @ 102; f1 u FOK BUY 2 @ 102 counts its own m7: FILLED.
+--   EXPIRE_MAKER: m9 u 1 @ 101, m10 o 1 @ 102; f2 u FOK BUY 2 @ 102 skips m9 when counting:
+--     1 < 2, EXPIRED (FOK), m9 stays; f3 u FOK BUY 1 @ 102: m10 suffices, so it executes:
+--     m9 EXPIRED (SELF_TRADE), m10 1 @ 102, f3 FILLED.
+--   EXPIRE_TAKER: m11 u 1 @ 101, m12 o 1 @ 100; f4 u FOK BUY 1 @ 101 completes on m12 before
+--     reaching m11: FILLED; m13 o 1 @ 102; f5 u FOK BUY 2 @ 102 meets m11 first: EXPIRED (FOK),
+--     nothing executes, m11 and m13 stay.
+--   u: USDT 698 - (101 + 102) + 101 (m7's proceeds) - 102 - 100 = 394, TST 13 - 1 (m7) + 2 + 1 + 1
+--     = 16 with 1 locked (m11); o: TST 7 - 3 = 4 with 1 locked (m13), USDT 302 + 102 + 102 + 100 = 606
+SELECT status FROM exchange.set_market_status('TST-USDT', 'HALTED');
+SELECT self_trade FROM exchange.set_market_matching('TST-USDT', 'INTERNAL', 'ALLOW');
+SELECT status FROM exchange.set_market_status('TST-USDT', 'ACTIVE');
+SELECT pg_temp.label(order_id, 'm7') FROM exchange.place_order(pg_temp.id('st_u'), 'TST-USDT', 'SELL', 'LIMIT', 1, 101);
+SELECT pg_temp.label(order_id, 'm8') FROM exchange.place_order(pg_temp.id('st_o'), 'TST-USDT', 'SELL', 'LIMIT', 1, 102);
+SELECT pg_temp.label(order_id, 'f1'), status, filled_quantity
+  FROM exchange.place_order(pg_temp.id('st_u'), 'TST-USDT', 'BUY', 'LIMIT', 2, 102, 'FOK');
+
+SELECT status FROM exchange.set_market_status('TST-USDT', 'HALTED');
+SELECT self_trade FROM exchange.set_market_matching('TST-USDT', 'INTERNAL', 'EXPIRE_MAKER');
+SELECT status FROM exchange.set_market_status('TST-USDT', 'ACTIVE');
+SELECT pg_temp.label(order_id, 'm9') FROM exchange.place_order(pg_temp.id('st_u'), 'TST-USDT', 'SELL', 'LIMIT', 1, 101);
+SELECT pg_temp.label(order_id, 'm10') FROM exchange.place_order(pg_temp.id('st_o'), 'TST-USDT', 'SELL', 'LIMIT', 1, 102);
+SELECT pg_temp.label(order_id, 'f2'), status, filled_quantity
+  FROM exchange.place_order(pg_temp.id('st_u'), 'TST-USDT', 'BUY', 'LIMIT', 2, 102, 'FOK');
+SELECT * FROM pg_temp.o('m9');
+SELECT pg_temp.label(order_id, 'f3'), status, filled_quantity
+  FROM exchange.place_order(pg_temp.id('st_u'), 'TST-USDT', 'BUY', 'LIMIT', 1, 102, 'FOK');
+SELECT * FROM pg_temp.o('m9');
+
+SELECT status FROM exchange.set_market_status('TST-USDT', 'HALTED');
+SELECT self_trade FROM exchange.set_market_matching('TST-USDT', 'INTERNAL', 'EXPIRE_TAKER');
+SELECT status FROM exchange.set_market_status('TST-USDT', 'ACTIVE');
+SELECT pg_temp.label(order_id, 'm11') FROM exchange.place_order(pg_temp.id('st_u'), 'TST-USDT', 'SELL', 'LIMIT', 1, 101);
+SELECT pg_temp.label(order_id, 'm12') FROM exchange.place_order(pg_temp.id('st_o'), 'TST-USDT', 'SELL', 'LIMIT', 1, 100);
+SELECT pg_temp.label(order_id, 'f4'), status, filled_quantity
+  FROM exchange.place_order(pg_temp.id('st_u'), 'TST-USDT', 'BUY', 'LIMIT', 1, 101, 'FOK');
+SELECT pg_temp.label(order_id, 'm13') FROM exchange.place_order(pg_temp.id('st_o'), 'TST-USDT', 'SELL', 'LIMIT', 1, 102);
+SELECT pg_temp.label(order_id, 'f5'), status, filled_quantity
+  FROM exchange.place_order(pg_temp.id('st_u'), 'TST-USDT', 'BUY', 'LIMIT', 2, 102, 'FOK');
+SELECT "order", status, filled FROM pg_temp.orders() WHERE "order" ~ '^(m7|m8|m11|m12|m13|f)' ORDER BY 1;
+SELECT * FROM pg_temp.balances();
+
 SELECT * FROM exchange.check_invariants();
