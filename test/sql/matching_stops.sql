@@ -60,4 +60,20 @@ SELECT t.seq, pg_temp.l(t.order_id) AS "order", t.side, t.quantity, t.price, t.l
 SELECT * FROM pg_temp.balances();
 SELECT last_price, trade_seq FROM exchange.markets WHERE symbol = 'TSP-USDT';
 
+-- A taker that rests can be the maker of a stop its own execution triggered, in one call:
+-- k5 mm SELL 1 @ 95; x SELL STOP 1, stop 96, no price (PENDING at 99); z3 BUY 2 @ 95 takes k5
+-- (seq 5 at 95), rests 1 at 95; the round at 95 triggers x, which sells into z3 (seq 6, z3 the
+-- MAKER).  z3 returns FILLED.  z: USDT 198 - 190 = 8, TSP 2; x: TSP 0, USDT 98 + 95 = 193;
+-- mm: TSP 7, USDT 2207 + 95 = 2302.
+SELECT pg_temp.label(order_id, 'k5') FROM exchange.place_order(pg_temp.id('sp_mm'), 'TSP-USDT', 'SELL', 'LIMIT', 1, 95);
+SELECT pg_temp.label(order_id, 'x2'), status
+  FROM exchange.place_order(pg_temp.id('sp_x'), 'TSP-USDT', 'SELL', 'STOP', 1, stop_price => 96);
+SELECT pg_temp.skip();
+SELECT pg_temp.label(order_id, 'z3'), status, filled_quantity, average_price, locked_amount
+  FROM exchange.place_order(pg_temp.id('sp_z'), 'TSP-USDT', 'BUY', 'LIMIT', 2, 95);
+SELECT * FROM pg_temp.new_events();
+SELECT t.seq, pg_temp.l(t.order_id) AS "order", t.side, t.quantity, t.price, t.liquidity
+  FROM exchange.trades t WHERE t.symbol = 'TSP-USDT' AND t.seq > 4 ORDER BY t.seq, t.side;
+SELECT * FROM pg_temp.balances();
+
 SELECT * FROM exchange.check_invariants();
