@@ -1163,7 +1163,14 @@ exa_set_market_matching(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	exa_require_catalog("set_market_matching");
-	refuse_snapshot_isolation(symbol);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set_market_matching cannot run under %s",
+						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("It reads the book of market \"%s\" with a fresh snapshot under the market's lock.",
+						   symbol),
+				 errhint("Use READ COMMITTED for calls that change the book of an INTERNAL market.")));
 	exa_call_begin(&call);
 	values[0] = CStringGetTextDatum(symbol);
 	if (exa_exec(&stmt_lock_market_status, values, NULL, 1) != 1)
