@@ -77,8 +77,18 @@ like($err, qr/ERROR:  55000: set_market_matching needs version 1\.1/, '... with 
 like($err, qr/HINT:  Run ALTER EXTENSION exchange_adapter UPDATE\./, '... and the hint');
 q1('DROP FUNCTION public.smm(text, text, text)');
 
+# A role granted the operator profile under 1.0 keeps the market functions the update drops and
+# creates again, and gets the new one.
+q1(q{CREATE ROLE window_ops});
+q1(q{SELECT exchange.grant_adapter('window_ops'::regrole, 'operator')});
+
 # The update; the 1.0 orders have no book_seq.
 q1('ALTER EXTENSION exchange_adapter UPDATE');
+is(q1(q{SELECT has_function_privilege('window_ops', 'exchange.create_market(text, text, text, numeric, numeric, numeric, numeric, numeric, numeric, jsonb, text, text)', 'EXECUTE')
+          AND has_function_privilege('window_ops', 'exchange.set_market_matching(text, text, text)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'exchange.set_market_matching(text, text, text)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'exchange.create_market(text, text, text, numeric, numeric, numeric, numeric, numeric, numeric, jsonb, text, text)', 'EXECUTE')}),
+	't', 'the operator profile keeps create_market and gains set_market_matching; PUBLIC has neither');
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'exchange_adapter'}), '1.1',
 	'updated to 1.1');
 is(q1(q{SELECT count(*) FROM exchange.orders WHERE book_seq IS NOT NULL}), '0',
