@@ -940,7 +940,13 @@ plan_lock(MatchPlan *plan, MatchTaker *taker)
 				 exa_uuid_str(&o->order_id), plan->m->symbol);
 	}
 
-	/* 4: balances of those accounts in the market's assets, ascending */
+	/*
+	 * 4: balances of those accounts in the market's assets, ascending.  A
+	 * plan that touches no other order moves only the taker's own lock,
+	 * which ledger_try_move() takes itself.
+	 */
+	if (nt == 0)
+		return;
 	values[0] = PointerGetDatum(construct_array(acct_datums, nd, UUIDOID, UUID_LEN,
 												false, TYPALIGN_CHAR));
 	assets = list_make2(taker->base_asset, taker->quote_asset);
@@ -1030,6 +1036,12 @@ execute_trigger(ExaCall *call, MAct *act)
 	exa_call_key(call, "cache:order:%s", id);
 	exa_call_key(call, "cache:orders:%s", acct);
 	exa_call_key(call, "cache:book:%s", o->symbol);
+}
+
+bool
+matching_plan_empty(MatchPlan *plan)
+{
+	return plan->nacts == 0;
 }
 
 Datum

@@ -71,6 +71,9 @@ extern MatchPlan *matching_plan(MatchMarket *m, MatchTaker *taker,
  */
 extern Datum matching_execute(ExaCall *call, MatchPlan *plan);
 
+/* Nothing to write: the order rests (or waits, a stop) as inserted. */
+extern bool matching_plan_empty(MatchPlan *plan);
+
 /* LX012 when symbol is an INTERNAL market (fills from outside refused). */
 extern void matching_refuse_internal(const char *symbol, const char *what);
 

@@ -665,7 +665,7 @@ place_order(PG_FUNCTION_ARGS)
 		o.lock_asset = lock_asset;
 		order_keys(&call, &o, order_in_book(status));
 	}
-	if (plan != NULL && reject == NULL)
+	if (plan != NULL && reject == NULL && !matching_plan_empty(plan))
 		result = matching_execute(&call, plan);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
