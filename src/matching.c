@@ -372,8 +372,7 @@ static ExaStmt stmt_account_markets = {
 List *
 matching_lock_account_markets(pg_uuid_t *account_id, const char *symbol)
 {
-	Datum		values[2] = {UUIDPGetDatum(account_id),
-	symbol ? CStringGetTextDatum(symbol) : (Datum) 0};
+	Datum		values[2];
 	char		nulls[2] = {' ', symbol ? ' ' : 'n'};
 	List	   *symbols = NIL;
 	ListCell   *lc;
@@ -381,6 +380,8 @@ matching_lock_account_markets(pg_uuid_t *account_id, const char *symbol)
 
 	if (!exa_catalog_has_matching())
 		return NIL;
+	values[0] = UUIDPGetDatum(account_id);
+	values[1] = symbol ? CStringGetTextDatum(symbol) : (Datum) 0;
 	if (symbol != NULL)
 	{
 		/* the one market, whether the account has orders there yet or not */
@@ -724,7 +725,6 @@ plan_take(MatchPlan *plan, MOrder *t)
 {
 	BookSide   *bs = &plan->book[t->side == EXA_SIDE_BUY ? EXA_SIDE_SELL : EXA_SIDE_BUY];
 	BookSide   *own = &plan->book[t->side];
-
 	int			pos = 0;
 	MOrder	   *mk;
 
@@ -1075,10 +1075,12 @@ matching_execute(ExaCall *call, MatchPlan *plan)
 			case MACT_FILL:
 				{
 					bool		taker_buy = act->a->side == EXA_SIDE_BUY;
-					MOrder	   *legs[2] = {taker_buy ? act->a : act->b,
-					taker_buy ? act->b : act->a};
+					MOrder	   *legs[2];
 					pg_uuid_t  *match_id =
 						DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+
+					legs[0] = taker_buy ? act->a : act->b;
+					legs[1] = taker_buy ? act->b : act->a;
 
 					/* the BUY leg first, as apply_match returns them */
 					for (int k = 0; k < 2; k++)
@@ -1109,9 +1111,12 @@ matching_execute(ExaCall *call, MatchPlan *plan)
 
 	if (last_seq > 0)
 	{
-		Datum		values[4] = {CStringGetTextDatum(plan->m->symbol),
-			NumericGetDatum(plan->last_price), TimestampTzGetDatum(now),
-		Int64GetDatum(last_seq)};
+		Datum		values[4];
+
+		values[0] = CStringGetTextDatum(plan->m->symbol);
+		values[1] = NumericGetDatum(plan->last_price);
+		values[2] = TimestampTzGetDatum(now);
+		values[3] = Int64GetDatum(last_seq);
 
 		exa_exec(&stmt_market_traded, values, NULL, 0);
 		exa_call_key(call, "cache:market:%s", plan->m->symbol);
