@@ -11,6 +11,8 @@ MODULE_big  = exchange_adapter
 OBJS = \
 	src/exchange_adapter.o \
 	src/accounts.o \
+	src/catalog_version.o \
+	src/matching.o \
 	src/args.o \
 	src/ddl_guard.o \
 	src/install_guard.o \

@@ -6,9 +6,11 @@
  *
  * Locks: the status functions take their account row FOR NO KEY UPDATE
  * (lock order 1), so that the KEY SHARE of foreign-key checks never waits
- * on them while every other call's FOR SHARE does.  Markets are read,
- * never locked, by the trading functions; set_market_status updates its
- * row and so a HALT applies to calls that start after it commits.  This
+ * on them while every other call's FOR SHARE does.  EXTERNAL markets are
+ * read, never locked, by the trading functions (INTERNAL ones are locked
+ * first by every call that changes their book: matching.c);
+ * set_market_status updates its row and so a HALT applies to calls that
+ * start after it commits (and waits for an INTERNAL market's matching).  This
  * file moves no funds.  The close's check of balances, orders and holds
  * (rows the account lock does not cover) goes through exa_exec_recheck()
  * (stmt.h): under REPEATABLE READ or SERIALIZABLE it answers as at READ
@@ -35,6 +37,7 @@
 #include "utils/builtins.h"
 
 #include "args.h"
+#include "catalog_version.h"
 #include "exchange_adapter.h"
 #include "ledger.h"
 #include "stmt.h"
@@ -109,6 +112,19 @@ static ExaStmt stmt_insert_market = {
 	" RETURNING *",
 	10, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
 	NUMERICOID, NUMERICOID, NUMERICOID, JSONBOID},
+	NULL
+};
+
+/* The same on a 1.1 catalog, with the matching mode and self-trade mode. */
+static ExaStmt stmt_insert_market_matching = {
+	"INSERT INTO exchange.markets (symbol, base_asset, quote_asset, tick_size,"
+	"  lot_size, min_quantity, min_notional, maker_fee_rate, taker_fee_rate, metadata,"
+	"  matching, self_trade)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+	" ON CONFLICT (symbol) DO NOTHING"
+	" RETURNING *",
+	12, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
+	NUMERICOID, NUMERICOID, NUMERICOID, JSONBOID, TEXTOID, TEXTOID},
 	NULL
 };
 
@@ -323,7 +339,10 @@ fee_rate_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 /*
  * create_market(symbol, base_asset, quote_asset, tick_size, lot_size,
  *				 min_quantity, min_notional, maker_fee_rate, taker_fee_rate,
- *				 metadata) -> markets
+ *				 metadata, matching, self_trade) -> markets
+ *
+ * The 1.0 catalog declares it without the last two arguments (README
+ * "Upgrading"): called so, it creates the market as 1.0 did.
  */
 Datum
 exa_create_market(PG_FUNCTION_ARGS)
@@ -338,8 +357,13 @@ exa_create_market(PG_FUNCTION_ARGS)
 	Numeric		maker = fee_rate_arg(fcinfo, 7, "maker_fee_rate");
 	Numeric		taker = fee_rate_arg(fcinfo, 8, "taker_fee_rate");
 	Datum		metadata = exa_arg_metadata(fcinfo, 9);
+	bool		with_matching = PG_NARGS() >= 12;
+	const char *matching = with_matching ?
+		exa_arg_enum(fcinfo, 10, "matching", exa_matching_names, false) : NULL;
+	const char *self_trade = with_matching ?
+		exa_arg_enum(fcinfo, 11, "self_trade", exa_self_trade_names, false) : NULL;
 	char	   *expected = psprintf("%s-%s", base, quote);
-	Datum		values[10];
+	Datum		values[12];
 	ExaCall		call;
 	Datum		result;
 
@@ -367,7 +391,14 @@ exa_create_market(PG_FUNCTION_ARGS)
 	values[7] = NumericGetDatum(maker);
 	values[8] = NumericGetDatum(taker);
 	values[9] = metadata;
-	if (exa_exec(&stmt_insert_market, values, NULL, 1) != 1)
+	if (with_matching)
+	{
+		exa_require_catalog("create_market with a matching mode");
+		values[10] = CStringGetTextDatum(matching);
+		values[11] = CStringGetTextDatum(self_trade);
+	}
+	if (exa_exec(with_matching ? &stmt_insert_market_matching : &stmt_insert_market,
+				 values, NULL, 1) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_ALREADY_EXISTS),
 				 errmsg("market \"%s\" already exists", symbol),

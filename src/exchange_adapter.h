@@ -38,6 +38,7 @@
 #define ERRCODE_EXA_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('L','X','0','0','9')
 #define ERRCODE_EXA_ALREADY_EXISTS			MAKE_SQLSTATE('L','X','0','1','0')
 #define ERRCODE_EXA_REDIS_UNAVAILABLE		MAKE_SQLSTATE('L','X','0','1','1')
+#define ERRCODE_EXA_MATCHED_INTERNALLY		MAKE_SQLSTATE('L','X','0','1','2')
 
 /*
  * Relations of schema exchange.  The ledger tables hold dumped state and are

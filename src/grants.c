@@ -64,7 +64,7 @@ static const char *const engine_functions[] = {
 
 static const char *const operator_functions[] = {
 	"create_account", "set_account_status", "set_kyc_status",
-	"create_market", "set_market_status",
+	"create_market", "set_market_status", "set_market_matching",
 	"deposit", "withdraw", "lock_balance", "unlock_balance", "capture_hold",
 	"check_invariants",
 	"register_service", "heartbeat_service", "deregister_service",

@@ -18,6 +18,12 @@
  *							closes only when it holds nothing)
  *	 4. event_replay		each order's events replay along the lifecycle
  *							table to its status and filled quantity
+ *	 5. book_crossed		an INTERNAL market's resting bids all lie below
+ *							its resting asks (README "Matching engine")
+ *		trade_seq			a market's trade_seq is the number of its
+ *							executions: its trades' seq run 1..trade_seq, two
+ *							trades each
+ *	 (5 reads the 1.1 columns: it runs only on a 1.1 catalog.)
  *
  * It reads with the caller's snapshot and takes no lock: under READ
  * COMMITTED run it when no call is in flight, or in a REPEATABLE READ
@@ -34,6 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
+#include "catalog_version.h"
 #include "states.h"
 #include "stmt.h"
 
@@ -189,6 +196,33 @@ static const char invariants_sql_tail[] =
 
 static ExaStmt stmt_invariants = {NULL, 0, {0}, NULL};
 
+/* 5: the matching engine's clauses (1.1 catalog) */
+static ExaStmt stmt_invariants_matching = {
+	"SELECT 'book_crossed'::pg_catalog.text, pg_catalog.format("
+	"   'market %s is matched internally but its best bid %s is not below its best ask %s',"
+	"   m.symbol, b.bid, b.ask)"
+	"   FROM exchange.markets m,"
+	"        LATERAL (SELECT pg_catalog.max(o.price) FILTER (WHERE o.side = 'BUY') AS bid,"
+	"                        pg_catalog.min(o.price) FILTER (WHERE o.side = 'SELL') AS ask"
+	"                   FROM exchange.orders o"
+	"                  WHERE o.symbol = m.symbol AND o.status IN ('OPEN', 'PARTIAL')) b"
+	"  WHERE m.matching = 'INTERNAL' AND b.bid >= b.ask"
+	" UNION ALL"
+	" SELECT 'trade_seq', pg_catalog.format("
+	"   'market %s: trade_seq %s, but its trades carry %s distinct seq up to %s in %s trades',"
+	"   m.symbol, m.trade_seq, COALESCE(t.n, 0), COALESCE(t.top, 0), COALESCE(t.trades, 0))"
+	"   FROM exchange.markets m"
+	"   LEFT JOIN (SELECT symbol, pg_catalog.count(DISTINCT seq) AS n, pg_catalog.max(seq) AS top,"
+	"                     pg_catalog.count(*) AS trades"
+	"                FROM exchange.trades WHERE seq IS NOT NULL GROUP BY symbol) t"
+	"     ON t.symbol = m.symbol"
+	"  WHERE m.trade_seq <> COALESCE(t.top, 0) OR m.trade_seq <> COALESCE(t.n, 0)"
+	"     OR 2 * m.trade_seq <> COALESCE(t.trades, 0)"
+	" ORDER BY 1, 2",
+	0, {0},
+	NULL
+};
+
 /*
  * The statement, built once per backend from the lifecycle table so that
  * the legal moves are written in one place.
@@ -235,15 +269,23 @@ exa_check_invariants(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	n = exa_exec(invariants_stmt(), NULL, NULL, 0);
-	for (uint64 i = 0; i < n; i++)
+	for (int pass = 0; pass < 2; pass++)
 	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
+		if (pass == 0)
+			n = exa_exec(invariants_stmt(), NULL, NULL, 0);
+		else if (exa_catalog_has_matching())
+			n = exa_exec(&stmt_invariants_matching, NULL, NULL, 0);
+		else
+			break;
+		for (uint64 i = 0; i < n; i++)
+		{
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
 
-		values[0] = exa_col(i, 1, &nulls[0]);
-		values[1] = exa_col(i, 2, &nulls[1]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			values[0] = exa_col(i, 1, &nulls[0]);
+			values[1] = exa_col(i, 2, &nulls[1]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
 	}
 	SPI_finish();
 	return (Datum) 0;

@@ -9,7 +9,9 @@
  * through exa_ledger_move(), which also writes the journal and adds the keys;
  * nothing else writes balances.
  *
- * Global lock order (README "Concurrency"), which every caller follows:
+ * Global lock order (README "Concurrency"), which every caller follows
+ * (level 0, the markets row of an INTERNAL market, comes before them all:
+ * matching.c):
  *	 1. account rows, ascending account_id: FOR SHARE (FOR NO KEY UPDATE in
  *		the account status functions) — exa_ledger_lock_account(s);
  *	 2. order rows, ascending order_id, FOR UPDATE;

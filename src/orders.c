@@ -10,7 +10,10 @@
  * without a lock, and batch calls lock every account they will write before
  * any order; then, for a client_order_id, an advisory lock on (account,
  * client_order_id); (2) order rows FOR UPDATE, ascending order_id; (4) the
- * balance rows through exa_ledger_move().  Markets are read, never locked.
+ * balance rows through exa_ledger_move().  EXTERNAL markets are read, never
+ * locked; the calls that change an INTERNAL market's book (place, cancel,
+ * expire) first lock its row (lock order 0, matching.c), and place_order
+ * then plans its matching before it locks anything else it touches.
  *
  * Isolation: what a call decides on rows it does not lock — the market row,
  * the retry lookup after the client_order_id lock, the orders a batch
@@ -40,8 +43,10 @@
 #include "utils/tuplestore.h"
 
 #include "args.h"
+#include "catalog_version.h"
 #include "exchange_adapter.h"
 #include "ledger.h"
+#include "matching.h"
 #include "orders.h"
 #include "stmt.h"
 
@@ -318,6 +323,25 @@ static ExaStmt stmt_insert_order = {
 };
 
 /*
+ * The same on a 1.1 catalog: an accepted order takes its book_seq ($16, or
+ * the sequence's next value when NULL); a REJECTED one has none.
+ */
+static ExaStmt stmt_insert_order_seq = {
+	"INSERT INTO exchange.orders"
+	" (order_id, account_id, symbol, order_type, side, quantity, price, status,"
+	"  time_in_force, metadata, stop_price, client_order_id, lock_asset,"
+	"  locked_amount, reject_reason, book_seq)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+	"         CASE WHEN $15 IS NULL THEN COALESCE($16,"
+	"              pg_catalog.nextval('exchange.order_book_seq'::pg_catalog.regclass)) END)"
+	" RETURNING *",
+	16, {UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
+		TEXTOID, TEXTOID, JSONBOID, NUMERICOID, TEXTOID, TEXTOID, NUMERICOID,
+	TEXTOID, INT8OID},
+	NULL
+};
+
+/*
  * A retry with the same client_order_id: return the stored row when the
  * order is the same, raise LX009 otherwise.  Runs on the row that
  * stmt_order_by_client_id found.
@@ -500,14 +524,19 @@ exa_place_order(PG_FUNCTION_ARGS)
 	char	   *lock_asset;
 	Numeric		lock_amount;
 	pg_uuid_t  *order_id;
-	Datum		values[15];
-	char		nulls[15];
+	Datum		values[16];
+	char		nulls[16];
 	Datum		result;
+	MatchMarket *internal;
+	MatchPlan  *plan = NULL;
+	int64		book_seq = 0;
 
 	/* Malformed calls raise and change nothing. */
 	tif = place_check_args(type, otype, is_buy, price, stop_price, tif);
 
 	exa_call_begin(&call);
+	/* an INTERNAL market's row first (README "Matching engine") */
+	internal = exa_matching_lock_market(symbol);
 	exa_ledger_lock_account(account_id, false, &acct);
 
 	if (client_order_id != NULL)
@@ -541,6 +570,30 @@ exa_place_order(PG_FUNCTION_ARGS)
 	lock_asset = is_buy ? m.quote : m.base;
 	lock_amount = is_buy ? exa_ceil8(exa_mul(quantity, price)) : quantity;
 	order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+
+	if (reject == NULL && internal == NULL)
+		exa_matching_check_unlocked(symbol);
+	if (reject == NULL && internal != NULL)
+	{
+		/* plan, then lock everything it touches, the taker's funds too */
+		MatchTaker	t;
+
+		t.order_id = order_id;
+		t.account_id = account_id;
+		t.side = exa_order_side_from_text(side);
+		t.order_type = otype;
+		t.time_in_force = exa_time_in_force_from_text(tif);
+		t.quantity = quantity;
+		t.price = price;
+		t.stop_price = stop_price;
+		t.lock_asset = lock_asset;
+		t.base_asset = m.base;
+		t.quote_asset = m.quote;
+		t.locked_amount = lock_amount;
+		t.tick_size = m.tick;
+		t.lot_size = m.lot;
+		plan = exa_matching_plan(internal, &t, &book_seq);
+	}
 
 	if (reject == NULL)
 	{
@@ -579,7 +632,12 @@ exa_place_order(PG_FUNCTION_ARGS)
 	values[13] = NumericGetDatum(lock_amount);
 	values[14] = reject ? CStringGetTextDatum(reject) : (Datum) 0;
 	nulls[14] = reject ? ' ' : 'n';
-	exa_exec(&stmt_insert_order, values, nulls, 1);
+	values[15] = Int64GetDatum(book_seq);
+	nulls[15] = book_seq > 0 ? ' ' : 'n';
+	if (exa_catalog_has_matching())
+		exa_exec(&stmt_insert_order_seq, values, nulls, 1);
+	else
+		exa_exec(&stmt_insert_order, values, nulls, 1);
 	result = exa_return_row(0);
 
 	exa_order_event(&call, order_id, NULL, exa_order_status_name(status), NULL, reject);
@@ -592,6 +650,8 @@ exa_place_order(PG_FUNCTION_ARGS)
 		o.lock_asset = lock_asset;
 		order_keys(&call, &o, order_in_book(status));
 	}
+	if (plan != NULL && reject == NULL && !exa_matching_plan_empty(plan))
+		result = exa_matching_execute(&call, plan);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
@@ -613,6 +673,7 @@ close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status)
 	Datum		result;
 
 	exa_call_begin(&call);
+	exa_matching_lock_order_market(order_id);
 	exa_order_lock_account(order_id, &acct);
 	exa_order_lock(order_id, &o);
 	if (!exa_order_transition_ok(o.status, to_status))
@@ -879,11 +940,13 @@ exa_cancel_orders(PG_FUNCTION_ARGS)
 	ExaAccount	acct;
 	ExaCall		call;
 	List	   *ids;
+	List	   *locked_markets;
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
 	if (symbol != NULL)
 		(void) market_status(symbol, false);	/* LX003 for an unknown market */
+	locked_markets = exa_matching_lock_account_markets(account_id, symbol);
 	exa_ledger_lock_account(account_id, false, &acct);
 
 	values[0] = UUIDPGetDatum(account_id);
@@ -891,6 +954,7 @@ exa_cancel_orders(PG_FUNCTION_ARGS)
 	ids = uuid_column(exa_exec_recheck(&stmt_account_live_orders, values, nulls, 0,
 									   "the live orders of account %s",
 									   exa_uuid_str(account_id)), 1);
+	ids = exa_matching_skip_unlocked(ids, locked_markets);
 	close_orders(&call, ids, "CANCELLED", "cancel_orders", rsinfo);
 	exa_call_end(&call);
 	return (Datum) 0;
@@ -963,6 +1027,7 @@ exa_expire_orders(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
 	(void) market_status(symbol, false);
+	exa_matching_lock_symbol(symbol);
 
 	values[0] = CStringGetTextDatum(symbol);
 	values[1] = TimestampTzGetDatum(placed_before);
@@ -1007,6 +1072,15 @@ static ExaStmt stmt_open_stop = {
 	NULL
 };
 
+/* The same on a 1.1 catalog: a triggered stop ranks by trigger time. */
+static ExaStmt stmt_open_stop_seq = {
+	"UPDATE exchange.orders SET status = 'OPEN', updated_at = pg_catalog.now(),"
+	"       book_seq = pg_catalog.nextval('exchange.order_book_seq'::pg_catalog.regclass)"
+	" WHERE order_id OPERATOR(pg_catalog.=) $1 RETURNING *",
+	1, {UUIDOID},
+	NULL
+};
+
 /*
  * trigger_stop_orders(symbol text, last_price numeric) -> setof orders
  *
@@ -1029,6 +1103,7 @@ exa_trigger_stop_orders(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
+	exa_matching_refuse_internal(symbol, "trigger_stop_orders");
 	if (market_status(symbol, true) != EXA_MARKET_ACTIVE)
 	{
 		exa_call_end(&call);
@@ -1049,7 +1124,8 @@ exa_trigger_stop_orders(PG_FUNCTION_ARGS)
 		if (o.status != EXA_ORDER_PENDING)
 			continue;			/* cancelled or expired meanwhile */
 		key[0] = UUIDPGetDatum(&o.order_id);
-		exa_exec(&stmt_open_stop, key, NULL, 1);
+		exa_exec(exa_catalog_has_matching() ? &stmt_open_stop_seq : &stmt_open_stop,
+				 key, NULL, 1);
 		(void) order_result(rsinfo);
 		exa_order_event(&call, &o.order_id, exa_order_status_name(EXA_ORDER_PENDING),
 						exa_order_status_name(EXA_ORDER_OPEN), NULL, reason);

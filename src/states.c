@@ -51,6 +51,20 @@ const char *const exa_market_status_names[] = {
 	NULL
 };
 
+const char *const exa_matching_names[] = {
+	[EXA_MATCHING_EXTERNAL] = "EXTERNAL",
+	[EXA_MATCHING_INTERNAL] = "INTERNAL",
+	NULL
+};
+
+const char *const exa_self_trade_names[] = {
+	[EXA_STP_EXPIRE_MAKER] = "EXPIRE_MAKER",
+	[EXA_STP_EXPIRE_TAKER] = "EXPIRE_TAKER",
+	[EXA_STP_EXPIRE_BOTH] = "EXPIRE_BOTH",
+	[EXA_STP_ALLOW] = "ALLOW",
+	NULL
+};
+
 const char *const exa_order_side_names[] = {
 	[EXA_SIDE_BUY] = "BUY",
 	[EXA_SIDE_SELL] = "SELL",
@@ -159,6 +173,20 @@ exa_market_status_from_text(const char *s)
 {
 	return (ExaMarketStatus) status_from_text(exa_market_status_names,
 											  "market status", s);
+}
+
+ExaMatching
+exa_matching_from_text(const char *s)
+{
+	return (ExaMatching) status_from_text(exa_matching_names,
+										  "matching mode", s);
+}
+
+ExaSelfTrade
+exa_self_trade_from_text(const char *s)
+{
+	return (ExaSelfTrade) status_from_text(exa_self_trade_names,
+										   "self-trade mode", s);
 }
 
 const char *

@@ -124,6 +124,30 @@ extern const char *const exa_market_status_names[];
 extern ExaMarketStatus exa_market_status_from_text(const char *s);
 
 /*
+ * A market's matching mode and self-trade prevention (README "Matching
+ * engine"): EXTERNAL markets take fills from outside, INTERNAL ones match in
+ * place_order.
+ */
+typedef enum ExaMatching
+{
+	EXA_MATCHING_EXTERNAL,
+	EXA_MATCHING_INTERNAL
+} ExaMatching;
+
+typedef enum ExaSelfTrade
+{
+	EXA_STP_EXPIRE_MAKER,
+	EXA_STP_EXPIRE_TAKER,
+	EXA_STP_EXPIRE_BOTH,
+	EXA_STP_ALLOW
+} ExaSelfTrade;
+
+extern const char *const exa_matching_names[];
+extern ExaMatching exa_matching_from_text(const char *s);
+extern const char *const exa_self_trade_names[];
+extern ExaSelfTrade exa_self_trade_from_text(const char *s);
+
+/*
  * An order's side, type and time in force, and a fill's liquidity: fixed
  * vocabularies without transitions.  The name lists are in enum order and
  * are the lists exa_arg_enum() (args.c) checks arguments against.

@@ -45,35 +45,15 @@
 #include "exchange_adapter.h"
 #include "ledger.h"
 #include "orders.h"
+#include "matching.h"
 #include "stmt.h"
+#include "trades.h"
 
 PG_FUNCTION_INFO_V1(exa_apply_trade);
 PG_FUNCTION_INFO_V1(exa_apply_match);
 
 
 #define TRADE_REF_MAXLEN 128
-
-/*
- * A fill moves at most three balances: the lock it pays from, the asset it
- * receives, the fee.
- */
-#define FILL_MAX_MOVES 3
-
-/* One fill of one order, as computed before anything is written. */
-typedef struct Fill
-{
-	ExaOrder   *o;
-	Numeric		quantity;
-	Numeric		price;
-	Numeric		fee;			/* effective */
-	char	   *fee_currency;	/* effective */
-	const char *liquidity;		/* NULL when none */
-	TimestampTz executed_at;
-	char	   *trade_ref;
-	pg_uuid_t  *match_id;
-	Numeric		notional;
-	pg_uuid_t	trade_id;
-} Fill;
 
 static ExaStmt stmt_insert_trade = {
 	"INSERT INTO exchange.trades"
@@ -83,6 +63,18 @@ static ExaStmt stmt_insert_trade = {
 	" RETURNING *",
 	13, {UUIDOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
 		NUMERICOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, UUIDOID},
+	NULL
+};
+
+/* The same with the market's trade_seq: INTERNAL executions (1.1 catalog). */
+static ExaStmt stmt_insert_trade_seq = {
+	"INSERT INTO exchange.trades"
+	" (trade_id, order_id, account_id, symbol, side, quantity, price, fee,"
+	"  fee_currency, executed_at, trade_ref, liquidity, match_id, seq)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+	" RETURNING *",
+	14, {UUIDOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
+		NUMERICOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, UUIDOID, INT8OID},
 	NULL
 };
 
@@ -133,8 +125,8 @@ fill_received_asset(const ExaOrder *o)
  * quantity when it is the base asset, the notional when it is the quote
  * asset; in any other asset it cannot be computed and must be given.
  */
-static void
-fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg)
+void
+exa_fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg)
 {
 	ExaOrder   *o = f->o;
 	const char *received = fill_received_asset(o);
@@ -281,8 +273,8 @@ fill_next_move(Fill *f, const char *kind, const char *asset,
  * its event, the stale keys; append its balance moves (at most
  * FILL_MAX_MOVES) to moves[], which has room for maxmoves.
  */
-static void
-fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
+void
+exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 		   int maxmoves, ReturnSetInfo *rsinfo, Datum *result)
 {
 	ExaOrder   *o = f->o;
@@ -295,8 +287,8 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	Numeric		new_locked;
 	Numeric		release;
 	char	   *acct = exa_uuid_str(&o->account_id);
-	Datum		values[13];
-	char		nulls[13];
+	Datum		values[14];
+	char		nulls[14];
 	LedgerMove *m;
 
 	if (complete)
@@ -326,7 +318,8 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	nulls[11] = f->liquidity ? ' ' : 'n';
 	values[12] = f->match_id ? UUIDPGetDatum(f->match_id) : (Datum) 0;
 	nulls[12] = f->match_id ? ' ' : 'n';
-	exa_exec(&stmt_insert_trade, values, nulls, 1);
+	values[13] = Int64GetDatum(f->seq);
+	exa_exec(f->seq > 0 ? &stmt_insert_trade_seq : &stmt_insert_trade, values, nulls, 1);
 
 	/*
 	 * The trade feed (README "Trade feed"): an execution is one trade
@@ -372,11 +365,17 @@ fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	exa_call_key(call, "cache:trades:%s", acct);
 	exa_call_key(call, "cache:balances:%s", acct);
 	exa_call_key(call, "cache:book:%s", o->symbol);
+
+	/* the order as it now is, for a caller that fills it again */
+	o->filled_quantity = filled;
+	o->filled_value = value;
+	o->locked_amount = new_locked;
+	o->status = complete ? EXA_ORDER_FILLED : EXA_ORDER_PARTIAL;
 }
 
 /* After the moves: the exchange's revenue. */
-static void
-fill_fee_ledger(Fill *f)
+void
+exa_fill_fee_ledger(Fill *f)
 {
 	Datum		values[4];
 
@@ -477,8 +476,10 @@ exa_apply_trade(PG_FUNCTION_ARGS)
 	Datum		result = (Datum) 0;
 
 	exa_call_begin(&call);
+	exa_matching_refuse_internal_order(order_id, "apply_trade");
 	exa_order_lock_account(order_id, &acct);
 	exa_order_lock(order_id, &o);
+	exa_matching_refuse_internal(o.symbol, "apply_trade");
 
 	f.o = &o;
 	f.quantity = quantity;
@@ -486,7 +487,7 @@ exa_apply_trade(PG_FUNCTION_ARGS)
 	f.liquidity = liquidity;
 	f.executed_at = executed_at;
 	f.trade_ref = trade_ref;
-	fill_fee(&f, fee, fee_currency);
+	exa_fill_fee(&f, fee, fee_currency);
 
 	if (trade_ref != NULL)
 	{
@@ -510,9 +511,9 @@ exa_apply_trade(PG_FUNCTION_ARGS)
 	}
 
 	fill_check(&f);
-	fill_apply(&call, &f, moves, &nmoves, lengthof(moves), NULL, &result);
+	exa_fill_apply(&call, &f, moves, &nmoves, lengthof(moves), NULL, &result);
 	exa_ledger_move(&call, moves, nmoves);
-	fill_fee_ledger(&f);
+	exa_fill_fee_ledger(&f);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
@@ -662,7 +663,10 @@ exa_apply_match(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	exa_call_begin(&call);
+	exa_matching_refuse_internal_order(buy_id, "apply_match");
+	exa_matching_refuse_internal_order(sell_id, "apply_match");
 	match_lock(buy_id, sell_id, &buy, &sell);
+	exa_matching_refuse_internal(buy.symbol, "apply_match");
 
 	if (maker != NULL)
 		buy_is_maker = exa_order_side_from_text(maker) == EXA_SIDE_BUY;
@@ -681,8 +685,8 @@ exa_apply_match(PG_FUNCTION_ARGS)
 									  EXA_LIQUIDITY_MAKER);
 	fb.executed_at = fs.executed_at = now;
 	fb.trade_ref = fs.trade_ref = trade_ref;
-	fill_fee(&fb, buy_fee, NULL);
-	fill_fee(&fs, sell_fee, NULL);
+	exa_fill_fee(&fb, buy_fee, NULL);
+	exa_fill_fee(&fs, sell_fee, NULL);
 
 	if (trade_ref != NULL &&
 		match_retry(trade_ref, buy_id, sell_id, &fb, &fs, rsinfo))
@@ -696,11 +700,11 @@ exa_apply_match(PG_FUNCTION_ARGS)
 
 	match_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
 	fb.match_id = fs.match_id = match_id;
-	fill_apply(&call, &fb, moves, &nmoves, lengthof(moves), rsinfo, NULL);
-	fill_apply(&call, &fs, moves, &nmoves, lengthof(moves), rsinfo, NULL);
+	exa_fill_apply(&call, &fb, moves, &nmoves, lengthof(moves), rsinfo, NULL);
+	exa_fill_apply(&call, &fs, moves, &nmoves, lengthof(moves), rsinfo, NULL);
 	exa_ledger_move(&call, moves, nmoves);
-	fill_fee_ledger(&fb);
-	fill_fee_ledger(&fs);
+	exa_fill_fee_ledger(&fb);
+	exa_fill_fee_ledger(&fs);
 	exa_call_end(&call);
 	return (Datum) 0;
 }

@@ -16,9 +16,11 @@ INSERT INTO api (fn, args, result, funds_ledger) VALUES
 	('set_kyc_status', 'account_id uuid, kyc_status text', 'exchange.accounts', true),
 	('create_market', 'symbol text, base_asset text, quote_asset text, tick_size numeric = 0.00000001, '
 					  'lot_size numeric = 0.00000001, min_quantity numeric = 0, min_notional numeric = 0, '
-					  'maker_fee_rate numeric = 0, taker_fee_rate numeric = 0, metadata jsonb = {}',
+					  'maker_fee_rate numeric = 0, taker_fee_rate numeric = 0, metadata jsonb = {}, '
+					  'matching text = EXTERNAL, self_trade text = EXPIRE_MAKER',
 	 'exchange.markets', true),
 	('set_market_status', 'symbol text, status text', 'exchange.markets', true),
+	('set_market_matching', 'symbol text, matching text, self_trade text = NULL', 'exchange.markets', true),
 	('deposit', 'account_id uuid, asset text, amount numeric, reference text = NULL', 'exchange.balances', true),
 	('withdraw', 'account_id uuid, asset text, amount numeric, reference text = NULL', 'exchange.balances', true),
 	('lock_balance', 'account_id uuid, asset text, amount numeric, reason text = NULL', 'exchange.holds', true),

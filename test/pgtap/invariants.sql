@@ -112,7 +112,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(19);
+SELECT plan(21);
 
 SELECT results_eq(
 	$$ SELECT account_id::text || ' ' || symbol || ' ' || available_balance || '/' || locked_balance
@@ -197,6 +197,13 @@ SELECT is(pg_temp.violations_after($$ DELETE FROM exchange.order_events
 SELECT is(pg_temp.violations_after($$ INSERT INTO exchange.order_events (order_id, from_status, to_status, actor)
 									   VALUES (pg_temp.id('ext_order'), 'PARTIAL', 'OPEN', 'test') $$),
 		  '{event_replay}', 'an event outside the lifecycle table: event_replay');
+-- 5. the matching engine (README "Matching engine")
+SELECT is(pg_temp.violations_after($$ UPDATE exchange.markets SET matching = 'INTERNAL'
+									   WHERE symbol = 'INVA-INVQ' $$),
+		  '{book_crossed}', 'an INTERNAL market whose bid 10 meets its ask 10: book_crossed');
+SELECT is(pg_temp.violations_after($$ UPDATE exchange.markets SET trade_seq = 3
+									   WHERE symbol = 'INVA-INVQ' $$),
+		  '{trade_seq}', 'a trade_seq no trade carries: trade_seq');
 
 SELECT is_empty('SELECT * FROM exchange.check_invariants()', 'every corruption was rolled back: the ledger is sound again');
 

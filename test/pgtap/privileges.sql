@@ -30,6 +30,7 @@ UNION ALL
 SELECT 'engine', unnest('{apply_trade,apply_match,trigger_stop_orders,expire_order,expire_orders}'::name[])
 UNION ALL
 SELECT 'operator', unnest('{create_account,set_account_status,set_kyc_status,create_market,set_market_status,
+							set_market_matching,
 							deposit,withdraw,lock_balance,unlock_balance,capture_hold,check_invariants,
 							register_service,heartbeat_service,deregister_service,discover_services,
 							adapter_status,flush_outbox}'::name[]);

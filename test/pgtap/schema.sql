@@ -19,6 +19,9 @@ INSERT INTO contract_columns (tbl, col, typ) VALUES
 	('markets', 'min_quantity', 'numeric(24,8)'), ('markets', 'min_notional', 'numeric(24,8)'),
 	('markets', 'maker_fee_rate', 'numeric(24,8)'), ('markets', 'taker_fee_rate', 'numeric(24,8)'),
 	('markets', 'status', NULL), ('markets', 'created_at', 'timestamp with time zone'), ('markets', 'metadata', 'jsonb'),
+	('markets', 'matching', NULL), ('markets', 'self_trade', NULL), ('markets', 'last_price', 'numeric(24,8)'),
+	('markets', 'last_trade_at', 'timestamp with time zone'), ('markets', 'trade_seq', 'bigint'),
+	('orders', 'book_seq', 'bigint'), ('trades', 'seq', 'bigint'),
 	('orders', 'order_id', 'uuid'), ('orders', 'account_id', 'uuid'), ('orders', 'symbol', NULL),
 	('orders', 'order_type', NULL), ('orders', 'side', NULL), ('orders', 'quantity', 'numeric(24,8)'),
 	('orders', 'price', 'numeric(24,8)'), ('orders', 'filled_quantity', 'numeric(24,8)'),
@@ -64,7 +67,7 @@ INSERT INTO contract_columns (tbl, col, typ) VALUES
 CREATE TEMP TABLE enum_columns (tbl name, col name, n serial);
 INSERT INTO enum_columns (tbl, col) VALUES
 	('accounts', 'account_type'), ('accounts', 'status'), ('accounts', 'kyc_status'),
-	('markets', 'status'), ('orders', 'order_type'), ('orders', 'side'), ('orders', 'status'),
+	('markets', 'status'), ('markets', 'matching'), ('markets', 'self_trade'), ('orders', 'order_type'), ('orders', 'side'), ('orders', 'status'),
 	('orders', 'time_in_force'), ('trades', 'side'), ('trades', 'liquidity'), ('balance_journal', 'kind'),
 	('order_events', 'from_status'), ('order_events', 'to_status'), ('outbox', 'kind');
 
@@ -99,6 +102,7 @@ CREATE TEMP TABLE queried (n serial, tbl name, cols name[], why text);
 INSERT INTO queried (tbl, cols, why) VALUES
 	('orders', '{account_id,created_at}', 'a user''s orders by time'),
 	('orders', '{symbol,side,price}', 'the book: open orders by symbol, side and price'),
+	('orders', '{symbol,side,price,book_seq}', 'the matcher: resting orders in price-time priority'),
 	('trades', '{account_id,executed_at}', 'a user''s trades by time'),
 	('trades', '{symbol,executed_at}', 'a market''s trades by time'),
 	('balance_journal', '{account_id,asset}', 'an account''s journal by asset'),
@@ -201,8 +205,8 @@ SELECT is(
 	  WHERE e.extname = 'exchange_adapter'),
 	ARRAY['exchange.accounts', 'exchange.balance_journal', 'exchange.balance_journal_seq_seq',
 		  'exchange.balances', 'exchange.fee_ledger', 'exchange.fee_ledger_seq_seq', 'exchange.holds',
-		  'exchange.markets', 'exchange.order_events', 'exchange.order_events_seq_seq',
-		  'exchange.orders', 'exchange.trades'],
+		  'exchange.markets', 'exchange.order_book_seq', 'exchange.order_events',
+		  'exchange.order_events_seq_seq', 'exchange.orders', 'exchange.trades'],
 	'pg_extension_config_dump: every ledger table and its identity sequence, not outbox or services');
 SELECT is_empty(
 	$$ SELECT t.tgname FROM pg_trigger t JOIN pg_extension e ON t.tgrelid = ANY (e.extconfig)

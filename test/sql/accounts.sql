@@ -68,7 +68,7 @@ SELECT * FROM pg_temp.new_outbox();
 
 -- 7. A live order blocks closing too.  (place_order is not part of this file: the order row is
 -- inserted directly, as a superuser, and deleted again below.)
-SELECT exchange.create_market('ACCT-USD', 'ACCT', 'USD') IS NOT NULL AS market_created;
+SELECT (exchange.create_market('ACCT-USD', 'ACCT', 'USD')).symbol IS NOT NULL AS market_created;
 INSERT INTO exchange.orders (account_id, symbol, order_type, side, quantity, price, status,
 							 time_in_force, lock_asset)
 VALUES (pg_temp.id('alice'), 'ACCT-USD', 'LIMIT', 'BUY', 1, 1, 'OPEN', 'GTC', 'USD');

@@ -1,0 +1,114 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog_version.c
+ *	  The extension's installed SQL version, read once per transaction.
+ *
+ * This file owns the answer to "which catalog am I running on": it reads
+ * pg_extension.extversion of exchange_adapter at the first question of a
+ * transaction and forgets it when the transaction ends (an ALTER EXTENSION
+ * ... UPDATE commits between two transactions of a session).  It reads the
+ * catalog directly (no SPI), so it can be asked from anywhere, and it must
+ * never write.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "catalog_version.h"
+#include "exchange_adapter.h"
+
+/* extversion, valid while exa_version_known; in TopMemoryContext */
+static char exa_version[NAMEDATALEN];
+static bool exa_version_known = false;
+static bool exa_version_missing = false;
+static bool exa_version_callback = false;
+
+static void
+exa_version_xact_end(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			exa_version_known = false;
+			break;
+		default:
+			break;
+	}
+}
+
+const char *
+exa_catalog_version(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	if (exa_version_known)
+		return exa_version_missing ? NULL : exa_version;
+	if (!exa_version_callback)
+	{
+		RegisterXactCallback(exa_version_xact_end, NULL);
+		exa_version_callback = true;
+	}
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(EXA_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	exa_version_missing = !HeapTupleIsValid(tup);
+	if (!exa_version_missing)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (isnull)
+			exa_version_missing = true;
+		else
+			text_to_cstring_buffer(DatumGetTextPP(d), exa_version,
+								   sizeof(exa_version));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* outside a transaction (no callback would forget it): do not cache */
+	exa_version_known = IsTransactionState();
+	return exa_version_missing ? NULL : exa_version;
+}
+
+bool
+exa_catalog_has_matching(void)
+{
+	const char *v = exa_catalog_version();
+
+	return v != NULL && strcmp(v, "1.0") != 0;
+}
+
+void
+exa_require_catalog(const char *feature)
+{
+	if (!exa_catalog_has_matching())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s needs version 1.1 of extension exchange_adapter", feature),
+				 errdetail("The installed version is %s.",
+						   exa_catalog_version() ? exa_catalog_version() : "none"),
+				 errhint("Run ALTER EXTENSION exchange_adapter UPDATE.")));
+}

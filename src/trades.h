@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ *
+ * trades.h
+ *	  One fill of one order: the settlement path that apply_trade,
+ *	  apply_match and the matching engine (matching.c) share.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EXA_TRADES_H
+#define EXA_TRADES_H
+
+#include "orders.h"
+
+/*
+ * A fill moves at most three balances: the lock it pays from, the asset it
+ * receives, the fee.
+ */
+#define FILL_MAX_MOVES 3
+
+/* One fill of one order, as computed before anything is written. */
+typedef struct Fill
+{
+	ExaOrder   *o;
+	Numeric		quantity;
+	Numeric		price;
+	Numeric		fee;			/* effective */
+	char	   *fee_currency;	/* effective */
+	const char *liquidity;		/* NULL when none */
+	TimestampTz executed_at;
+	char	   *trade_ref;
+	pg_uuid_t  *match_id;
+	Numeric		notional;
+	pg_uuid_t	trade_id;
+	int64		seq;			/* trades.seq; 0: none (EXTERNAL) */
+} Fill;
+
+/*
+ * Effective fee and currency of a fill (README "Order lifecycle and
+ * arithmetic", fee); sets notional too.
+ */
+extern void exa_fill_fee(Fill *f, Numeric fee_arg, char *fee_currency_arg);
+
+/*
+ * Write one fill: the trade row (to rsinfo, or as *result), the order row,
+ * its event, the stale keys; append its balance moves (at most
+ * FILL_MAX_MOVES) to moves[], which has room for maxmoves; and bring *f->o up to date (filled, value, lock, status).
+ */
+extern void exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
+					   int maxmoves, ReturnSetInfo *rsinfo, Datum *result);
+
+/* After the moves: the fee_ledger row of a non-zero fee. */
+extern void exa_fill_fee_ledger(Fill *f);
+
+#endif							/* EXA_TRADES_H */
