@@ -6,7 +6,7 @@
 #   bash bench/profile.sh                    (BENCH_PROFILE_TX=1500 transactions per run)
 #
 # Knobs: BENCH_PROFILE_TX, BENCH_WORKLOADS="place trade", BENCH_PROFILE_VARIANTS="c plpgsql
-# client", BENCH_PROFILE_SETUP=FILE.sql (an experiment run on the fixture first, e.g. dropping
+# client" (or minimal: bench/minimal.sql), BENCH_PROFILE_SETUP=FILE.sql (an experiment run on the fixture first, e.g. dropping
 # constraints to measure what they cost).
 #
 # Instruction counts do not depend on the load of a shared machine, unlike tps.  The cluster
@@ -63,7 +63,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-cp -r "$HERE/setup.sql" "$HERE/plpgsql.sql" "$HERE/pgbench" "$WORK/"
+cp -r "$HERE/setup.sql" "$HERE/plpgsql.sql" "$HERE/minimal.sql" "$HERE/pgbench" "$WORK/"
 SNAP=$WORK/pg
 for d in "$PGBIN" "$("$PGBIN/pg_config" --pkglibdir)" "$("$PGBIN/pg_config" --sharedir)"; do
 	mkdir -p "$SNAP$(dirname "$d")"
@@ -122,7 +122,7 @@ start_server() {
 say "== fixture (plain server)"
 start_server
 run_psql -d postgres -c 'CREATE DATABASE bench'
-run_psql -c 'CREATE EXTENSION exchange_adapter' -f "$WORK/plpgsql.sql" -f "$WORK/setup.sql" >/dev/null
+run_psql -c 'CREATE EXTENSION exchange_adapter' -f "$WORK/plpgsql.sql" -f "$WORK/setup.sql" -f "$WORK/minimal.sql" >/dev/null
 if [ -n "${BENCH_PROFILE_SETUP:-}" ]; then
 	# an experiment: SQL run on the fixture before profiling (e.g. without some constraints)
 	cp "$BENCH_PROFILE_SETUP" "$WORK/experiment.sql"

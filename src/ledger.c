@@ -373,6 +373,149 @@ static ExaStmt stmt_balance_row = {
 	NULL
 };
 
+/*
+ * The journal rows of one exa_ledger_move() call, written by one INSERT when
+ * the call's balance rows are all updated: each INSERT statement costs an
+ * executor start-up and the rebuild of the table's CHECK constraints, so a
+ * trade's four to six journal rows in one statement cost one of each.  Rows
+ * keep the order in which the moves were applied (seq ascending).
+ */
+typedef struct JournalBuf
+{
+	int			n;
+	int			cap;
+	Datum	   *acct;
+	Datum	   *asset;
+	Datum	   *da;
+	Datum	   *dl;
+	Datum	   *kind;
+	Datum	   *order_id;
+	Datum	   *trade_id;
+	Datum	   *hold_id;
+	Datum	   *reference;
+	bool	   *nulls[4];		/* order_id, trade_id, hold_id, reference */
+} JournalBuf;
+
+static ExaStmt stmt_journal_rows = {
+	"INSERT INTO exchange.balance_journal"
+	" (account_id, asset, delta_available, delta_locked, kind,"
+	"  order_id, trade_id, hold_id, reference, actor)"
+	" SELECT u.a, u.s, u.da, u.dl, u.k, u.o, u.t, u.h, u.r, $1"
+	"   FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($3::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($4::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($5::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($6::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($7::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($8::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($9::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($10::pg_catalog.text[]))"
+	"        WITH ORDINALITY AS u (a, s, da, dl, k, o, t, h, r, n)"
+	"  ORDER BY u.n",
+	10, {TEXTOID, UUIDARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID,
+	TEXTARRAYOID, UUIDARRAYOID, UUIDARRAYOID, UUIDARRAYOID, TEXTARRAYOID},
+	NULL
+};
+
+static void
+journal_add(JournalBuf *jb, pg_uuid_t *acct, const char *asset, Numeric da,
+			Numeric dl, const char *kind, pg_uuid_t *order_id,
+			pg_uuid_t *trade_id, pg_uuid_t *hold_id, const char *reference)
+{
+	if (jb->n == jb->cap)
+	{
+		int			cap = jb->cap ? jb->cap * 2 : 8;
+
+#define JB_GROW(f, t) \
+		jb->f = jb->f ? repalloc(jb->f, sizeof(t) * cap) : palloc(sizeof(t) * cap)
+		JB_GROW(acct, Datum);
+		JB_GROW(asset, Datum);
+		JB_GROW(da, Datum);
+		JB_GROW(dl, Datum);
+		JB_GROW(kind, Datum);
+		JB_GROW(order_id, Datum);
+		JB_GROW(trade_id, Datum);
+		JB_GROW(hold_id, Datum);
+		JB_GROW(reference, Datum);
+		for (int i = 0; i < 4; i++)
+			jb->nulls[i] = jb->nulls[i] ? repalloc(jb->nulls[i], sizeof(bool) * cap) :
+				palloc(sizeof(bool) * cap);
+#undef JB_GROW
+		jb->cap = cap;
+	}
+	jb->acct[jb->n] = UUIDPGetDatum(acct);
+	jb->asset[jb->n] = CStringGetTextDatum(asset);
+	jb->da[jb->n] = NumericGetDatum(da);
+	jb->dl[jb->n] = NumericGetDatum(dl);
+	jb->kind[jb->n] = CStringGetTextDatum(kind);
+	jb->order_id[jb->n] = order_id ? UUIDPGetDatum(order_id) : (Datum) 0;
+	jb->trade_id[jb->n] = trade_id ? UUIDPGetDatum(trade_id) : (Datum) 0;
+	jb->hold_id[jb->n] = hold_id ? UUIDPGetDatum(hold_id) : (Datum) 0;
+	jb->reference[jb->n] = reference ? CStringGetTextDatum(reference) : (Datum) 0;
+	jb->nulls[0][jb->n] = order_id == NULL;
+	jb->nulls[1][jb->n] = trade_id == NULL;
+	jb->nulls[2][jb->n] = hold_id == NULL;
+	jb->nulls[3][jb->n] = reference == NULL;
+	jb->n++;
+}
+
+static Datum
+journal_array(Datum *elems, bool *nulls, int n, Oid type)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	if (type == UUIDOID)
+		return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, UUIDOID,
+												  UUID_LEN, false, TYPALIGN_CHAR));
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
+											  -1, false, TYPALIGN_INT));
+}
+
+/* Write the buffered journal rows: one statement, whatever their number. */
+static void
+journal_flush(ExaCall *call, JournalBuf *jb)
+{
+	Datum		values[10];
+
+	if (jb->n == 0)
+		return;
+	if (jb->n == 1)
+	{
+		/* one row: the plain INSERT, cheaper than unnesting arrays */
+		char		nulls[10];
+
+		values[0] = jb->acct[0];
+		values[1] = jb->asset[0];
+		values[2] = jb->da[0];
+		values[3] = jb->dl[0];
+		values[4] = jb->kind[0];
+		values[5] = jb->order_id[0];
+		values[6] = jb->trade_id[0];
+		values[7] = jb->hold_id[0];
+		values[8] = jb->reference[0];
+		values[9] = PointerGetDatum(exa_call_actor(call));
+		memset(nulls, ' ', sizeof(nulls));
+		for (int i = 0; i < 4; i++)
+			nulls[5 + i] = jb->nulls[i][0] ? 'n' : ' ';
+		exa_exec(&stmt_journal, values, nulls, 0);
+		jb->n = 0;
+		return;
+	}
+	values[0] = PointerGetDatum(exa_call_actor(call));
+	values[1] = journal_array(jb->acct, NULL, jb->n, UUIDOID);
+	values[2] = journal_array(jb->asset, NULL, jb->n, TEXTOID);
+	values[3] = journal_array(jb->da, NULL, jb->n, NUMERICOID);
+	values[4] = journal_array(jb->dl, NULL, jb->n, NUMERICOID);
+	values[5] = journal_array(jb->kind, NULL, jb->n, TEXTOID);
+	values[6] = journal_array(jb->order_id, jb->nulls[0], jb->n, UUIDOID);
+	values[7] = journal_array(jb->trade_id, jb->nulls[1], jb->n, UUIDOID);
+	values[8] = journal_array(jb->hold_id, jb->nulls[2], jb->n, UUIDOID);
+	values[9] = journal_array(jb->reference, jb->nulls[3], jb->n, TEXTOID);
+	exa_exec(&stmt_journal_rows, values, NULL, 0);
+	jb->n = 0;
+}
+
 static int
 ledger_move_cmp(const void *a, const void *b)
 {
@@ -477,8 +620,12 @@ ledger_apply(LedgerMove *m, Numeric da, Numeric dl, bool soft)
 	return true;
 }
 
+/*
+ * One move: the UPDATE, then its journal row, buffered in jb when given
+ * (written by journal_flush), else inserted now.
+ */
 static bool
-ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
+ledger_move_one(ExaCall *call, LedgerMove *m, bool soft, JournalBuf *jb)
 {
 	Numeric		da = m->delta_available ? m->delta_available : exa_zero();
 	Numeric		dl = m->delta_locked ? m->delta_locked : exa_zero();
@@ -488,6 +635,15 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft)
 
 	if (!ledger_apply(m, da, dl, soft))
 		return false;
+
+	if (jb)
+	{
+		journal_add(jb, m->account_id, m->asset, da, dl, m->kind, m->order_id,
+					m->trade_id, m->hold_id, m->reference);
+		exa_call_key(call, "cache:balance:%s:%s", acct, m->asset);
+		exa_call_key(call, "cache:balances:%s", acct);
+		return true;
+	}
 
 	values[0] = UUIDPGetDatum(m->account_id);
 	values[1] = CStringGetTextDatum(m->asset);
@@ -539,65 +695,34 @@ ledger_move_mergeable(const LedgerMove *m, const LedgerMove *first)
 		exa_cmp(exa_add(da, dl), exa_zero()) <= 0;
 }
 
-static ExaStmt stmt_journal_run = {
-	"INSERT INTO exchange.balance_journal"
-	" (account_id, asset, delta_available, delta_locked, kind, order_id, actor)"
-	" SELECT $1, $2, u.da, u.dl, $3, u.order_id, $4"
-	"   FROM ROWS FROM (pg_catalog.unnest($5::pg_catalog.numeric[]),"
-	"                   pg_catalog.unnest($6::pg_catalog.numeric[]),"
-	"                   pg_catalog.unnest($7::pg_catalog.uuid[]))"
-	"        WITH ORDINALITY AS u (da, dl, order_id, n)"
-	"  ORDER BY u.n",
-	7, {UUIDOID, TEXTOID, TEXTOID, TEXTOID, NUMERICARRAYOID, NUMERICARRAYOID,
-	UUIDARRAYOID},
-	NULL
-};
-
 /*
  * A run of n >= 2 mergeable moves (ledger_move_mergeable) on one balance
- * row: one UPDATE by their sums, one INSERT of their journal rows in the
- * order given.  A batch call (cancel_orders, expire_orders) releases
+ * row: one UPDATE by their sums, their journal rows in the order given
+ * (buffered in jb, written with the call's others).  A batch call (cancel_orders, expire_orders) releases
  * thousands of orders of one account: one UPDATE per order would cost a
  * statement each and leave a version of the row per order to step over.
  */
 static void
-ledger_move_run(ExaCall *call, LedgerMove *run, int n)
+ledger_move_run(ExaCall *call, LedgerMove *run, int n, JournalBuf *jb)
 {
 	Numeric		sum_a = exa_zero();
 	Numeric		sum_l = exa_zero();
-	Datum	   *das = palloc(sizeof(Datum) * n);
-	Datum	   *dls = palloc(sizeof(Datum) * n);
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	bool	   *idnulls = palloc(sizeof(bool) * n);
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	Datum		values[7];
 	char	   *acct = exa_uuid_str(run[0].account_id);
 
 	for (int i = 0; i < n; i++)
 	{
-		Numeric		da = run[i].delta_available ? run[i].delta_available : exa_zero();
-		Numeric		dl = run[i].delta_locked ? run[i].delta_locked : exa_zero();
-
-		sum_a = exa_add(sum_a, da);
-		sum_l = exa_add(sum_l, dl);
-		das[i] = NumericGetDatum(da);
-		dls[i] = NumericGetDatum(dl);
-		ids[i] = run[i].order_id ? UUIDPGetDatum(run[i].order_id) : (Datum) 0;
-		idnulls[i] = run[i].order_id == NULL;
+		if (run[i].delta_available)
+			sum_a = exa_add(sum_a, run[i].delta_available);
+		if (run[i].delta_locked)
+			sum_l = exa_add(sum_l, run[i].delta_locked);
 	}
 	(void) ledger_apply(&run[0], sum_a, sum_l, false);
 
-	values[0] = UUIDPGetDatum(run[0].account_id);
-	values[1] = CStringGetTextDatum(run[0].asset);
-	values[2] = CStringGetTextDatum(run[0].kind);
-	values[3] = PointerGetDatum(exa_call_actor(call));
-	values[4] = PointerGetDatum(construct_array(das, n, NUMERICOID, -1, false, TYPALIGN_INT));
-	values[5] = PointerGetDatum(construct_array(dls, n, NUMERICOID, -1, false, TYPALIGN_INT));
-	values[6] = PointerGetDatum(construct_md_array(ids, idnulls, 1, dims, lbs, UUIDOID,
-												   UUID_LEN, false, TYPALIGN_CHAR));
-	exa_exec(&stmt_journal_run, values, NULL, 0);
-
+	for (int i = 0; i < n; i++)
+		journal_add(jb, run[0].account_id, run[0].asset,
+					run[i].delta_available ? run[i].delta_available : exa_zero(),
+					run[i].delta_locked ? run[i].delta_locked : exa_zero(),
+					run[0].kind, run[i].order_id, NULL, NULL, NULL);
 	exa_call_key(call, "cache:balance:%s:%s", acct, run[0].asset);
 	exa_call_key(call, "cache:balances:%s", acct);
 }
@@ -607,6 +732,7 @@ exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 {
 	LedgerMove *run = NULL;
 	int			nrun = 0;
+	JournalBuf	jb = {0};
 
 	for (int i = 0; i < nmoves; i++)
 		moves[i].ord = i;
@@ -626,9 +752,9 @@ exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 			continue;
 		}
 		if (nrun == 1)
-			ledger_move_one(call, &run[0], false);
+			ledger_move_one(call, &run[0], false, &jb);
 		else if (nrun > 1)
-			ledger_move_run(call, run, nrun);
+			ledger_move_run(call, run, nrun, &jb);
 		nrun = 0;
 
 		/* A move that changes nothing writes nothing. */
@@ -644,12 +770,13 @@ exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 			nrun = 1;
 			continue;
 		}
-		ledger_move_one(call, m, false);
+		ledger_move_one(call, m, false, &jb);
 	}
 	if (nrun == 1)
-		ledger_move_one(call, &run[0], false);
+		ledger_move_one(call, &run[0], false, &jb);
 	else if (nrun > 1)
-		ledger_move_run(call, run, nrun);
+		ledger_move_run(call, run, nrun, &jb);
+	journal_flush(call, &jb);
 }
 
 bool
@@ -657,7 +784,7 @@ exa_ledger_try_move(ExaCall *call, LedgerMove *move)
 {
 	if (ledger_move_is_noop(move))
 		return true;
-	return ledger_move_one(call, move, true);
+	return ledger_move_one(call, move, true, NULL);
 }
 
 Datum

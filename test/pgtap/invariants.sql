@@ -159,7 +159,7 @@ SELECT is(pg_temp.violations_after($$
 SELECT is(pg_temp.violations_after($$ UPDATE exchange.trades SET quantity = 0.4 WHERE trade_id = pg_temp.id('ext_trade') $$),
 		  '{filled_quantity}', 'filled_quantity no longer the sum of the trades: filled_quantity');
 SELECT is(pg_temp.violations_after($$
-			ALTER TABLE exchange.orders DROP CONSTRAINT orders_filled_quantity_check;
+			ALTER TABLE exchange.orders DROP CONSTRAINT orders_row_check;
 			INSERT INTO exchange.orders (order_id, account_id, symbol, order_type, side, quantity, price,
 										 filled_quantity, status, time_in_force, lock_asset, locked_amount)
 			VALUES ('00000000-0000-0000-0000-0000000000f1', pg_temp.id('seller'), 'INVA-INVQ', 'LIMIT', 'SELL',
@@ -171,7 +171,7 @@ SELECT is(pg_temp.violations_after($$
 			VALUES ('00000000-0000-0000-0000-0000000000f1', pg_temp.id('seller'), 'INVA-INVQ', 'SELL', 3, 10, 'INVQ') $$),
 		  '{filled_quantity}', 'filled above quantity (CHECK dropped): filled_quantity');
 SELECT is(pg_temp.violations_after($$
-			ALTER TABLE exchange.orders DROP CONSTRAINT orders_terminal_unlocked_check;
+			ALTER TABLE exchange.orders DROP CONSTRAINT orders_row_check;
 			INSERT INTO exchange.orders (order_id, account_id, symbol, order_type, side, quantity, price,
 										 status, time_in_force, lock_asset, locked_amount)
 			VALUES ('00000000-0000-0000-0000-0000000000f2', pg_temp.id('seller'), 'INVA-INVQ', 'LIMIT', 'SELL',

@@ -121,6 +121,7 @@ SELECT plan(
 	+ (SELECT count(*)::int FROM queried)
 	+ 6 * 2      -- metadata columns: NOT NULL and DEFAULT '{}'
 	+ 4 + 4 + 5 + 2
+	+ 5 + 1      -- the hot tables' row checks
 );
 
 -- Extension and schema
@@ -241,6 +242,24 @@ SELECT is((SELECT format('%s enabled=%s %s drop_extension=%s drop_schema=%s', ev
 			 FROM pg_event_trigger WHERE evtname = 'exchange_adapter_drop_guard'),
 		  'ddl_command_start enabled=A exchange.exa_drop_guard drop_extension=t drop_schema=t',
 		  'the DROP guard is an event trigger at ddl_command_start on DROP EXTENSION and DROP SCHEMA');
+
+-- The hot tables' rules: one CHECK each, calling its C validator (src/row_checks.c), which
+-- only the owner may execute (the API functions write as the owner; superusers bypass).
+SELECT is(ARRAY(SELECT k.conname::text FROM pg_constraint k
+				 WHERE k.conrelid = format('exchange.%I', t)::regclass AND k.contype = 'c'
+				   AND pg_get_constraintdef(k.oid) LIKE '%exchange.' || t || '\_row\_check(%'),
+		  ARRAY[t || '_row_check'],
+		  format('%s has one row CHECK, %s_row_check, calling exchange.%s_row_check()', t, t, t))
+  FROM unnest('{orders,trades,balances,balance_journal,order_events}'::text[]) t;
+SELECT is_empty(
+	$$ SELECT p.oid::regprocedure FROM pg_proc p, LATERAL aclexplode(p.proacl) a
+		WHERE p.pronamespace = 'exchange'::regnamespace AND p.proname LIKE '%\_row\_check'
+		  AND a.grantee <> p.proowner
+	   UNION ALL
+	   SELECT p.oid::regprocedure FROM pg_proc p
+		WHERE p.pronamespace = 'exchange'::regnamespace AND p.proname LIKE '%\_row\_check'
+		  AND (p.proacl IS NULL OR p.provolatile <> 'i' OR p.proparallel <> 's') $$,
+	'the row validators are IMMUTABLE, PARALLEL SAFE and executable by their owner only');
 
 -- Comments on everything public
 SELECT is_empty(

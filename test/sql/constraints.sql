@@ -234,6 +234,22 @@ SELECT sqlstate, message FROM pg_temp.fails($$ SELECT pg_temp.variant('balances'
 SELECT sqlstate, message FROM pg_temp.fails($$ SELECT pg_temp.variant('balances'); UPDATE exchange.balances SET total_balance = 5 WHERE account_id = pg_temp.id('ben') $$);
 SELECT sqlstate, message FROM pg_temp.fails($$ UPDATE exchange.accounts SET status = 'GONE' WHERE account_id = pg_temp.id('ann') $$);
 SELECT sqlstate, message FROM pg_temp.fails($$ UPDATE exchange.trades SET account_id = pg_temp.id('ben') WHERE trade_id = pg_temp.id('ann_trade') $$);
+-- The rules of orders, trades, balances, balance_journal and order_events are one CHECK per
+-- table (<table>_row_check, a C validator of the row): a broken rule still reads as its own
+-- constraint, in the message and in the error's constraint-name field, and the detail states it.
+SELECT sqlstate, message, detail FROM pg_temp.fails($$ SELECT pg_temp.variant('orders', '{"side": "HOLD"}') $$);
+SELECT sqlstate, message, detail FROM pg_temp.fails($$ SELECT pg_temp.variant('balances'); UPDATE exchange.balances SET locked_balance = -1 WHERE account_id = pg_temp.id('ben') $$);
+DO $$
+DECLARE
+	v_constraint text;
+	v_table text;
+	v_schema text;
+BEGIN
+	PERFORM pg_temp.variant('orders', '{"status": "FILLED"}');
+EXCEPTION WHEN check_violation THEN
+	GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME, v_table = TABLE_NAME, v_schema = SCHEMA_NAME;
+	RAISE NOTICE 'constraint %, table %.%', v_constraint, v_schema, v_table;
+END $$;
 -- The generated total follows its parts.
 SELECT pg_temp.variant('balances', '{"available_balance": 1.5, "locked_balance": 0.25}');
 SELECT available_balance, locked_balance, total_balance FROM exchange.balances WHERE account_id = pg_temp.id('ben');
