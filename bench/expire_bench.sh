@@ -107,25 +107,35 @@ place() {
 }
 
 # timed SQL — runs the batch call SQL (a SELECT count(*) FROM it) in one transaction; prints the
-# rows, the time of the call (clock_timestamp around it), the time of the whole transaction as
-# the client saw it (COMMIT included), and the size of the call's outbox row.
+# rows, the time of the call (clock_timestamp around it), the backend's CPU time during the call
+# (utime + stime of /proc/self/stat, read by the backend itself) and the time it waited for a CPU
+# (run-queue wait, field 2 of /proc/self/schedstat: on a shared machine, wall time = CPU + this
+# + I/O waits), the time of the whole transaction as the client saw it (COMMIT included), and the
+# size of the call's outbox row.
 timed() {
 	local t0 t1 out
 	t0=$(date +%s.%N)
 	out=$(q -d bench <<-SQL
+		CREATE TEMP TABLE bench_cpu (cpu bigint, rq bigint);
+		CREATE FUNCTION pg_temp.cpu_now() RETURNS TABLE (cpu bigint, rq bigint) LANGUAGE sql AS
+		\$\$ SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint, split_part(r, ' ', 2)::bigint
+		     FROM (SELECT pg_catalog.pg_read_file('/proc/self/stat') s, pg_catalog.pg_read_file('/proc/self/schedstat') r) x \$\$;
 		BEGIN;
 		SELECT clock_timestamp() AS t0 \gset
+		INSERT INTO bench_cpu SELECT * FROM pg_temp.cpu_now();
 		SELECT count(*) FROM $1;
-		SELECT round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), 2);
+		SELECT round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), 2),
+		       round((n.cpu - b.cpu) / $(getconf CLK_TCK).0, 2), round((n.rq - b.rq) / 1e9, 2)
+		  FROM bench_cpu b, pg_temp.cpu_now() n;
 		SELECT cardinality(keys) || ' keys, ' || (SELECT count(DISTINCT k) FROM unnest(keys) k) || ' distinct'
 		  FROM exchange.outbox WHERE xid = pg_current_xact_id();
 		COMMIT;
 	SQL
 	)
 	t1=$(date +%s.%N)
-	set -- $out
-	printf '%s rows, call %s s, transaction %.2f s; outbox row: %s %s %s %s' "$1" "$2" \
-		"$(echo "$t1 - $t0" | bc)" "$3" "$4" "$5" "$6"
+	set -- $(echo "$out" | tr '|' ' ')
+	printf '%s rows, call %s s (backend CPU %s s, waiting for a CPU %s s), transaction %.2f s; outbox row: %s %s %s %s' \
+		"$1" "$2" "$3" "$4" "$(echo "$t1 - $t0" | bc)" "$5" "$6" "$7" "$8"
 }
 
 i=0
