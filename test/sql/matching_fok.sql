@@ -20,6 +20,15 @@
 --   fb_s: MARKET SELL 70 FOK without price: all 70 bids, best first: 70 trades, FILLED,
 --      average (724.85 / 70) = 10.355, trade seqs 1..70, last_price 10.01 (the worst bid);
 --      fb_s USDT 0 + 724.85, TFB 100 - 70 = 30; fb_b USDT 1000 - 724.85 = 275.15, TFB 70
+-- Case 3, market TFC-USDT under EXPIRE_TAKER, self-trade counted past the first chunk:
+--   fc_b: 65 bids of 1 at 20.01 ... 20.65 (65 x 20.33 = 1321.45), then 5 at 19.91 ... 19.95
+--      (5 x 19.93 = 99.65); fc_s: its own bid of 1 at 20.00 (lock 20), 66th in priority
+--   fc_s: MARKET SELL 67 FOK: it would meet its own bid after 65, which expires the taker:
+--      EXPIRED (FOK), nothing executed, all 71 bids stay (71 levels)
+--   fc_s: MARKET SELL 65 FOK: complete before its own bid: FILLED, 65 trades, average 20.33,
+--      last_price 20.01, trade_seq 65; 6 levels stay (20.00 and the 5 below)
+--   fc_s: TFC 100 - 65 = 35, USDT 1321.45 available + 20 locked = 1341.45;
+--   fc_b: TFC 65, USDT 1500 - 1321.45 = 178.55, of which 99.65 locked: 78.90 available
 \set ECHO none
 \getenv abs_srcdir PG_ABS_SRCDIR
 \i :abs_srcdir/sql/include/trading.psql
@@ -68,7 +77,42 @@ SELECT pg_temp.label(order_id, 'k2'), status, filled_quantity, average_price
 SELECT count(*) AS trades, sum(quantity * price) / 2 AS notional, min(seq), max(seq)
   FROM exchange.trades WHERE symbol = 'TFB-USDT';
 SELECT count(*) AS resting FROM exchange.order_book WHERE symbol = 'TFB-USDT';
-SELECT * FROM pg_temp.balances();
-SELECT last_price, trade_seq FROM exchange.markets WHERE symbol IN ('TFA-USDT', 'TFB-USDT') ORDER BY symbol;
+SELECT * FROM pg_temp.balances() WHERE account LIKE 'fb%';
+
+-- Case 3: self-trade prevention counted as the sweep meets it, past the first chunk.
+SELECT symbol, matching FROM exchange.create_market('TFC-USDT', 'TFC', 'USDT', 0.01, 0.01,
+                                                    matching => 'INTERNAL');
+SELECT status FROM exchange.set_market_status('TFC-USDT', 'HALTED');
+SELECT matching, self_trade FROM exchange.set_market_matching('TFC-USDT', 'INTERNAL', 'EXPIRE_TAKER');
+SELECT status FROM exchange.set_market_status('TFC-USDT', 'ACTIVE');
+SELECT pg_temp.trader('fc_s'), pg_temp.trader('fc_b');
+SELECT count(*) FROM (
+  SELECT exchange.deposit(pg_temp.id('fc_s'), 'TFC', 100)
+  UNION ALL SELECT exchange.deposit(pg_temp.id('fc_s'), 'USDT', 20)
+  UNION ALL SELECT exchange.deposit(pg_temp.id('fc_b'), 'USDT', 1500)) d;
+SELECT count(*) AS placed, sum(p.price) AS bids
+  FROM generate_series(1, 65) i,
+       LATERAL exchange.place_order(pg_temp.id('fc_b'), 'TFC-USDT', 'BUY', 'LIMIT', 1,
+                                    20 + i * 0.01) p;
+SELECT count(*) AS placed, sum(p.price) AS bids
+  FROM generate_series(1, 5) i,
+       LATERAL exchange.place_order(pg_temp.id('fc_b'), 'TFC-USDT', 'BUY', 'LIMIT', 1,
+                                    19.9 + i * 0.01) p;
+SELECT pg_temp.label(order_id, 'own') FROM exchange.place_order(pg_temp.id('fc_s'), 'TFC-USDT', 'BUY', 'LIMIT', 1, 20);
+SELECT pg_temp.skip();
+SELECT pg_temp.label(order_id, 'k3'), status, filled_quantity
+  FROM exchange.place_order(pg_temp.id('fc_s'), 'TFC-USDT', 'SELL', 'MARKET', 67, NULL, 'FOK');
+SELECT * FROM pg_temp.new_events();
+SELECT count(*) AS trades FROM exchange.trades WHERE symbol = 'TFC-USDT';
+SELECT count(*) AS resting, sum(quantity) FROM exchange.order_book WHERE symbol = 'TFC-USDT';
+SELECT pg_temp.label(order_id, 'k4'), status, filled_quantity, average_price
+  FROM exchange.place_order(pg_temp.id('fc_s'), 'TFC-USDT', 'SELL', 'MARKET', 65, NULL, 'FOK');
+SELECT count(*) AS trades, sum(quantity * price) / 2 AS notional
+  FROM exchange.trades WHERE symbol = 'TFC-USDT';
+SELECT count(*) AS resting FROM exchange.order_book WHERE symbol = 'TFC-USDT';
+SELECT * FROM pg_temp.o('own');
+SELECT * FROM pg_temp.balances() WHERE account LIKE 'fc%';
+SELECT symbol, last_price, trade_seq FROM exchange.markets
+ WHERE symbol IN ('TFA-USDT', 'TFB-USDT', 'TFC-USDT') ORDER BY symbol;
 
 SELECT * FROM exchange.check_invariants();
