@@ -97,6 +97,7 @@ typedef struct BookSide
 	int			cap;
 	bool		all;			/* every resting order loaded */
 	Numeric		bound;			/* loaded up to this price; NULL: none */
+	int			loads;			/* chunks loaded: a walk restarts on each */
 } BookSide;
 
 typedef enum MActKind
@@ -587,6 +588,7 @@ book_load(MatchPlan *plan, BookSide *bs, Numeric limit)
 		bs->all = true;
 	else
 		bs->bound = upto;
+	bs->loads++;
 	if (bs->n > 1)
 		qsort(bs->v, bs->n, sizeof(MOrder *), book_cmp);
 	return true;
@@ -685,27 +687,49 @@ same_account(const MOrder *a, const MOrder *b)
 	return exa_uuid_cmp(&a->account_id, &b->account_id) == 0;
 }
 
-/* FOK: can the whole remainder execute (self-trade prevention counted)? */
+/*
+ * FOK: would plan_take() fill the whole remainder?  The same walk, counting
+ * instead of executing: the makers as this call's earlier executions left
+ * them (plan->book holds every order the plan read, with its in-memory
+ * fills; those filled or expired are out of the book), self-trade
+ * prevention as plan_take() applies it, and a fill without value ending the
+ * sweep.  book_next() restarts from the best order each time it loads a
+ * chunk, so the count restarts with it: each maker is counted once, and the
+ * judgement looks through as many chunks as the quantity needs.
+ */
 static bool
 fok_possible(MatchPlan *plan, BookSide *bs, MOrder *t)
 {
 	Numeric		need = remaining(t);
 	Numeric		have = exa_zero();
 	int			pos = 0;
+	int			loads = bs->loads;
 	MOrder	   *mk;
 
 	for (; (mk = book_next(plan, bs, t->price, &pos)) != NULL; pos++)
 	{
+		Numeric		q;
+
+		if (bs->loads != loads)
+		{
+			/* a chunk was loaded and the walk restarted: count again */
+			loads = bs->loads;
+			have = exa_zero();
+		}
 		if (!crosses(t, mk))
 			break;
-		if (same_account(t, mk))
+		if (same_account(t, mk) && plan->m->self_trade != EXA_STP_ALLOW)
 		{
 			if (plan->m->self_trade == EXA_STP_EXPIRE_MAKER)
 				continue;
-			if (plan->m->self_trade != EXA_STP_ALLOW)
-				return false;
+			return false;		/* the taker would expire (SELF_TRADE) */
 		}
-		have = exa_add(have, remaining(mk));
+		q = exa_sub(need, have);
+		if (exa_cmp(remaining(mk), q) < 0)
+			q = remaining(mk);
+		if (exa_is_zero(exa_trunc8(exa_mul(q, mk->price))))
+			return false;		/* the sweep would end here */
+		have = exa_add(have, q);
 		if (exa_cmp(have, need) >= 0)
 			return true;
 	}
