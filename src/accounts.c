@@ -405,7 +405,7 @@ exa_create_market(PG_FUNCTION_ARGS)
 				 errhint("Use exchange.set_market_status() to halt or resume it.")));
 	result = exa_return_row(0);
 	exa_call_key(&call, "cache:market:%s", symbol);
-	exa_call_key(&call, "cache:book:%s", symbol);
+	exa_call_book_keys(&call, symbol);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }
@@ -428,7 +428,7 @@ exa_set_market_status(PG_FUNCTION_ARGS)
 	{
 		result = exa_return_row(0);
 		exa_call_key(&call, "cache:market:%s", symbol);
-		exa_call_key(&call, "cache:book:%s", symbol);
+		exa_call_book_keys(&call, symbol);
 	}
 	else
 	{

@@ -142,6 +142,13 @@ exa_call_key(ExaCall *call, const char *fmt,...)
 }
 
 void
+exa_call_book_keys(ExaCall *call, const char *symbol)
+{
+	exa_call_key(call, "cache:book:%s", symbol);
+	exa_call_key(call, "cache:ticker:%s", symbol);
+}
+
+void
 exa_call_execution(ExaCall *call, const pg_uuid_t *trade_id)
 {
 	if (call->nexecutions >= call->maxexecutions)

@@ -50,6 +50,13 @@ extern void exa_call_begin(ExaCall *call);
 extern void exa_call_key(ExaCall *call, const char *fmt,...) pg_attribute_printf(2, 3);
 
 /*
+ * The keys of a market's book: cache:book:<sym>, and cache:ticker:<sym>, whose
+ * best bid and ask come from the book and whose last price and 24-hour
+ * figures from its executions (README "Redis delivery", keys made stale).
+ */
+extern void exa_call_book_keys(ExaCall *call, const char *symbol);
+
+/*
  * Record one execution of the call for the trade feed: the trade of an
  * apply_trade, the TAKER leg of a match (one per match, whatever makes it).
  * exa_call_end names them in the call's outbox row.

@@ -1059,7 +1059,7 @@ execute_trigger(ExaCall *call, MAct *act)
 	exa_uuid_format(&o->order_id, id);
 	exa_call_key(call, "cache:order:%s", id);
 	exa_call_key(call, "cache:orders:%s", acct);
-	exa_call_key(call, "cache:book:%s", o->symbol);
+	exa_call_book_keys(call, o->symbol);
 }
 
 bool
@@ -1249,7 +1249,7 @@ exa_set_market_matching(PG_FUNCTION_ARGS)
 	exa_exec(&stmt_set_matching, values, nulls, 1);
 	result = exa_return_row(0);
 	exa_call_key(&call, "cache:market:%s", symbol);
-	exa_call_key(&call, "cache:book:%s", symbol);
+	exa_call_book_keys(&call, symbol);
 	exa_call_end(&call);
 	PG_RETURN_DATUM(result);
 }

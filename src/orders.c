@@ -253,7 +253,7 @@ order_keys(ExaCall *call, ExaOrder *o, bool book)
 	exa_call_key(call, "cache:balance:%s:%s", acct, o->lock_asset);
 	exa_call_key(call, "cache:balances:%s", acct);
 	if (book)
-		exa_call_key(call, "cache:book:%s", o->symbol);
+		exa_call_book_keys(call, o->symbol);
 }
 
 /* The move that gives a closed order's whole lock back to available. */
@@ -1134,7 +1134,7 @@ exa_trigger_stop_orders(PG_FUNCTION_ARGS)
 		any = true;
 	}
 	if (any)
-		exa_call_key(&call, "cache:book:%s", symbol);
+		exa_call_book_keys(&call, symbol);
 	exa_call_end(&call);
 	return (Datum) 0;
 }

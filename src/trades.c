@@ -364,7 +364,7 @@ exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	exa_call_key(call, "cache:orders:%s", acct);
 	exa_call_key(call, "cache:trades:%s", acct);
 	exa_call_key(call, "cache:balances:%s", acct);
-	exa_call_key(call, "cache:book:%s", o->symbol);
+	exa_call_book_keys(call, o->symbol);
 
 	/* the order as it now is, for a caller that fills it again */
 	o->filled_quantity = filled;

@@ -29,7 +29,9 @@ LANGUAGE sql STABLE AS $$
 							   (3, 'cache:balance:' || o.account_id || ':' || o.lock_asset),
 							   (4, 'cache:balances:' || o.account_id),
 							   (5, CASE WHEN o.status IN ('OPEN', 'PARTIAL')
-										THEN 'cache:book:' || o.symbol END)) k (n, key)
+										THEN 'cache:book:' || o.symbol END),
+							   (6, CASE WHEN o.status IN ('OPEN', 'PARTIAL')
+										THEN 'cache:ticker:' || o.symbol END)) k (n, key)
 		 WHERE o.order_id = ANY (p_ids) AND k.key IS NOT NULL),
 	firsts AS (
 		SELECT key, min(ARRAY[(SELECT count(*) FROM unnest(p_ids) i WHERE i < order_id), n]) AS pos

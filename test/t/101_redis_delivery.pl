@@ -106,9 +106,9 @@ check_call('set_kyc_status', qq{SELECT exchange.set_kyc_status('$b', 'APPROVED')
 	"cache:account:$b");
 $r->admin('SET', "exchange:cache:account:$b", 'keep');
 check_call('create_market', q{SELECT exchange.create_market('ETH-BTC', 'ETH', 'BTC')},
-	'cache:market:ETH-BTC', 'cache:book:ETH-BTC');
+	'cache:market:ETH-BTC', 'cache:book:ETH-BTC', 'cache:ticker:ETH-BTC');
 check_call('set_market_status', q{SELECT exchange.set_market_status('ETH-BTC', 'HALTED')},
-	'cache:market:ETH-BTC', 'cache:book:ETH-BTC');
+	'cache:market:ETH-BTC', 'cache:book:ETH-BTC', 'cache:ticker:ETH-BTC');
 
 {
 	my ($msgs) = run_and_collect(
@@ -117,11 +117,12 @@ check_call('set_market_status', q{SELECT exchange.set_market_status('ETH-BTC', '
 	is_deeply(
 		[ sort @{ $msgs->[0]{keys} } ],
 		[ sort map { "exchange:$_" } "cache:order:$order", "cache:orders:$a",
-			"cache:balance:$a:USD", "cache:balances:$a", 'cache:book:BTC-USD' ],
-		'place_order (OPEN): order, orders, lock balance, balances and book keys');
+			"cache:balance:$a:USD", "cache:balances:$a", 'cache:book:BTC-USD',
+			'cache:ticker:BTC-USD' ],
+		'place_order (OPEN): order, orders, lock balance, balances, book and ticker keys');
 	check_call('cancel_order', qq{SELECT exchange.cancel_order('$order')},
 		"cache:order:$order", "cache:orders:$a", "cache:balance:$a:USD",
-		"cache:balances:$a", 'cache:book:BTC-USD');
+		"cache:balances:$a", 'cache:book:BTC-USD', 'cache:ticker:BTC-USD');
 }
 
 # ---- one transaction, several calls, savepoints and exception blocks ------------------------
