@@ -145,10 +145,11 @@ SELECT c.relname,
   FROM members m JOIN pg_class c ON c.oid = m.objid
  WHERE m.catalog = 'pg_class'::regclass AND c.relkind = 'S'
  ORDER BY c.relname;
--- ... and executes the API functions, never the administration or trigger functions; PUBLIC
--- executes none.
+-- ... and executes the API functions, never the administration, trigger or row-check functions
+-- (README "Data model": the row checks are internal); PUBLIC executes none.
 SELECT bool_and(has_function_privilege('exchange_adapter', p.oid, 'EXECUTE'))
 		   FILTER (WHERE p.proname NOT IN ('grant_adapter', 'revoke_adapter')
+					 AND p.proname !~ '_row_check$'
 					 AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)) AS executes_every_api_function,
 	   bool_or(has_function_privilege('public', p.oid, 'EXECUTE')) AS public_executes_any
   FROM members m JOIN pg_proc p ON p.oid = m.objid
