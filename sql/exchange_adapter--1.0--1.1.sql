@@ -358,7 +358,7 @@ BEGIN
 	-- Per market: the newest execution (trades_executions_idx backwards),
 	-- the best bid and ask (orders_book_idx), and the executions of
 	-- (now() - 24 h, now()] (trades_executions_idx), whose first one gives
-	-- the open.  Executions at one executed_at are ordered by trade_id.
+	-- the open.  Executions at one executed_at are ordered by seq, then trade_id.
 	RETURN QUERY
 	SELECT mk.symbol::text, lt.price, bid.price, ask.price, op.price, w.high, w.low,
 		   coalesce(w.volume, 0), coalesce(w.quote_volume, 0), w.trades, lt.executed_at
@@ -368,7 +368,7 @@ BEGIN
 			  FROM exchange.trades t
 			 WHERE t.symbol = mk.symbol
 			   AND (t.match_id IS NULL OR t.side = 'BUY')
-			 ORDER BY t.executed_at DESC, t.trade_id DESC
+			 ORDER BY t.executed_at DESC, t.seq DESC NULLS LAST, t.trade_id DESC
 			 LIMIT 1) lt ON true
 	 CROSS JOIN LATERAL
 		   (SELECT max(o.price) AS price
@@ -402,7 +402,7 @@ BEGIN
 			 WHERE t.symbol = mk.symbol
 			   AND (t.match_id IS NULL OR t.side = 'BUY')
 			   AND t.executed_at = w.first_at
-			 ORDER BY t.trade_id
+			 ORDER BY t.seq NULLS FIRST, t.trade_id
 			 LIMIT 1) op ON true
 	 WHERE ticker.symbol IS NULL OR mk.symbol = ticker.symbol
 	 ORDER BY mk.symbol;
@@ -451,7 +451,7 @@ BEGIN
 	-- trades_executions_idx) grouped into buckets aligned to the Unix epoch;
 	-- open and close are the prices of each bucket's first and last
 	-- execution (one index probe each; executions at one executed_at are
-	-- ordered by trade_id).  OFFSET 0 keeps the bucket an expression the
+	-- ordered by seq, then trade_id).  OFFSET 0 keeps the bucket an expression the
 	-- planner has no statistics for: it then expects few buckets and hashes
 	-- them, where it would otherwise expect one per execution and sort every
 	-- execution (on disk, at a million).
@@ -479,7 +479,7 @@ BEGIN
 			 WHERE t.symbol = candles.symbol
 			   AND (t.match_id IS NULL OR t.side = 'BUY')
 			   AND t.executed_at = b.first_at
-			 ORDER BY t.trade_id
+			 ORDER BY t.seq NULLS FIRST, t.trade_id
 			 LIMIT 1) op
 	 CROSS JOIN LATERAL
 		   (SELECT t.price
@@ -487,7 +487,7 @@ BEGIN
 			 WHERE t.symbol = candles.symbol
 			   AND (t.match_id IS NULL OR t.side = 'BUY')
 			   AND t.executed_at = b.last_at
-			 ORDER BY t.trade_id DESC
+			 ORDER BY t.seq DESC NULLS LAST, t.trade_id DESC
 			 LIMIT 1) cl
 	 ORDER BY b.bucket;
 END

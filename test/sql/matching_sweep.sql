@@ -63,6 +63,13 @@ SELECT * FROM pg_temp.balances();
 SELECT last_price, trade_seq, last_trade_at IS NOT NULL AS traded
   FROM exchange.markets WHERE symbol = 'TMS-USDT';
 
+-- README "Market data": executions of one call share executed_at and go by seq, so the ticker's
+-- last price and the candle's open and close are the market's, whatever the trades' uuids.
+SELECT tk.last_price = m.last_price AS ticker_last_is_markets, c.open, c.close, c.trades
+  FROM exchange.ticker('TMS-USDT') tk, exchange.markets m,
+       exchange.candles('TMS-USDT', '1 day', now() - interval '1 day', now() + interval '1 day') c
+ WHERE m.symbol = 'TMS-USDT';
+
 -- t2 crosses nothing and rests; t3 takes it at the maker's price and rests its remainder.
 SELECT pg_temp.label(order_id, 't2'), status, locked_amount
   FROM exchange.place_order(pg_temp.id('ms_b'), 'TMS-USDT', 'BUY', 'LIMIT', 1, 100);
@@ -76,5 +83,6 @@ SELECT * FROM pg_temp.balances();
 SELECT last_price, trade_seq FROM exchange.markets WHERE symbol = 'TMS-USDT';
 SELECT side, price, quantity FROM exchange.order_book WHERE symbol = 'TMS-USDT'
  ORDER BY side, price;
+
 
 SELECT * FROM exchange.check_invariants();
