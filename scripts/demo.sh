@@ -23,6 +23,7 @@ DEMO=${EA_DEMO_DIR:-${TMPDIR:-/tmp}/exchange_adapter-demo}
 DB=demo
 KEEP=0
 MONITOR_PID=
+TRADES_PID=
 STARTED=0
 DONE=0
 
@@ -53,10 +54,11 @@ esac
 
 cleanup() {
 	local rc=$?
-	if [ -n "$MONITOR_PID" ]; then
-		kill "$MONITOR_PID" 2>/dev/null || true
-		wait "$MONITOR_PID" 2>/dev/null || true
-	fi
+	local pid
+	for pid in $MONITOR_PID $TRADES_PID; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	[ "$STARTED" = 1 ] || return 0
 	if [ "$DONE" = 1 ] && [ "$KEEP" = 1 ]; then
 		return 0
@@ -138,6 +140,14 @@ for ((i = 0; i < 50; i++)); do
 	grep -q '^OK' "$DEMO/redis-monitor.log" 2>/dev/null && break
 	sleep 0.1
 done
+# A subscriber on the trade feed (<prefix>trades:<symbol>, default prefix exchange:), raw output:
+# four lines per message (pmessage, pattern, channel, payload).
+ea_redis_cli PSUBSCRIBE 'exchange:trades:*' >"$DEMO/redis-trades.log" 2>&1 &
+TRADES_PID=$!
+for ((i = 0; i < 50; i++)); do
+	grep -q '^psubscribe$' "$DEMO/redis-trades.log" 2>/dev/null && break
+	sleep 0.1
+done
 
 ea_say ""
 ea_say "== scripts/demo.sql"
@@ -152,15 +162,27 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 sleep 1
-kill "$MONITOR_PID" 2>/dev/null || true
-wait "$MONITOR_PID" 2>/dev/null || true
+for pid in $MONITOR_PID $TRADES_PID; do
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+done
 MONITOR_PID=
+TRADES_PID=
+TRADES_PID=
 
 ea_say "== what Redis received (redis-cli MONITOR)"
 if grep -v '^OK$' "$DEMO/redis-monitor.log" | grep -q .; then
 	grep -v '^OK$' "$DEMO/redis-monitor.log"
 else
 	ea_say "(nothing: no command reached Redis during the demo)"
+fi
+ea_say ""
+ea_say "== what a subscriber to exchange:trades:* received (one message per execution, seq per market)"
+if grep -q '^pmessage$' "$DEMO/redis-trades.log"; then
+	awk '/^pmessage$/ { n = NR } n && NR == n + 2 { ch = $0 } n && NR == n + 3 { print ch "  " $0; n = 0 }' \
+		"$DEMO/redis-trades.log"
+else
+	ea_say "(no trade message)"
 fi
 [ "${left:-0}" = 0 ] || ea_say "($left outbox rows were still undelivered after 10 s: see $DEMO/postgresql.log)"
 

@@ -63,7 +63,102 @@ SELECT e.from_status, e.to_status, e.filled_delta, e.reason
   FROM exchange.order_events e WHERE e.order_id = :'buy' ORDER BY e.seq;
 SELECT market, asset, sum(amount) AS fees FROM exchange.fee_ledger GROUP BY market, asset ORDER BY asset;
 
--- The ledger's invariants (no row: sound).
+-- ============================================================================================
+-- An INTERNAL market: place_order matches every incoming order against the book, price then
+-- time priority, at the maker's price. Self-trade mode EXPIRE_MAKER (the default, named here).
+\echo
+\echo '== INTERNAL market ETH-USDT: the engine matches inside place_order'
+SELECT symbol, matching, self_trade, maker_fee_rate, taker_fee_rate
+  FROM exchange.create_market('ETH-USDT', 'ETH', 'USDT', tick_size => 0.01, lot_size => 0.001,
+                              maker_fee_rate => 0.001, taker_fee_rate => 0.002,
+                              matching => 'INTERNAL', self_trade => 'EXPIRE_MAKER');
+
+-- Three more traders build the book (alice and bob trade on it too).
+SELECT account_id AS carol FROM exchange.create_account('carol') \gset
+SELECT account_id AS dave FROM exchange.create_account('dave') \gset
+SELECT account_id AS erin FROM exchange.create_account('erin') \gset
+SELECT user_id, kyc_status FROM exchange.set_kyc_status(:'carol', 'APPROVED');
+SELECT user_id, kyc_status FROM exchange.set_kyc_status(:'dave', 'APPROVED');
+SELECT user_id, kyc_status FROM exchange.set_kyc_status(:'erin', 'APPROVED');
+SELECT symbol, available_balance FROM exchange.deposit(:'carol', 'ETH', 5);
+SELECT symbol, available_balance FROM exchange.deposit(:'carol', 'USDT', 10000);
+SELECT symbol, available_balance FROM exchange.deposit(:'dave', 'ETH', 5);
+SELECT symbol, available_balance FROM exchange.deposit(:'dave', 'USDT', 10000);
+SELECT symbol, available_balance FROM exchange.deposit(:'erin', 'ETH', 5);
+
+\echo
+\echo '== the book: asks from carol, dave and erin, bids from dave and carol'
+SELECT side, quantity, price, status FROM exchange.place_order(:'carol', 'ETH-USDT', 'SELL', 'LIMIT', 1, 2000);
+SELECT side, quantity, price, status FROM exchange.place_order(:'dave', 'ETH-USDT', 'SELL', 'LIMIT', 1, 2000);
+SELECT order_id AS c_ask_2010, side, quantity, price, status FROM exchange.place_order(:'carol', 'ETH-USDT', 'SELL', 'LIMIT', 2, 2010) \gset
+SELECT side, quantity, price, status FROM exchange.place_order(:'erin', 'ETH-USDT', 'SELL', 'LIMIT', 1, 2020);
+SELECT side, quantity, price, status FROM exchange.place_order(:'erin', 'ETH-USDT', 'SELL', 'LIMIT', 0.5, 2030);
+SELECT side, quantity, price, status FROM exchange.place_order(:'erin', 'ETH-USDT', 'SELL', 'LIMIT', 1, 2040);
+SELECT side, quantity, price, status FROM exchange.place_order(:'dave', 'ETH-USDT', 'SELL', 'LIMIT', 1, 2060);
+SELECT side, quantity, price, status FROM exchange.place_order(:'erin', 'ETH-USDT', 'SELL', 'LIMIT', 1, 2100);
+SELECT side, quantity, price, status FROM exchange.place_order(:'dave', 'ETH-USDT', 'BUY', 'LIMIT', 1, 1990);
+SELECT side, quantity, price, status FROM exchange.place_order(:'carol', 'ETH-USDT', 'BUY', 'LIMIT', 1, 1980);
+SELECT * FROM exchange.order_book_depth('ETH-USDT');
+
+\echo
+\echo '== a crossing order: alice BUY 2.5 limit 2010 sweeps the 2000 level (carol, then dave: time priority)'
+\echo '   and half of carol''s 2010 ask, each at the maker''s price; 5025 locked, 5005 spent, 20 returned'
+SELECT order_id AS a_buy, side, status, quantity, filled_quantity, average_price, locked_amount
+  FROM exchange.place_order(:'alice', 'ETH-USDT', 'BUY', 'LIMIT', 2.5, 2010) \gset
+SELECT side, status, quantity, filled_quantity, average_price, locked_amount FROM exchange.orders WHERE order_id = :'a_buy';
+SELECT t.seq, a.user_id, t.side, t.quantity, t.price, t.fee, t.fee_currency, t.liquidity
+  FROM exchange.trades t JOIN exchange.accounts a USING (account_id)
+ WHERE t.symbol = 'ETH-USDT' ORDER BY t.seq, t.side;
+
+\echo
+\echo '== self-trade prevented: carol BUY 1 limit 2020 meets her own 2010 ask first;'
+\echo '   EXPIRE_MAKER expires that ask (1.5 left) and carol buys erin''s 2020 ask instead'
+SELECT side, status, quantity, filled_quantity, average_price, locked_amount
+  FROM exchange.place_order(:'carol', 'ETH-USDT', 'BUY', 'LIMIT', 1, 2020);
+SELECT side, status, quantity, filled_quantity, price, locked_amount FROM exchange.orders WHERE order_id = :'c_ask_2010';
+SELECT from_status, to_status, filled_delta, reason FROM exchange.order_events WHERE order_id = :'c_ask_2010' ORDER BY seq;
+SELECT t.seq, a.user_id, t.side, t.quantity, t.price, t.liquidity
+  FROM exchange.trades t JOIN exchange.accounts a USING (account_id)
+ WHERE t.symbol = 'ETH-USDT' AND t.seq = 4 ORDER BY t.side;
+
+\echo
+\echo '== a stop cascade: last price 2020; dave BUY stop 2030 (limit 2040), alice BUY stop 2040 (limit 2060)'
+SELECT order_id AS d_stop, side, order_type, stop_price, price, status
+  FROM exchange.place_order(:'dave', 'ETH-USDT', 'BUY', 'STOP', 1, 2040, stop_price => 2030) \gset
+SELECT order_id AS a_stop, side, order_type, stop_price, price, status
+  FROM exchange.place_order(:'alice', 'ETH-USDT', 'BUY', 'STOP', 1, 2060, stop_price => 2040) \gset
+SELECT side, order_type, stop_price, price, status FROM exchange.orders WHERE order_id IN (:'d_stop', :'a_stop') ORDER BY stop_price;
+\echo '   bob BUY 0.5 limit 2030 takes erin''s 2030 ask: last 2030 triggers dave''s stop (round 1), which'
+\echo '   takes erin''s 2040 ask: last 2040 triggers alice''s stop (round 2), which takes dave''s 2060 ask'
+SELECT side, status, quantity, filled_quantity, average_price
+  FROM exchange.place_order(:'bob', 'ETH-USDT', 'BUY', 'LIMIT', 0.5, 2030);
+SELECT side, order_type, stop_price, status, filled_quantity, average_price, locked_amount
+  FROM exchange.orders WHERE order_id IN (:'d_stop', :'a_stop') ORDER BY stop_price;
+SELECT e.order_id = :'d_stop' AS dave_s, e.from_status, e.to_status, e.filled_delta, e.reason
+  FROM exchange.order_events e WHERE e.order_id IN (:'d_stop', :'a_stop') ORDER BY e.seq;
+
+\echo
+\echo '== every execution on ETH-USDT (seq 1..7, both legs; the taker pays 0.2 % in ETH, the maker 0.1 % in USDT)'
+SELECT t.seq, a.user_id, t.side, t.quantity, t.price, t.fee, t.fee_currency, t.liquidity
+  FROM exchange.trades t JOIN exchange.accounts a USING (account_id)
+ WHERE t.symbol = 'ETH-USDT' ORDER BY t.seq, t.side;
+SELECT symbol, matching, last_price, trade_seq FROM exchange.markets WHERE symbol = 'ETH-USDT';
+
+\echo
+\echo '== market data: depth, ticker (both markets), one-hour candles of ETH-USDT'
+SELECT * FROM exchange.order_book_depth('ETH-USDT');
+SELECT symbol, last_price, best_bid, best_ask, open_24h, high_24h, low_24h, volume_24h,
+       quote_volume_24h, trades_24h
+  FROM exchange.ticker();
+SELECT open, high, low, close, volume, quote_volume, trades
+  FROM exchange.candles('ETH-USDT', '1 hour', now() - interval '1 hour');
+
+\echo
+\echo '== balances on ETH-USDT of carol, dave and erin'
+SELECT user_id, asset, available_balance, locked_balance, total_balance
+  FROM exchange.account_balances WHERE user_id IN ('carol', 'dave', 'erin') ORDER BY user_id, asset;
+
+-- The ledger's invariants after both markets (no row: sound).
 SELECT * FROM exchange.check_invariants();
 
 -- Each call above wrote one outbox row naming the Redis keys it made stale; the worker deletes
