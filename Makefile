@@ -65,7 +65,7 @@ ifneq ($(filter $(REGRESS),$(ISOLATION)),)
 $(error test names used by both pg_regress and isolation: $(filter $(REGRESS),$(ISOLATION)))
 endif
 
-.PHONY: pgtap prove bench bench-redis bench-profile bench-expire test
+.PHONY: pgtap prove bench bench-redis bench-profile bench-expire bench-matching test
 # pgTAP against the server named by PGHOST/PGPORT (pgtap extension must be available).
 pgtap:
 	pg_prove --ext .sql -r test/pgtap
@@ -90,3 +90,5 @@ bench-profile:
 	bash bench/profile.sh
 bench-expire:
 	bash bench/expire_bench.sh
+bench-matching:
+	bash bench/matching_bench.sh
