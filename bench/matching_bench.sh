@@ -70,7 +70,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 cp -r "$HERE/setup.sql" "$HERE/plpgsql.sql" "$HERE/matching_plpgsql.sql" "$HERE/matching_setup.sql" \
-	"$HERE/matching_equivalence.sql" "$WORK/"
+	"$HERE/matching_equivalence.sql" "$HERE/matching_profile.sql" "$WORK/"
 # A snapshot of the installed PostgreSQL and extension, run from the run directory: another
 # `make install` on this machine during the run cannot swap the library under the benchmark.
 # (PostgreSQL finds its share and lib directories relative to its binaries, so a copy that
@@ -217,7 +217,7 @@ done
 say "== check_invariants() after every run"
 bad=$(run_psql -At -c 'SELECT count(*) FROM exchange.check_invariants()')
 [ "$bad" = 0 ] || { run_psql -c 'SELECT * FROM exchange.check_invariants() LIMIT 20'; die "check_invariants() found $bad violations"; }
-say "   empty; resting on MC/MP: $(run_psql -At -c "SELECT string_agg(symbol || ' ' || n, ', ' ORDER BY symbol) FROM (SELECT symbol, count(*) n FROM exchange.orders WHERE symbol IN ('MC-USDT', 'MP-USDT') AND status IN ('OPEN', 'PARTIAL') GROUP BY symbol) s")"
+say "   empty"
 
 say ""
 say "== medians over $ROUNDS rounds; load average now: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine)"
@@ -240,3 +240,8 @@ perl -e '
 		printf "(c) %d INTERNAL market(s), one client each: %.1f tps, %.2fx of one client\n", $n, $v, $v / $one;
 	}
 	print "(c) no target; the machine has '"$(nproc)"' CPUs\n";' <"$RESULTS"
+
+say ""
+say "== where the time goes: bench/matching_profile.sql (${BENCH_PROFILE_N:-300} crossing transactions each, rolled back)"
+as_user env "${ENVS[@]}" PGOPTIONS="-c bench.n=${BENCH_PROFILE_N:-300}" "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 \
+	-P pager=off -f "$WORK/matching_profile.sql" 2>&1 | grep -v '^$' | sed 's/^/   /'
