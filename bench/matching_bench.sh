@@ -152,6 +152,8 @@ for m in MC MP M1 M2 M3 M4; do
 	run_psql -c "SELECT bench.make_book('$m-USDT', $BOOK)" >/dev/null
 done
 run_psql -c 'VACUUM ANALYZE' >/dev/null
+n=$(run_psql -At -c "SELECT count(*) FROM exchange.orders WHERE symbol IN ('MC-USDT', 'MP-USDT', 'M1-USDT', 'M2-USDT', 'M3-USDT', 'M4-USDT') AND status IN ('OPEN', 'PARTIAL')")
+[ "$n" = $((6 * BOOK)) ] || die "the books hold $n resting orders, not $((6 * BOOK))"
 
 # The pgbench scripts.  Crossing: a BUY taker of k lots at limit 110 (fills the k best asks of
 # 0.001), then k resting SELLs of 0.001 at 101.00 that restore the level.  FN is the function,

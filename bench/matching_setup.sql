@@ -4,7 +4,7 @@
 --   * INTERNAL markets (self_trade ALLOW: the two clients' takers and makers may meet):
 --     MC-USDT (matched by the C place_order), MP-USDT (by the PL/pgSQL peer), M1..M4-USDT (the
 --     parallel runs), RI-USDT (resting orders on an INTERNAL market); EXTERNAL RE-USDT;
---     tick 0.01, lot 0.001, maker 0.1 %, taker 0.2 %, like BTC-USDT;
+--     tick 0.01, lot 0.001, no minimum notional (orders of one lot at 101 must not be refused), maker 0.1 %, taker 0.2 %;
 --   * accounts 1..8 funded in every base asset;
 --   * bench.make_book(symbol, n): n resting orders of 0.001, half asks from 101.00 up, half bids
 --     from 99.00 down, 100 price levels a side, placed by accounts 1 and 2 alternately.
@@ -13,7 +13,7 @@ SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION bench.new_internal_market(sym text, matching text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM exchange.create_market(sym, split_part(sym, '-', 1), 'USDT', 0.01, 0.001, 0.001, 1, 0.001, 0.002);
+	PERFORM exchange.create_market(sym, split_part(sym, '-', 1), 'USDT', 0.01, 0.001, 0.001, 0, 0.001, 0.002);
 	IF matching = 'INTERNAL' THEN
 		PERFORM exchange.set_market_status(sym, 'HALTED');
 		PERFORM exchange.set_market_matching(sym, 'INTERNAL', 'ALLOW');
