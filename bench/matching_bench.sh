@@ -200,7 +200,8 @@ for p in $PARTS; do
 	case $p in
 	a) RUNS+=("a.cross.sync_off.C cross_c 2 off" "a.cross.sync_off.PL cross_plpgsql 2 off"
 		"a.cross.sync_on.C cross_c 2 on" "a.cross.sync_on.PL cross_plpgsql 2 on") ;;
-	b) RUNS+=("b.rest.INTERNAL rest_RI 2 off" "b.rest.EXTERNAL rest_RE 2 off") ;;
+	b) RUNS+=("b.rest.INTERNAL rest_RI 2 off" "b.rest.EXTERNAL rest_RE 2 off"
+		"b.rest.INTERNAL.1client rest_RI 1 off" "b.rest.EXTERNAL.1client rest_RE 1 off") ;;
 	c) RUNS+=("c.parallel.1 cross_par 1 off" "c.parallel.2 cross_par 2 off" "c.parallel.4 cross_par 4 off") ;;
 	*) die "unknown part $p (BENCH_PARTS: a b c)" ;;
 	esac
@@ -236,6 +237,8 @@ perl -e '
 	}
 	my ($i, $e) = ($m{"b.rest.INTERNAL"}, $m{"b.rest.EXTERNAL"});
 	printf "(b) resting: INTERNAL %.1f vs EXTERNAL %.1f: %+.1f %%   (target within 15 %%)\n", $i, $e, ($i / $e - 1) * 100 if $i && $e;
+	($i, $e) = ($m{"b.rest.INTERNAL.1client"}, $m{"b.rest.EXTERNAL.1client"});
+	printf "(b) resting, 1 client (no wait on the market row lock): INTERNAL %.1f vs EXTERNAL %.1f: %+.1f %%\n", $i, $e, ($i / $e - 1) * 100 if $i && $e;
 	my $one = $m{"c.parallel.1"};
 	for my $n (1, 2, 4) {
 		my $v = $m{"c.parallel.$n"} or next;
