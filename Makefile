@@ -24,6 +24,7 @@ OBJS = \
 	src/launcher.o \
 	src/ledger.o \
 	src/orders.o \
+	src/batch.o \
 	src/outbox.o \
 	src/stmt.o \
 	src/trades.o \

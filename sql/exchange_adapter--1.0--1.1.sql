@@ -691,3 +691,63 @@ BEGIN
 	END LOOP;
 END
 $exa$;
+
+-- == batches ==
+-- place_orders and cancel_order_ids (README "Batches"): the single calls'
+-- semantics per item, one outbox row and the locks of all items taken once.
+
+CREATE FUNCTION exchange.place_orders(orders jsonb)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'exa_place_orders';
+
+CREATE FUNCTION exchange.cancel_order_ids(order_ids uuid[], reason text DEFAULT NULL)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'exa_cancel_order_ids';
+
+COMMENT ON FUNCTION exchange.place_orders(jsonb) IS
+	'Places a JSON array of orders (objects keyed by place_order''s argument names) in array order, each as place_order would, REJECTED and idempotent retries included; returns the rows in input order. A malformed item raises for the whole call with its index in the detail. At most exchange_adapter.max_batch items (54000).';
+COMMENT ON FUNCTION exchange.cancel_order_ids(uuid[], text) IS
+	'Cancels the orders in array order, each as cancel_order would (LX002 for one that is not live, LX003 for an unknown one, raised for the whole call with its index); returns the rows in input order. At most exchange_adapter.max_batch items (54000).';
+
+-- As the other new functions: owner-only ACLs (whatever default privileges
+-- granted), then EXECUTE to the roles that may execute the single call.
+DO $exa$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS obj, a.grantee
+		  FROM pg_catalog.pg_proc p, LATERAL pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+				'exchange.place_orders(jsonb)'::pg_catalog.regprocedure,
+				'exchange.cancel_order_ids(uuid[], text)'::pg_catalog.regprocedure]::pg_catalog.oid[])
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.obj,
+			CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE r.grantee::pg_catalog.regrole::pg_catalog.text END);
+	END LOOP;
+	REVOKE ALL ON FUNCTION exchange.place_orders(jsonb) FROM PUBLIC;
+	REVOKE ALL ON FUNCTION exchange.cancel_order_ids(uuid[], text) FROM PUBLIC;
+
+	FOR r IN
+		SELECT DISTINCT a.grantee, s.batch
+		  FROM (VALUES ('exchange.place_order(uuid, text, text, text, numeric, numeric, text, numeric, text, jsonb)',
+						'exchange.place_orders(jsonb)'),
+					   ('exchange.cancel_order(uuid, text)',
+						'exchange.cancel_order_ids(uuid[], text)')) AS s (single, batch),
+			   pg_catalog.pg_proc p, LATERAL pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) s.single::pg_catalog.regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+		   AND a.grantee OPERATOR(pg_catalog.<>) 0
+		   AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', r.batch,
+								  r.grantee::pg_catalog.regrole::pg_catalog.text);
+	END LOOP;
+END
+$exa$;

@@ -53,6 +53,7 @@ static const char *const read_functions[] = {
 
 static const char *const trader_functions[] = {
 	"place_order", "cancel_order", "cancel_orders",
+	"place_orders", "cancel_order_ids",
 	NULL
 };
 
