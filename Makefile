@@ -67,7 +67,7 @@ ifneq ($(filter $(REGRESS),$(ISOLATION)),)
 $(error test names used by both pg_regress and isolation: $(filter $(REGRESS),$(ISOLATION)))
 endif
 
-.PHONY: pgtap prove bench bench-redis bench-profile bench-expire bench-market-data test
+.PHONY: pgtap prove bench bench-redis bench-profile bench-expire bench-market-data bench-batch test
 # pgTAP against the server named by PGHOST/PGPORT (pgtap extension must be available).
 pgtap:
 	pg_prove --ext .sql -r test/pgtap
@@ -94,3 +94,5 @@ bench-expire:
 	bash bench/expire_bench.sh
 bench-market-data:
 	bash bench/market_data_bench.sh
+bench-batch:
+	bash bench/batch_bench.sh

@@ -6,7 +6,8 @@
 # tick, a quantity off the lot or a notional below the minimum), cancel_order, apply_trade on a
 # random live order, apply_match of a random live BUY and a crossing SELL, deposit, withdraw,
 # lock_balance, unlock_balance, capture_hold, trigger_stop_orders, expire_order, cancel_orders,
-# expire_orders and set_account_status ACTIVE <-> SUSPENDED, on 6 accounts and 2 markets.
+# expire_orders, set_account_status ACTIVE <-> SUSPENDED, and the batches place_orders (items on
+# several accounts, in varying orders) and cancel_order_ids, on 6 accounts and 2 markets.
 #
 # pgbench aborts a client on any error, so each call goes through a small PL/pgSQL wrapper created
 # here (schema stress, not part of the extension) that catches the documented refusals (SQLSTATE
@@ -292,13 +293,47 @@ EXCEPTION WHEN OTHERS THEN
 	IF NOT stress.passes(SQLSTATE) THEN RAISE; END IF;
 	PERFORM stress.note(CASE WHEN expire THEN 'expire_orders' ELSE 'cancel_orders' END, SQLSTATE, SQLERRM);
 END $$;
+
+-- place_orders of n LIMIT items on accounts a, a+step, ... (mod 6: the order of the accounts
+-- varies between calls).  README "Batches": a batch never deadlocks with single calls or other
+-- batches.
+CREATE FUNCTION stress.place_batch(a int, step int, m int, n int, lots int, ticks int)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM exchange.place_orders((
+		SELECT jsonb_agg(jsonb_build_object(
+				'account_id', stress.acct((a + i * step) % 6 + 1),
+				'symbol', (SELECT symbol FROM stress.mkt WHERE mkt.n = m),
+				'side', CASE i % 2 WHEN 0 THEN 'BUY' ELSE 'SELL' END, 'order_type', 'LIMIT',
+				'quantity', (lots + i) * 0.001, 'price', (80 + (ticks + 7 * i) * 0.01)::text)
+				ORDER BY i)
+		  FROM generate_series(0, n - 1) i));
+EXCEPTION WHEN OTHERS THEN
+	IF NOT stress.passes(SQLSTATE) THEN RAISE; END IF;
+	PERFORM stress.note('place_orders', SQLSTATE, SQLERRM);
+END $$;
+
+-- cancel_order_ids of up to k random live orders, in random order.
+CREATE FUNCTION stress.cancel_batch(k int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	ids uuid[];
+BEGIN
+	SELECT array_agg(order_id) INTO ids FROM (
+		SELECT order_id FROM exchange.orders
+		 WHERE status IN ('PENDING', 'OPEN', 'PARTIAL') ORDER BY random() LIMIT k) o;
+	IF ids IS NULL THEN RETURN; END IF;
+	PERFORM exchange.cancel_order_ids(ids, 'stress');
+EXCEPTION WHEN OTHERS THEN
+	IF NOT stress.passes(SQLSTATE) THEN RAISE; END IF;
+	PERFORM stress.note('cancel_order_ids', SQLSTATE, SQLERRM);
+END $$;
 EOF
 
 # ---------------------------------------------------------------------------------------------
 # The pgbench scripts: one API call per transaction, weights out of 100.
 
 my %scripts = (
-	place => [ 34, <<'EOF' ],
+	place => [ 30, <<'EOF' ],
 \set a random(1, 6)
 \set m random(1, 2)
 \set side random(1, 2)
@@ -377,6 +412,19 @@ EOF
 	expire_orders => [ 1, <<'EOF' ],
 \set m random(1, 2)
 SELECT stress.batch(1, :m, true);
+EOF
+	place_orders => [ 3, <<'EOF' ],
+\set a random(0, 5)
+\set step random(1, 5)
+\set m random(1, 2)
+\set n random(1, 12)
+\set lots random(1, 1000)
+\set ticks random(0, 4000)
+SELECT stress.place_batch(:a, :step, :m, :n, :lots, :ticks);
+EOF
+	cancel_order_ids => [ 1, <<'EOF' ],
+\set k random(1, 6)
+SELECT stress.cancel_batch(:k);
 EOF
 );
 
