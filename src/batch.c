@@ -381,17 +381,30 @@ place_lock_balances(PlaceBatch *b)
 {
 	List	   *accounts = NIL;
 	List	   *assets = NIL;
+	const char *symbol = NULL;	/* the market read last, and its assets */
+	char	   *base = NULL;
+	char	   *quote = NULL;
 
 	for (int i = 0; i < b->n; i++)
 	{
 		ExaPlaceArgs *a = &b->args[i];
-		Datum		key[1] = {CStringGetTextDatum(a->symbol)};
 
-		if (exa_exec(&stmt_market_assets, key, NULL, 1) != 1)
+		if (symbol == NULL || strcmp(symbol, a->symbol) != 0)
+		{
+			Datum		key[1] = {CStringGetTextDatum(a->symbol)};
+
+			symbol = a->symbol;
+			base = quote = NULL;
+			if (exa_exec(&stmt_market_assets, key, NULL, 1) == 1)
+			{
+				base = exa_col_cstring(0, 1);
+				quote = exa_col_cstring(0, 2);
+			}
+		}
+		if (base == NULL)
 			continue;			/* the item raises LX003 when it runs */
 		accounts = lappend(accounts, a->account_id);
-		assets = lappend(assets,
-						 exa_col_cstring(0, strcmp(a->side, "BUY") == 0 ? 2 : 1));
+		assets = lappend(assets, strcmp(a->side, "BUY") == 0 ? quote : base);
 	}
 	lock_balances(accounts, assets);
 }
