@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * batch.c
- *	  The batch calls: place_orders and cancel_order_ids (README "Batches").
+ *	  The batch calls: place_orders, cancel_order_ids and apply_trades
+ *	  (README "Batches").
  *
  * A batch call runs its items in array order through the single call's
- * body (exa_place_order_call, exa_close_order_call in orders.c), inside one
+ * body (exa_place_order_call, exa_close_order_call in orders.c,
+ * exa_apply_trade_call in trades.c), inside one
  * ExaCall: one outbox row per batch, its keys de-duplicated.  Every item is
  * parsed and checked, with the single call's argument checks, before
  * anything is locked; an error of any item, parsing or running, raises for
@@ -16,8 +18,9 @@
  *	 0. the markets rows of the INTERNAL markets named, by symbol (C order);
  *	 1. the account rows FOR SHARE, by account_id;
  *		then the idempotency advisory locks, by (account_id, client_order_id);
- *	 2. (cancel_order_ids) the order rows FOR UPDATE, by order_id;
- *	 4. the balance rows the items lock or release, by (account_id, asset).
+ *	 2. (cancel_order_ids, apply_trades) the order rows FOR UPDATE, by order_id;
+ *	 4. the balance rows the items lock or release, by (account_id, asset);
+ *		apply_trades: every balance row of the orders' accounts.
  * Each item then takes its own locks again, which it already holds, so a
  * batch never waits on a lock after it holds one of a later level: it
  * deadlocks with neither the single calls nor other batches, whatever the
@@ -46,15 +49,18 @@
 #include "matching.h"
 #include "orders.h"
 #include "stmt.h"
+#include "trades.h"
 
 PG_FUNCTION_INFO_V1(exa_place_orders);
 PG_FUNCTION_INFO_V1(exa_cancel_order_ids);
+PG_FUNCTION_INFO_V1(exa_apply_trades);
 
 /* One argument of a single call, as a batch item's key names it. */
 typedef struct ExaBatchParam
 {
 	const char *name;
-	Oid			type;			/* UUIDOID, TEXTOID, NUMERICOID or JSONBOID */
+	Oid			type;			/* UUIDOID, TEXTOID, NUMERICOID, JSONBOID or
+								 * TIMESTAMPTZOID */
 	bool		required;		/* no SQL default */
 	const char *dflt;			/* the SQL default when not NULL */
 } ExaBatchParam;
@@ -73,6 +79,19 @@ static const ExaBatchParam place_params[] = {
 };
 
 #define PLACE_NPARAMS lengthof(place_params)
+
+static const ExaBatchParam trade_params[] = {
+	{"order_id", UUIDOID, true, NULL},
+	{"quantity", NUMERICOID, true, NULL},
+	{"price", NUMERICOID, true, NULL},
+	{"fee", NUMERICOID, false, NULL},
+	{"fee_currency", TEXTOID, false, NULL},
+	{"executed_at", TIMESTAMPTZOID, false, NULL},	/* NULL: now() */
+	{"trade_ref", TEXTOID, false, NULL},
+	{"liquidity", TEXTOID, false, NULL},
+};
+
+#define TRADE_NPARAMS lengthof(trade_params)
 
 /* The item being parsed or run (1-based), 0 outside; for the errdetail. */
 static int	exa_batch_item = 0;
@@ -148,6 +167,10 @@ batch_value(JsonbValue *v, const ExaBatchParam *p)
 			return DirectFunctionCall1(uuid_in, CStringGetDatum(s));
 		case NUMERICOID:
 			return DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+									   ObjectIdGetDatum(InvalidOid),
+									   Int32GetDatum(-1));
+		case TIMESTAMPTZOID:
+			return DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
 									   ObjectIdGetDatum(InvalidOid),
 									   Int32GetDatum(-1));
 		default:
@@ -621,5 +644,119 @@ exa_cancel_order_ids(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	exa_batch_count = b.n;
 	batch_run(cancel_order_ids_run, &b);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * apply_trades
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct TradeBatch
+{
+	FunctionCallInfo fcinfo;
+	int			n;
+	JsonbValue *items;
+	ExaTradeArgs *args;
+} TradeBatch;
+
+/* The accounts of the orders of EXTERNAL markets (INTERNAL ones refuse). */
+static ExaStmt stmt_trade_accounts = {
+	"SELECT DISTINCT o.account_id FROM exchange.orders o"
+	"  JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
+	" WHERE o.order_id OPERATOR(pg_catalog.=) ANY ($1)"
+	"   AND m.matching OPERATOR(pg_catalog.<>) 'INTERNAL'"
+	" ORDER BY 1",
+	1, {UUIDARRAYOID},
+	NULL
+};
+
+static ExaStmt stmt_trade_lock_orders = {
+	"SELECT FROM exchange.orders o"
+	"  JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
+	" WHERE o.order_id OPERATOR(pg_catalog.=) ANY ($1)"
+	"   AND m.matching OPERATOR(pg_catalog.<>) 'INTERNAL'"
+	" ORDER BY o.order_id"
+	"   FOR UPDATE OF o",
+	1, {UUIDARRAYOID},
+	NULL
+};
+
+static ExaStmt stmt_lock_account_balances = {
+	"SELECT FROM exchange.balances b"
+	" WHERE b.account_id OPERATOR(pg_catalog.=) ANY ($1)"
+	" ORDER BY b.account_id, b.symbol COLLATE \"C\""
+	"   FOR UPDATE OF b",
+	1, {UUIDARRAYOID},
+	NULL
+};
+
+/* apply_trades' locks, orders 1, 2 and 4; unknown orders lock nothing */
+static void
+trade_lock_all(TradeBatch *b)
+{
+	List	   *ids = NIL;
+	List	   *accounts;
+	ListCell   *lc;
+	Datum		values[1];
+
+	for (int i = 0; i < b->n; i++)
+		ids = lappend(ids, b->args[i].order_id);
+	values[0] = exa_uuid_array(ids);
+	accounts = spi_column(exa_exec(&stmt_trade_accounts, values, NULL, 0), true);
+	foreach(lc, accounts)
+	{
+		ExaAccount	acct;
+
+		exa_ledger_lock_account((pg_uuid_t *) lfirst(lc), false, &acct);
+	}
+	exa_exec(&stmt_trade_lock_orders, values, NULL, 0);
+	if (accounts == NIL)
+		return;
+	values[0] = exa_uuid_array(accounts);
+	exa_exec(&stmt_lock_account_balances, values, NULL, 0);
+}
+
+static void
+apply_trades_run(void *arg)
+{
+	TradeBatch *b = (TradeBatch *) arg;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) b->fcinfo->resultinfo;
+	LOCAL_FCINFO(fc, TRADE_NPARAMS);
+	ExaCall		call;
+
+	for (int i = 0; i < b->n; i++)
+	{
+		exa_batch_item = i + 1;
+		batch_item_args(&b->items[i], trade_params, TRADE_NPARAMS, fc);
+		exa_trade_parse(fc, &b->args[i]);
+	}
+	exa_batch_item = 0;
+
+	exa_call_begin(&call);
+	trade_lock_all(b);
+	for (int i = 0; i < b->n; i++)
+	{
+		exa_batch_item = i + 1;
+		batch_put(rsinfo, exa_apply_trade_call(&call, &b->args[i]));
+	}
+	exa_batch_item = 0;
+	exa_call_end(&call);
+}
+
+/* apply_trades(trades jsonb) -> setof trades */
+Datum
+exa_apply_trades(PG_FUNCTION_ARGS)
+{
+	TradeBatch	b;
+
+	b.fcinfo = fcinfo;
+	b.items = batch_items(fcinfo, "trades", &b.n);
+	InitMaterializedSRF(fcinfo, 0);
+	if (b.n == 0)
+		return (Datum) 0;
+	b.args = palloc0(sizeof(ExaTradeArgs) * b.n);
+	exa_batch_count = b.n;
+	batch_run(apply_trades_run, &b);
 	return (Datum) 0;
 }

@@ -451,6 +451,24 @@ arg_executed_at(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * apply_trade's arguments, checked: raises on a malformed call before
+ * anything is locked.  fcinfo holds them in apply_trade's order; the batch
+ * call (batch.c) builds one per item.
+ */
+void
+exa_trade_parse(FunctionCallInfo fcinfo, ExaTradeArgs *a)
+{
+	a->order_id = exa_arg_uuid(fcinfo, 0, "order_id");
+	a->quantity = exa_arg_amount(fcinfo, 1, "quantity", EXA_AMOUNT_POSITIVE);
+	a->price = exa_arg_amount(fcinfo, 2, "price", EXA_AMOUNT_POSITIVE);
+	a->fee = exa_arg_amount(fcinfo, 3, "fee", EXA_AMOUNT_NULL_OK);
+	a->fee_currency = PG_ARGISNULL(4) ? NULL : exa_arg_asset(fcinfo, 4, "fee_currency");
+	a->executed_at = arg_executed_at(fcinfo, 5);
+	a->trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
+	a->liquidity = exa_arg_enum(fcinfo, 7, "liquidity", exa_liquidity_names, true);
+}
+
+/*
  * apply_trade(order_id uuid, quantity numeric, price numeric,
  *			   fee numeric, fee_currency text, executed_at timestamptz,
  *			   trade_ref text, liquidity text) -> trades
@@ -458,36 +476,42 @@ arg_executed_at(FunctionCallInfo fcinfo, int argno)
 Datum
 exa_apply_trade(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
-	Numeric		quantity = exa_arg_amount(fcinfo, 1, "quantity", EXA_AMOUNT_POSITIVE);
-	Numeric		price = exa_arg_amount(fcinfo, 2, "price", EXA_AMOUNT_POSITIVE);
-	Numeric		fee = exa_arg_amount(fcinfo, 3, "fee", EXA_AMOUNT_NULL_OK);
-	char	   *fee_currency = PG_ARGISNULL(4) ? NULL : exa_arg_asset(fcinfo, 4, "fee_currency");
-	TimestampTz executed_at = arg_executed_at(fcinfo, 5);
-	char	   *trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
-	const char *liquidity = exa_arg_enum(fcinfo, 7, "liquidity",
-										 exa_liquidity_names, true);
+	ExaTradeArgs a;
+	ExaCall		call;
+	Datum		result;
+
+	exa_trade_parse(fcinfo, &a);
+	exa_call_begin(&call);
+	result = exa_apply_trade_call(&call, &a);
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/* One apply_trade inside the caller's ExaCall: returns the trade row. */
+Datum
+exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a)
+{
+	pg_uuid_t  *order_id = a->order_id;
+	char	   *trade_ref = a->trade_ref;
 	ExaAccount	acct;
 	ExaOrder	o;
-	ExaCall		call;
 	Fill		f = {0};
 	LedgerMove	moves[FILL_MAX_MOVES];
 	int			nmoves = 0;
 	Datum		result = (Datum) 0;
 
-	exa_call_begin(&call);
 	exa_matching_refuse_internal_order(order_id, "apply_trade");
 	exa_order_lock_account(order_id, &acct);
 	exa_order_lock(order_id, &o);
 	exa_matching_refuse_internal(o.symbol, "apply_trade");
 
 	f.o = &o;
-	f.quantity = quantity;
-	f.price = price;
-	f.liquidity = liquidity;
-	f.executed_at = executed_at;
+	f.quantity = a->quantity;
+	f.price = a->price;
+	f.liquidity = a->liquidity;
+	f.executed_at = a->executed_at;
 	f.trade_ref = trade_ref;
-	exa_fill_fee(&f, fee, fee_currency);
+	exa_fill_fee(&f, a->fee, a->fee_currency);
 
 	if (trade_ref != NULL)
 	{
@@ -504,18 +528,15 @@ exa_apply_trade(PG_FUNCTION_ARGS)
 
 			if (diff != NULL)
 				trade_ref_conflict(trade_ref, order_id, TRADE_REF_VALUES, diff);
-			result = exa_return_row(0);
-			exa_call_end(&call);
-			PG_RETURN_DATUM(result);
+			return exa_return_row(0);
 		}
 	}
 
 	fill_check(&f);
-	exa_fill_apply(&call, &f, moves, &nmoves, lengthof(moves), NULL, &result);
-	exa_ledger_move(&call, moves, nmoves);
+	exa_fill_apply(call, &f, moves, &nmoves, lengthof(moves), NULL, &result);
+	exa_ledger_move(call, moves, nmoves);
 	exa_fill_fee_ledger(&f);
-	exa_call_end(&call);
-	PG_RETURN_DATUM(result);
+	return result;
 }
 
 /*

@@ -1,4 +1,4 @@
--- Batches (README "Batches"): place_orders and cancel_order_ids run their items in array order
+-- Batches (README "Batches"): place_orders, cancel_order_ids and apply_trades run their items in array order
 -- with the single calls' semantics and results, REJECTED and idempotent retries included, rows
 -- in input order, one outbox row per call; a malformed item raises for the whole call with its
 -- index and changes nothing; empty and over-limit arrays.  Twin fixture: the s_ accounts get the
@@ -203,5 +203,56 @@ SELECT pg_temp.label(r.order_id, 'i' || r.ordinality), r.status, r.filled_quanti
 SELECT * FROM pg_temp.o('i1') UNION ALL SELECT * FROM pg_temp.o('i2') UNION ALL SELECT * FROM pg_temp.o('i3');
 SELECT "order", account, side, quantity, price, liquidity FROM pg_temp.trades();
 SELECT count(*) AS outbox_rows FROM pg_temp.new_outbox();
+
+-- 8. apply_trades: the same trades as apply_trade, item by item, on twin orders (a partial
+-- fill, a fee in another currency, a full fill, a trade_ref retry that returns the same
+-- trade); then a refused item (an overfill) raises for the whole call with its index.
+SELECT pg_temp.label(order_id, 's_t1') FROM exchange.place_order(pg_temp.id('s_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 2, 100);
+SELECT pg_temp.label(order_id, 's_t2') FROM exchange.place_order(pg_temp.id('s_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 2, 100);
+SELECT pg_temp.label(order_id, 'b_t1') FROM exchange.place_order(pg_temp.id('b_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 2, 100);
+SELECT pg_temp.label(order_id, 'b_t2') FROM exchange.place_order(pg_temp.id('b_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 2, 100);
+CREATE FUNCTION pg_temp.fills(w text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_array(
+		jsonb_build_object('order_id', pg_temp.id(w || '_t1'), 'quantity', 0.5, 'price', 99.5,
+						   'trade_ref', 'f1', 'liquidity', 'MAKER'),
+		jsonb_build_object('order_id', pg_temp.id(w || '_t2'), 'quantity', '2', 'price', '100',
+						   'fee', 0.01, 'fee_currency', 'BAT', 'executed_at', '2026-01-01 00:00:00+00'),
+		jsonb_build_object('order_id', pg_temp.id(w || '_t1'), 'quantity', 0.5, 'price', 99.5,
+						   'trade_ref', 'f1', 'liquidity', 'MAKER'))
+$$;
+CREATE FUNCTION pg_temp.trade_one(i jsonb) RETURNS exchange.trades
+LANGUAGE sql AS $$
+	SELECT * FROM exchange.apply_trade((i->>'order_id')::uuid, (i->>'quantity')::numeric,
+		(i->>'price')::numeric, (i->>'fee')::numeric, i->>'fee_currency',
+		coalesce((i->>'executed_at')::timestamptz, now()), i->>'trade_ref', i->>'liquidity')
+$$;
+CREATE FUNCTION pg_temp.tshape(t exchange.trades) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT concat_ws(' ', substr(pg_temp.l(t.order_id), 3), substr(pg_temp.l(t.account_id), 3),
+					 t.side, t.quantity, t.price, t.fee, t.fee_currency, t.liquidity, t.trade_ref)
+$$;
+SELECT pg_temp.skip();
+CREATE TEMP TABLE s_trades AS
+	SELECT e.n, r AS t FROM jsonb_array_elements(pg_temp.fills('s')) WITH ORDINALITY e (i, n),
+		   LATERAL pg_temp.trade_one(e.i) r ORDER BY e.n;
+SELECT pg_temp.skip();
+CREATE TEMP TABLE b_trades AS
+	SELECT r.ordinality AS n, jsonb_populate_record(NULL::exchange.trades, to_jsonb(r) - 'ordinality') AS t
+	  FROM exchange.apply_trades(pg_temp.fills('b')) WITH ORDINALITY r;
+SELECT count(*) AS outbox_rows FROM pg_temp.new_outbox();
+SELECT b.n, pg_temp.tshape(b.t) AS batch_row, pg_temp.tshape(s.t) = pg_temp.tshape(b.t) AS same
+  FROM b_trades b JOIN s_trades s USING (n) ORDER BY b.n;
+SELECT (SELECT (t).trade_id FROM b_trades WHERE n = 3) = (SELECT (t).trade_id FROM b_trades WHERE n = 1)
+	AS retry_same_trade;
+SELECT * FROM pg_temp.o('s_t1') UNION ALL SELECT * FROM pg_temp.o('b_t1')
+UNION ALL SELECT * FROM pg_temp.o('s_t2') UNION ALL SELECT * FROM pg_temp.o('b_t2');
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_trades(%L)$$, jsonb_build_array(
+	jsonb_build_object('order_id', pg_temp.id('b_t1'), 'quantity', 0.5, 'price', 99),
+	jsonb_build_object('order_id', pg_temp.id('b_t1'), 'quantity', 5, 'price', 99))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_trades(%L)$$, jsonb_build_array(
+	jsonb_build_object('order_id', pg_temp.id('b_t1'), 'quantity', 0.5, 'price', 99, 'fee_curency', 'BAT'))));
+SELECT * FROM pg_temp.o('b_t1');
+SELECT count(*) FROM exchange.apply_trades('[]');
 
 SELECT * FROM exchange.check_invariants();
