@@ -14,7 +14,7 @@
 # with the targets: place_orders of 100 >= 5x single with synchronous_commit on, >= 3x off.
 # The INTERNAL market's orders rest: BUY at 50-90, SELL at 110-150, so the book never crosses
 # and every call costs what a resting placement costs.  check_invariants() must be empty at
-# the end.  apply_trades is not benchmarked (not implemented yet).
+# the end.  apply_trades is not benchmarked yet.
 #
 # Knobs (environment):
 #   BENCH_CLIENTS=2  BENCH_DURATION=5  BENCH_ROUNDS=3  BENCH_SIZES="1 10 100 1000"
