@@ -7,7 +7,8 @@
 # random live order, apply_match of a random live BUY and a crossing SELL, deposit, withdraw,
 # lock_balance, unlock_balance, capture_hold, trigger_stop_orders, expire_order, cancel_orders,
 # expire_orders, set_account_status ACTIVE <-> SUSPENDED, and the batches place_orders (items on
-# several accounts, in varying orders) and cancel_order_ids, on 6 accounts and 2 markets.
+# several accounts, in varying orders), cancel_order_ids and apply_trades, on 6 accounts and 2
+# markets.
 #
 # pgbench aborts a client on any error, so each call goes through a small PL/pgSQL wrapper created
 # here (schema stress, not part of the extension) that catches the documented refusals (SQLSTATE
@@ -313,6 +314,27 @@ EXCEPTION WHEN OTHERS THEN
 	PERFORM stress.note('place_orders', SQLSTATE, SQLERRM);
 END $$;
 
+-- apply_trades of up to k random OPEN or PARTIAL orders in random order, each filled lots x
+-- 0.001 (at most its remainder) at its limit (95 for a SELL without one), with a fee in BNB
+-- when bnb = 1 (refused LX001 on the accounts without BNB: the whole batch).
+CREATE FUNCTION stress.trade_batch(k int, lots int, bnb int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	items jsonb;
+BEGIN
+	SELECT jsonb_agg(jsonb_build_object('order_id', order_id,
+			'quantity', LEAST(quantity - filled_quantity, lots * 0.001),
+			'price', COALESCE(price, 95),
+			'fee', CASE WHEN bnb = 1 THEN 0.001 END, 'fee_currency', CASE WHEN bnb = 1 THEN 'BNB' END))
+	  INTO items
+	  FROM (SELECT * FROM exchange.orders WHERE status IN ('OPEN', 'PARTIAL')
+			 ORDER BY random() LIMIT k) o;
+	IF items IS NULL THEN RETURN; END IF;
+	PERFORM exchange.apply_trades(items);
+EXCEPTION WHEN OTHERS THEN
+	IF NOT stress.passes(SQLSTATE) THEN RAISE; END IF;
+	PERFORM stress.note('apply_trades', SQLSTATE, SQLERRM);
+END $$;
+
 -- cancel_order_ids of up to k random live orders, in random order.
 CREATE FUNCTION stress.cancel_batch(k int) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -348,7 +370,7 @@ SELECT stress.place(:a, :m, :side, :typ, :lots, :ticks, :stop_ticks, :tif, great
 EOF
 	cancel => [ 7, "SELECT stress.close(false);\n" ],
 	expire => [ 4, "SELECT stress.close(true);\n" ],
-	trade => [ 14, <<'EOF' ],
+	trade => [ 12, <<'EOF' ],
 \set lots random(1, 1500)
 \set full_fill random(0, 3)
 \set better random(0, 50)
@@ -425,6 +447,12 @@ EOF
 	cancel_order_ids => [ 1, <<'EOF' ],
 \set k random(1, 6)
 SELECT stress.cancel_batch(:k);
+EOF
+	apply_trades => [ 2, <<'EOF' ],
+\set k random(1, 6)
+\set lots random(1, 1500)
+\set bnb random(0, 3)
+SELECT stress.trade_batch(:k, :lots, :bnb);
 EOF
 );
 
