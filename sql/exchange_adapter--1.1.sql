@@ -1332,8 +1332,8 @@ COMMENT ON FUNCTION exchange.check_invariants() IS
 	'Checks the ledger invariants; returns one row per violation, named after its clause (locked_balance, journal_balance, asset_conservation, match_netting, filled_quantity, terminal_locked, trade_order, closed_account, event_replay, book_crossed, trade_seq). Empty when sound.';
 
 -- == batches ==
--- place_orders, cancel_order_ids and apply_trades (README "Batches"): the single calls'
--- semantics per item, one outbox row and the locks of all items taken once.
+-- place_orders, cancel_order_ids, apply_trades and apply_matches (README "Batches"): the
+-- single calls' semantics per item, one outbox row and the locks of all items taken once.
 
 CREATE FUNCTION exchange.place_orders(orders jsonb)
 	RETURNS SETOF exchange.orders
@@ -1353,12 +1353,20 @@ CREATE FUNCTION exchange.apply_trades(trades jsonb)
 	SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'exa_apply_trades';
 
+CREATE FUNCTION exchange.apply_matches(matches jsonb)
+	RETURNS SETOF exchange.trades
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'exa_apply_matches';
+
 COMMENT ON FUNCTION exchange.place_orders(jsonb) IS
 	'Places a JSON array of orders (objects keyed by place_order''s argument names) in array order, each as place_order would, REJECTED and idempotent retries included; returns the rows in input order. A malformed item raises for the whole call with its index in the detail. At most exchange_adapter.max_batch items (54000).';
 COMMENT ON FUNCTION exchange.cancel_order_ids(uuid[], text) IS
 	'Cancels the orders in array order, each as cancel_order would (LX002 for one that is not live, LX003 for an unknown one, raised for the whole call with its index); returns the rows in input order. At most exchange_adapter.max_batch items (54000).';
 COMMENT ON FUNCTION exchange.apply_trades(jsonb) IS
 	'Applies a JSON array of fills (objects keyed by apply_trade''s argument names) in array order, each as apply_trade would, trade_ref retries included; returns the trades in input order. A malformed or refused item raises for the whole call with its index in the detail. At most exchange_adapter.max_batch items (54000).';
+COMMENT ON FUNCTION exchange.apply_matches(jsonb) IS
+	'Applies a JSON array of matches (objects keyed by apply_match''s argument names) in array order, each as apply_match would, trade_ref retries included; returns per item its BUY then its SELL trade, in input order. A malformed or refused item raises for the whole call with its index in the detail. At most exchange_adapter.max_batch items (54000).';
 
 -- ---------------------------------------------------------------------------
 -- Privileges, last: reset every member's ACL to owner-only (default

@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * batch.c
- *	  The batch calls: place_orders, cancel_order_ids and apply_trades
- *	  (README "Batches").
+ *	  The batch calls: place_orders, cancel_order_ids, apply_trades and
+ *	  apply_matches (README "Batches").
  *
  * A batch call runs its items in array order through the single call's
  * body (exa_place_order_call, exa_close_order_call in orders.c,
- * exa_apply_trade_call in trades.c), inside one
+ * exa_apply_trade_call, exa_apply_match_call in trades.c), inside one
  * ExaCall: one outbox row per batch, its keys de-duplicated.  Every item is
  * parsed and checked, with the single call's argument checks, before
  * anything is locked; an error of any item, parsing or running, raises for
@@ -18,9 +18,10 @@
  *	 0. the markets rows of the INTERNAL markets named, by symbol (C order);
  *	 1. the account rows FOR SHARE, by account_id;
  *		then the idempotency advisory locks, by (account_id, client_order_id);
- *	 2. (cancel_order_ids, apply_trades) the order rows FOR UPDATE, by order_id;
+ *	 2. (all but place_orders) the order rows FOR UPDATE, by order_id;
  *	 4. the balance rows the items lock or release, by (account_id, asset);
- *		apply_trades: every balance row of the orders' accounts.
+ *		apply_trades and apply_matches: every balance row of the orders'
+ *		accounts.
  * Each item then takes its own locks again, which it already holds, so a
  * batch never waits on a lock after it holds one of a later level: it
  * deadlocks with neither the single calls nor other batches, whatever the
@@ -54,6 +55,7 @@
 PG_FUNCTION_INFO_V1(exa_place_orders);
 PG_FUNCTION_INFO_V1(exa_cancel_order_ids);
 PG_FUNCTION_INFO_V1(exa_apply_trades);
+PG_FUNCTION_INFO_V1(exa_apply_matches);
 
 /* One argument of a single call, as a batch item's key names it. */
 typedef struct ExaBatchParam
@@ -92,6 +94,19 @@ static const ExaBatchParam trade_params[] = {
 };
 
 #define TRADE_NPARAMS lengthof(trade_params)
+
+static const ExaBatchParam match_params[] = {
+	{"buy_order_id", UUIDOID, true, NULL},
+	{"sell_order_id", UUIDOID, true, NULL},
+	{"quantity", NUMERICOID, true, NULL},
+	{"price", NUMERICOID, true, NULL},
+	{"buy_fee", NUMERICOID, false, NULL},
+	{"sell_fee", NUMERICOID, false, NULL},
+	{"trade_ref", TEXTOID, false, NULL},
+	{"maker", TEXTOID, false, NULL},
+};
+
+#define MATCH_NPARAMS lengthof(match_params)
 
 /* The item being parsed or run (1-based), 0 outside; for the errdetail. */
 static int	exa_batch_item = 0;
@@ -691,17 +706,17 @@ static ExaStmt stmt_lock_account_balances = {
 	NULL
 };
 
-/* apply_trades' locks, orders 1, 2 and 4; unknown orders lock nothing */
+/*
+ * apply_trades' and apply_matches' locks, orders 1, 2 and 4, of the orders
+ * ids; unknown orders lock nothing
+ */
 static void
-trade_lock_all(TradeBatch *b)
+fill_lock_all(List *ids)
 {
-	List	   *ids = NIL;
 	List	   *accounts;
 	ListCell   *lc;
 	Datum		values[1];
 
-	for (int i = 0; i < b->n; i++)
-		ids = lappend(ids, b->args[i].order_id);
 	values[0] = exa_uuid_array(ids);
 	accounts = spi_column(exa_exec(&stmt_trade_accounts, values, NULL, 0), true);
 	foreach(lc, accounts)
@@ -734,7 +749,13 @@ apply_trades_run(void *arg)
 	exa_batch_item = 0;
 
 	exa_call_begin(&call);
-	trade_lock_all(b);
+	{
+		List	   *ids = NIL;
+
+		for (int i = 0; i < b->n; i++)
+			ids = lappend(ids, b->args[i].order_id);
+		fill_lock_all(ids);
+	}
 	for (int i = 0; i < b->n; i++)
 	{
 		exa_batch_item = i + 1;
@@ -758,5 +779,64 @@ exa_apply_trades(PG_FUNCTION_ARGS)
 	b.args = palloc0(sizeof(ExaTradeArgs) * b.n);
 	exa_batch_count = b.n;
 	batch_run(apply_trades_run, &b);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * apply_matches
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct MatchBatch
+{
+	FunctionCallInfo fcinfo;
+	int			n;
+	JsonbValue *items;
+	ExaMatchArgs *args;
+} MatchBatch;
+
+static void
+apply_matches_run(void *arg)
+{
+	MatchBatch *b = (MatchBatch *) arg;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) b->fcinfo->resultinfo;
+	LOCAL_FCINFO(fc, MATCH_NPARAMS);
+	ExaCall		call;
+	List	   *ids = NIL;
+
+	for (int i = 0; i < b->n; i++)
+	{
+		exa_batch_item = i + 1;
+		batch_item_args(&b->items[i], match_params, MATCH_NPARAMS, fc);
+		exa_match_parse(fc, &b->args[i]);
+		ids = lappend(lappend(ids, b->args[i].buy_id), b->args[i].sell_id);
+	}
+	exa_batch_item = 0;
+
+	exa_call_begin(&call);
+	fill_lock_all(ids);
+	for (int i = 0; i < b->n; i++)
+	{
+		exa_batch_item = i + 1;
+		exa_apply_match_call(&call, &b->args[i], rsinfo);
+	}
+	exa_batch_item = 0;
+	exa_call_end(&call);
+}
+
+/* apply_matches(matches jsonb) -> setof trades: per item the BUY then the SELL trade */
+Datum
+exa_apply_matches(PG_FUNCTION_ARGS)
+{
+	MatchBatch	b;
+
+	b.fcinfo = fcinfo;
+	b.items = batch_items(fcinfo, "matches", &b.n);
+	InitMaterializedSRF(fcinfo, 0);
+	if (b.n == 0)
+		return (Datum) 0;
+	b.args = palloc0(sizeof(ExaMatchArgs) * b.n);
+	exa_batch_count = b.n;
+	batch_run(apply_matches_run, &b);
 	return (Datum) 0;
 }

@@ -59,7 +59,7 @@ static const char *const trader_functions[] = {
 
 static const char *const engine_functions[] = {
 	"apply_trade", "apply_match", "trigger_stop_orders", "expire_order",
-	"expire_orders", "apply_trades",
+	"expire_orders", "apply_trades", "apply_matches",
 	NULL
 };
 

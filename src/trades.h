@@ -68,4 +68,20 @@ typedef struct ExaTradeArgs
 extern void exa_trade_parse(FunctionCallInfo fcinfo, ExaTradeArgs *a);
 extern Datum exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a);
 
+/* apply_match's arguments, as exa_match_parse() checked them. */
+typedef struct ExaMatchArgs
+{
+	pg_uuid_t  *buy_id;
+	pg_uuid_t  *sell_id;
+	Numeric		quantity;
+	Numeric		price;
+	Numeric		buy_fee;		/* NULL: the market's rate */
+	Numeric		sell_fee;
+	char	   *trade_ref;		/* NULL when none */
+	const char *maker;			/* NULL: the older order */
+} ExaMatchArgs;
+
+extern void exa_match_parse(FunctionCallInfo fcinfo, ExaMatchArgs *a);
+extern void exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo);
+
 #endif							/* EXA_TRADES_H */

@@ -37,6 +37,7 @@ INSERT INTO api (fn, args, result, funds_ledger) VALUES
 	('place_orders', 'orders jsonb', 'SETOF exchange.orders', false),
 	('cancel_order_ids', 'order_ids uuid[], reason text = NULL', 'SETOF exchange.orders', false),
 	('apply_trades', 'trades jsonb', 'SETOF exchange.trades', false),
+	('apply_matches', 'matches jsonb', 'SETOF exchange.trades', false),
 	('expire_order', 'order_id uuid, reason text = NULL', 'exchange.orders', false),
 	('expire_orders', 'symbol text, placed_before timestamp with time zone', 'SETOF exchange.orders', false),
 	('trigger_stop_orders', 'symbol text, last_price numeric', 'SETOF exchange.orders', false),

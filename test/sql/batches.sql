@@ -1,4 +1,4 @@
--- Batches (README "Batches"): place_orders, cancel_order_ids and apply_trades run their items in array order
+-- Batches (README "Batches"): place_orders, cancel_order_ids, apply_trades and apply_matches run their items in array order
 -- with the single calls' semantics and results, REJECTED and idempotent retries included, rows
 -- in input order, one outbox row per call; a malformed item raises for the whole call with its
 -- index and changes nothing; empty and over-limit arrays.  Twin fixture: the s_ accounts get the
@@ -254,5 +254,48 @@ SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_trades(%L)$$, 
 	jsonb_build_object('order_id', pg_temp.id('b_t1'), 'quantity', 0.5, 'price', 99, 'fee_curency', 'BAT'))));
 SELECT * FROM pg_temp.o('b_t1');
 SELECT count(*) FROM exchange.apply_trades('[]');
+
+-- 9. apply_matches: the same trades as apply_match, item by item, on twin order pairs (a
+-- partial match, a full one, a trade_ref retry that returns the same trades); the BUY then
+-- the SELL trade of each item.  Then a refused item raises for the whole call.
+SELECT pg_temp.label(order_id, 's_m' || side) FROM exchange.place_order(pg_temp.id('s_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 1, 100) UNION ALL
+SELECT pg_temp.label(order_id, 's_m' || side) FROM exchange.place_order(pg_temp.id('s_ann'), 'BAT-USDT', 'SELL', 'LIMIT', 1, 100) UNION ALL
+SELECT pg_temp.label(order_id, 'b_m' || side) FROM exchange.place_order(pg_temp.id('b_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 1, 100) UNION ALL
+SELECT pg_temp.label(order_id, 'b_m' || side) FROM exchange.place_order(pg_temp.id('b_ann'), 'BAT-USDT', 'SELL', 'LIMIT', 1, 100);
+CREATE FUNCTION pg_temp.matches(w text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_array(
+		jsonb_build_object('buy_order_id', pg_temp.id(w || '_mBUY'), 'sell_order_id', pg_temp.id(w || '_mSELL'),
+						   'quantity', 0.4, 'price', '100', 'trade_ref', 'm1', 'maker', 'SELL'),
+		jsonb_build_object('buy_order_id', pg_temp.id(w || '_mBUY'), 'sell_order_id', pg_temp.id(w || '_mSELL'),
+						   'quantity', '0.6', 'price', 100, 'buy_fee', 0.001, 'sell_fee', 0.1, 'maker', 'BUY'),
+		jsonb_build_object('buy_order_id', pg_temp.id(w || '_mBUY'), 'sell_order_id', pg_temp.id(w || '_mSELL'),
+						   'quantity', 0.4, 'price', '100', 'trade_ref', 'm1', 'maker', 'SELL'))
+$$;
+SELECT pg_temp.skip();
+CREATE TEMP TABLE s_matches AS
+	SELECT row_number() OVER (ORDER BY e.n, r.side) AS n, r AS t
+	  FROM jsonb_array_elements(pg_temp.matches('s')) WITH ORDINALITY e (i, n),
+		   LATERAL exchange.apply_match((e.i->>'buy_order_id')::uuid, (e.i->>'sell_order_id')::uuid,
+				(e.i->>'quantity')::numeric, (e.i->>'price')::numeric, (e.i->>'buy_fee')::numeric,
+				(e.i->>'sell_fee')::numeric, e.i->>'trade_ref', e.i->>'maker') r;
+SELECT pg_temp.skip();
+CREATE TEMP TABLE b_matches AS
+	SELECT r.ordinality AS n, jsonb_populate_record(NULL::exchange.trades, to_jsonb(r) - 'ordinality') AS t
+	  FROM exchange.apply_matches(pg_temp.matches('b')) WITH ORDINALITY r;
+SELECT count(*) AS outbox_rows FROM pg_temp.new_outbox();
+SELECT b.n, pg_temp.tshape(b.t) AS batch_row, pg_temp.tshape(s.t) = pg_temp.tshape(b.t) AS same
+  FROM b_matches b JOIN s_matches s USING (n) ORDER BY b.n;
+SELECT (SELECT array_agg((t).trade_id ORDER BY n) FROM b_matches WHERE n IN (1, 2))
+	 = (SELECT array_agg((t).trade_id ORDER BY n) FROM b_matches WHERE n IN (5, 6)) AS retry_same_trades;
+SELECT * FROM pg_temp.o('s_mBUY') UNION ALL SELECT * FROM pg_temp.o('b_mBUY')
+UNION ALL SELECT * FROM pg_temp.o('s_mSELL') UNION ALL SELECT * FROM pg_temp.o('b_mSELL');
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_matches(%L)$$, jsonb_build_array(
+	jsonb_build_object('buy_order_id', pg_temp.id('b_t1'), 'sell_order_id', pg_temp.id('b_t1'),
+					   'quantity', 0.1, 'price', 100))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_matches(%L)$$, jsonb_build_array(
+	jsonb_build_object('buy_order_id', pg_temp.id('b_t1'), 'sell_order_id', pg_temp.id('b2'),
+					   'quantity', 0.1, 'price', 100))));
+SELECT count(*) FROM exchange.apply_matches('[]');
 
 SELECT * FROM exchange.check_invariants();
