@@ -24,6 +24,7 @@ OBJS = \
 	src/launcher.o \
 	src/ledger.o \
 	src/orders.o \
+	src/batch.o \
 	src/outbox.o \
 	src/stmt.o \
 	src/trades.o \
@@ -67,7 +68,7 @@ ifneq ($(filter $(REGRESS),$(ISOLATION)),)
 $(error test names used by both pg_regress and isolation: $(filter $(REGRESS),$(ISOLATION)))
 endif
 
-.PHONY: pgtap prove bench bench-redis bench-profile bench-expire bench-market-data bench-matching test
+.PHONY: pgtap prove bench bench-redis bench-profile bench-expire bench-market-data bench-matching bench-batch test
 # pgTAP against the server named by PGHOST/PGPORT (pgtap extension must be available).
 pgtap:
 	pg_prove --ext .sql -r test/pgtap
@@ -97,3 +98,6 @@ bench-market-data:
 
 bench-matching:
 	bash bench/matching_bench.sh
+
+bench-batch:
+	bash bench/batch_bench.sh

@@ -1502,6 +1502,43 @@ CREATE UNIQUE INDEX orders_account_id_client_order_id_key
 COMMENT ON INDEX exchange.orders_account_id_client_order_id_key IS
 	'One order per (account_id, client_order_id) (README "Data model"); orders without a client_order_id have no entry.';
 
+-- == batches ==
+-- place_orders, cancel_order_ids, apply_trades and apply_matches (README "Batches"): the
+-- single calls' semantics per item, one outbox row and the locks of all items taken once.
+
+CREATE FUNCTION exchange.place_orders(orders jsonb)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'exa_place_orders';
+
+CREATE FUNCTION exchange.cancel_order_ids(order_ids uuid[], reason text DEFAULT NULL)
+	RETURNS SETOF exchange.orders
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'exa_cancel_order_ids';
+
+CREATE FUNCTION exchange.apply_trades(trades jsonb)
+	RETURNS SETOF exchange.trades
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'exa_apply_trades';
+
+CREATE FUNCTION exchange.apply_matches(matches jsonb)
+	RETURNS SETOF exchange.trades
+	LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'exa_apply_matches';
+
+COMMENT ON FUNCTION exchange.place_orders(jsonb) IS
+	'Places a JSON array of orders (objects keyed by place_order''s argument names) in array order, each as place_order would, REJECTED and idempotent retries included; returns the rows in input order. A malformed item raises for the whole call with its index in the detail. At most exchange_adapter.max_batch items (54000).';
+COMMENT ON FUNCTION exchange.cancel_order_ids(uuid[], text) IS
+	'Cancels the orders in array order, each as cancel_order would (LX002 for one that is not live, LX003 for an unknown one, raised for the whole call with its index); returns the rows in input order. At most exchange_adapter.max_batch items (54000).';
+COMMENT ON FUNCTION exchange.apply_trades(jsonb) IS
+	'Applies a JSON array of fills (objects keyed by apply_trade''s argument names) in array order, each as apply_trade would, trade_ref retries included; returns the trades in input order. A malformed or refused item raises for the whole call with its index in the detail. At most exchange_adapter.max_batch items (54000).';
+COMMENT ON FUNCTION exchange.apply_matches(jsonb) IS
+	'Applies a JSON array of matches (objects keyed by apply_match''s argument names) in array order, each as apply_match would, trade_ref retries included; returns per item its BUY then its SELL trade, in input order. A malformed or refused item raises for the whole call with its index in the detail. At most exchange_adapter.max_batch items (54000).';
+
 -- ---------------------------------------------------------------------------
 -- Privileges, last: reset every member's ACL to owner-only (default
 -- privileges on the schema may have granted something at creation), then

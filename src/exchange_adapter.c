@@ -58,6 +58,7 @@ int			exa_poll_interval = 1000;
 int			exa_retry_backoff_max = 30000;
 int			exa_outbox_batch_size = 1000;
 int			exa_outbox_flush_after = 600;
+int			exa_max_batch = 10000;
 char	   *exa_key_prefix = NULL;
 char	   *exa_invalidation_channel = NULL;
 int			exa_heartbeat_interval = 30;
@@ -423,6 +424,19 @@ define_worker_settings(void)
 							600, -1, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/*
+	 * A resource guard on the batch calls (README "Batches"): superuser-set,
+	 * so that a client cannot lift it; ALTER ROLE ... SET may.
+	 */
+	DefineCustomIntVariable("exchange_adapter.max_batch",
+							"Most items one batch call (place_orders, cancel_order_ids, apply_trades, apply_matches) accepts.",
+							NULL,
+							&exa_max_batch,
+							10000, 1, 1000000,
+							PGC_SUSET,
+							0,
 							NULL, NULL, NULL);
 }
 

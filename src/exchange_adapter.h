@@ -61,6 +61,7 @@ extern int	exa_redis_connect_timeout;	/* ms */
 extern int	exa_redis_command_timeout;	/* ms */
 extern int	exa_poll_interval;	/* ms */
 extern int	exa_retry_backoff_max;	/* ms */
+extern int	exa_max_batch;	/* items per batch call */
 extern int	exa_outbox_batch_size;	/* rows */
 extern int	exa_outbox_flush_after;	/* s, -1: never */
 extern char *exa_key_prefix;

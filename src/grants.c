@@ -53,12 +53,13 @@ static const char *const read_functions[] = {
 
 static const char *const trader_functions[] = {
 	"place_order", "cancel_order", "cancel_orders",
+	"place_orders", "cancel_order_ids",
 	NULL
 };
 
 static const char *const engine_functions[] = {
 	"apply_trade", "apply_match", "trigger_stop_orders", "expire_order",
-	"expire_orders",
+	"expire_orders", "apply_trades", "apply_matches",
 	NULL
 };
 

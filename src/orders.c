@@ -489,6 +489,79 @@ place_refusal(ExaAccount *acct, PlaceMarket *m, Numeric quantity,
 }
 
 /*
+ * place_order, step 6: insert the order row (left in SPI_tuptable), with
+ * the book_seq of a plan or the sequence's next value on a 1.1 catalog.
+ */
+static void
+place_insert(ExaPlaceArgs *a, pg_uuid_t *order_id, ExaOrderStatus status,
+			 const char *lock_asset, Numeric lock_amount, const char *reject,
+			 int64 book_seq)
+{
+	pg_uuid_t  *account_id = a->account_id;
+	Numeric		price = a->price;
+	Numeric		stop_price = a->stop_price;
+	char	   *client_order_id = a->client_order_id;
+	Datum		values[16];
+	char		nulls[16];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = UUIDPGetDatum(order_id);
+	values[1] = UUIDPGetDatum(account_id);
+	values[2] = CStringGetTextDatum(a->symbol);
+	values[3] = CStringGetTextDatum(a->type);
+	values[4] = CStringGetTextDatum(a->side);
+	values[5] = NumericGetDatum(a->quantity);
+	values[6] = price ? NumericGetDatum(price) : (Datum) 0;
+	nulls[6] = price ? ' ' : 'n';
+	values[7] = CStringGetTextDatum(exa_order_status_name(status));
+	values[8] = CStringGetTextDatum(a->tif);
+	values[9] = a->metadata;
+	values[10] = stop_price ? NumericGetDatum(stop_price) : (Datum) 0;
+	nulls[10] = stop_price ? ' ' : 'n';
+	values[11] = client_order_id ? CStringGetTextDatum(client_order_id) : (Datum) 0;
+	nulls[11] = client_order_id ? ' ' : 'n';
+	values[12] = CStringGetTextDatum(lock_asset);
+	values[13] = NumericGetDatum(lock_amount);
+	values[14] = reject ? CStringGetTextDatum(reject) : (Datum) 0;
+	nulls[14] = reject ? ' ' : 'n';
+	values[15] = Int64GetDatum(book_seq);
+	nulls[15] = book_seq > 0 ? ' ' : 'n';
+	if (exa_catalog_has_matching())
+		exa_exec(&stmt_insert_order_seq, values, nulls, 1);
+	else
+		exa_exec(&stmt_insert_order, values, nulls, 1);
+}
+
+/*
+ * place_order's arguments, checked (README "Order lifecycle and
+ * arithmetic"): raises on a malformed call before anything is locked or
+ * written.  fcinfo holds the SQL arguments in place_order's order; the batch
+ * call (batch.c) builds one per item.
+ */
+void
+exa_place_parse(FunctionCallInfo fcinfo, ExaPlaceArgs *a)
+{
+	a->account_id = exa_arg_uuid(fcinfo, 0, "account_id");
+	a->symbol = exa_arg_text(fcinfo, 1, "symbol", false, 21);
+	a->side = exa_arg_enum(fcinfo, 2, "side", exa_order_side_names, false);
+	a->type = exa_arg_enum(fcinfo, 3, "order_type", exa_order_type_names, false);
+	a->quantity = exa_arg_amount(fcinfo, 4, "quantity", EXA_AMOUNT_POSITIVE);
+	a->price = exa_arg_amount(fcinfo, 5, "price",
+							  EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
+	a->tif = exa_arg_enum(fcinfo, 6, "time_in_force",
+						  exa_time_in_force_names, true);
+	a->stop_price = exa_arg_amount(fcinfo, 7, "stop_price",
+								   EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
+	a->client_order_id = exa_arg_text(fcinfo, 8, "client_order_id", true,
+									  CLIENT_ORDER_ID_MAXLEN);
+	a->metadata = exa_arg_metadata(fcinfo, 9);
+	/* Malformed calls raise and change nothing. */
+	a->tif = place_check_args(a->type, exa_order_type_from_text(a->type),
+							  exa_order_side_from_text(a->side) == EXA_SIDE_BUY,
+							  a->price, a->stop_price, a->tif);
+}
+
+/*
  * place_order(account_id uuid, symbol text, side text, order_type text,
  *			   quantity numeric, price numeric, time_in_force text,
  *			   stop_price numeric, client_order_id text, metadata jsonb)
@@ -497,44 +570,48 @@ place_refusal(ExaAccount *acct, PlaceMarket *m, Numeric quantity,
 Datum
 exa_place_order(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *account_id = exa_arg_uuid(fcinfo, 0, "account_id");
-	char	   *symbol = exa_arg_text(fcinfo, 1, "symbol", false, 21);
-	const char *side = exa_arg_enum(fcinfo, 2, "side",
-									exa_order_side_names, false);
-	const char *type = exa_arg_enum(fcinfo, 3, "order_type",
-									exa_order_type_names, false);
-	Numeric		quantity = exa_arg_amount(fcinfo, 4, "quantity", EXA_AMOUNT_POSITIVE);
-	Numeric		price = exa_arg_amount(fcinfo, 5, "price",
-									   EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
-	const char *tif = exa_arg_enum(fcinfo, 6, "time_in_force",
-								   exa_time_in_force_names, true);
-	Numeric		stop_price = exa_arg_amount(fcinfo, 7, "stop_price",
-											EXA_AMOUNT_POSITIVE | EXA_AMOUNT_NULL_OK);
-	char	   *client_order_id = exa_arg_text(fcinfo, 8, "client_order_id", true,
-											   CLIENT_ORDER_ID_MAXLEN);
-	Datum		metadata = exa_arg_metadata(fcinfo, 9);
+	ExaPlaceArgs a;
+	ExaCall		call;
+	Datum		result;
+
+	exa_place_parse(fcinfo, &a);
+	exa_call_begin(&call);
+	result = exa_place_order_call(&call, &a);
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * One place_order inside the caller's ExaCall, its arguments checked by
+ * exa_place_parse(): returns the order row (a Datum in the caller's memory).
+ */
+Datum
+exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
+{
+	pg_uuid_t  *account_id = a->account_id;
+	char	   *symbol = a->symbol;
+	const char *side = a->side;
+	const char *type = a->type;
+	Numeric		quantity = a->quantity;
+	Numeric		price = a->price;
+	const char *tif = a->tif;
+	Numeric		stop_price = a->stop_price;
+	char	   *client_order_id = a->client_order_id;
 	ExaOrderType otype = exa_order_type_from_text(type);
 	bool		is_buy = exa_order_side_from_text(side) == EXA_SIDE_BUY;
 	bool		is_stop = otype == EXA_TYPE_STOP;
 	ExaAccount	acct;
-	ExaCall		call;
 	PlaceMarket m;
 	const char *reject;
 	ExaOrderStatus status;
 	char	   *lock_asset;
 	Numeric		lock_amount;
 	pg_uuid_t  *order_id;
-	Datum		values[16];
-	char		nulls[16];
 	Datum		result;
 	MatchMarket *internal;
 	MatchPlan  *plan = NULL;
 	int64		book_seq = 0;
 
-	/* Malformed calls raise and change nothing. */
-	tif = place_check_args(type, otype, is_buy, price, stop_price, tif);
-
-	exa_call_begin(&call);
 	/* an INTERNAL market's row first (README "Matching engine") */
 	internal = exa_matching_lock_market(symbol);
 	exa_ledger_lock_account(account_id, false, &acct);
@@ -555,9 +632,7 @@ exa_place_order(PG_FUNCTION_ARGS)
 		{
 			check_order_retry(client_order_id, symbol, side, type, quantity,
 							  price, tif, stop_price);
-			result = exa_return_row(0);
-			exa_call_end(&call);
-			PG_RETURN_DATUM(result);
+			return exa_return_row(0);
 		}
 	}
 
@@ -605,42 +680,17 @@ exa_place_order(PG_FUNCTION_ARGS)
 		move.delta_locked = lock_amount;
 		move.kind = "ORDER_LOCK";
 		move.order_id = order_id;
-		if (!exa_ledger_try_move(&call, &move))
+		if (!exa_ledger_try_move(call, &move))
 			reject = "INSUFFICIENT_FUNDS";
 	}
 	if (reject != NULL)
 		lock_amount = exa_zero();
 	status = reject ? EXA_ORDER_REJECTED : is_stop ? EXA_ORDER_PENDING : EXA_ORDER_OPEN;
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = UUIDPGetDatum(order_id);
-	values[1] = UUIDPGetDatum(account_id);
-	values[2] = CStringGetTextDatum(symbol);
-	values[3] = CStringGetTextDatum(type);
-	values[4] = CStringGetTextDatum(side);
-	values[5] = NumericGetDatum(quantity);
-	values[6] = price ? NumericGetDatum(price) : (Datum) 0;
-	nulls[6] = price ? ' ' : 'n';
-	values[7] = CStringGetTextDatum(exa_order_status_name(status));
-	values[8] = CStringGetTextDatum(tif);
-	values[9] = metadata;
-	values[10] = stop_price ? NumericGetDatum(stop_price) : (Datum) 0;
-	nulls[10] = stop_price ? ' ' : 'n';
-	values[11] = client_order_id ? CStringGetTextDatum(client_order_id) : (Datum) 0;
-	nulls[11] = client_order_id ? ' ' : 'n';
-	values[12] = CStringGetTextDatum(lock_asset);
-	values[13] = NumericGetDatum(lock_amount);
-	values[14] = reject ? CStringGetTextDatum(reject) : (Datum) 0;
-	nulls[14] = reject ? ' ' : 'n';
-	values[15] = Int64GetDatum(book_seq);
-	nulls[15] = book_seq > 0 ? ' ' : 'n';
-	if (exa_catalog_has_matching())
-		exa_exec(&stmt_insert_order_seq, values, nulls, 1);
-	else
-		exa_exec(&stmt_insert_order, values, nulls, 1);
+	place_insert(a, order_id, status, lock_asset, lock_amount, reject, book_seq);
 	result = exa_return_row(0);
 
-	exa_order_event(&call, order_id, NULL, exa_order_status_name(status), NULL, reject);
+	exa_order_event(call, order_id, NULL, exa_order_status_name(status), NULL, reject);
 	{
 		ExaOrder	o = {0};
 
@@ -648,12 +698,11 @@ exa_place_order(PG_FUNCTION_ARGS)
 		memcpy(&o.account_id, account_id, sizeof(pg_uuid_t));
 		o.symbol = symbol;
 		o.lock_asset = lock_asset;
-		order_keys(&call, &o, order_in_book(status));
+		order_keys(call, &o, order_in_book(status));
 	}
 	if (plan != NULL && reject == NULL && !exa_matching_plan_empty(plan))
-		result = exa_matching_execute(&call, plan);
-	exa_call_end(&call);
-	PG_RETURN_DATUM(result);
+		result = exa_matching_execute(call, plan);
+	return result;
 }
 
 /* ------------------------------------------------------------------------
@@ -665,14 +714,36 @@ static Datum
 close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status)
 {
 	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
-	char	   *reason = exa_arg_text(fcinfo, 1, "reason", true, REASON_MAXLEN);
-	ExaAccount	acct;
-	ExaOrder	o;
+	char	   *reason = exa_arg_reason(fcinfo, 1);
 	ExaCall		call;
-	LedgerMove	release;
 	Datum		result;
 
 	exa_call_begin(&call);
+	result = exa_close_order_call(&call, order_id, to_status, reason);
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/* cancel_order's and expire_order's reason argument, checked. */
+char *
+exa_arg_reason(FunctionCallInfo fcinfo, int argno)
+{
+	return exa_arg_text(fcinfo, argno, "reason", true, REASON_MAXLEN);
+}
+
+/*
+ * One cancel_order or expire_order inside the caller's ExaCall: returns the
+ * closed order row.
+ */
+Datum
+exa_close_order_call(ExaCall *call, pg_uuid_t *order_id,
+					 ExaOrderStatus to_status, const char *reason)
+{
+	ExaAccount	acct;
+	ExaOrder	o;
+	LedgerMove	release;
+	Datum		result;
+
 	exa_matching_lock_order_market(order_id);
 	exa_order_lock_account(order_id, &acct);
 	exa_order_lock(order_id, &o);
@@ -687,10 +758,9 @@ close_one(FunctionCallInfo fcinfo, ExaOrderStatus to_status)
 						   exa_uuid_str(order_id), exa_order_status_name(o.status)) :
 				 errdetail("Order %s is %s; only PENDING, OPEN and PARTIAL orders can be expired.",
 						   exa_uuid_str(order_id), exa_order_status_name(o.status))));
-	result = exa_order_close(&call, &o, to_status, reason, NULL, &release);
-	exa_ledger_move(&call, &release, 1);
-	exa_call_end(&call);
-	PG_RETURN_DATUM(result);
+	result = exa_order_close(call, &o, to_status, reason, NULL, &release);
+	exa_ledger_move(call, &release, 1);
+	return result;
 }
 
 /* cancel_order(order_id uuid, reason text DEFAULT NULL) -> orders */

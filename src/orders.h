@@ -69,4 +69,30 @@ extern Datum exa_order_close(ExaCall *call, ExaOrder *o, ExaOrderStatus to_statu
 							 const char *reason, ReturnSetInfo *rsinfo,
 							 LedgerMove *release);
 
+/* place_order's arguments, as exa_place_parse() checked them. */
+typedef struct ExaPlaceArgs
+{
+	pg_uuid_t  *account_id;
+	char	   *symbol;
+	const char *side;
+	const char *type;
+	Numeric		quantity;
+	Numeric		price;			/* NULL when none */
+	const char *tif;			/* the type's default when NULL was given */
+	Numeric		stop_price;		/* NULL when none */
+	char	   *client_order_id;	/* NULL when none */
+	Datum		metadata;
+} ExaPlaceArgs;
+
+/*
+ * The single calls' bodies, taking plain arguments and the caller's ExaCall
+ * (the batch calls of batch.c run them once per item).  Each returns the
+ * row the single call returns.
+ */
+extern void exa_place_parse(FunctionCallInfo fcinfo, ExaPlaceArgs *a);
+extern Datum exa_place_order_call(ExaCall *call, ExaPlaceArgs *a);
+extern char *exa_arg_reason(FunctionCallInfo fcinfo, int argno);
+extern Datum exa_close_order_call(ExaCall *call, pg_uuid_t *order_id,
+								  ExaOrderStatus to_status, const char *reason);
+
 #endif							/* EXA_ORDERS_H */

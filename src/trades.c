@@ -451,6 +451,24 @@ arg_executed_at(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * apply_trade's arguments, checked: raises on a malformed call before
+ * anything is locked.  fcinfo holds them in apply_trade's order; the batch
+ * call (batch.c) builds one per item.
+ */
+void
+exa_trade_parse(FunctionCallInfo fcinfo, ExaTradeArgs *a)
+{
+	a->order_id = exa_arg_uuid(fcinfo, 0, "order_id");
+	a->quantity = exa_arg_amount(fcinfo, 1, "quantity", EXA_AMOUNT_POSITIVE);
+	a->price = exa_arg_amount(fcinfo, 2, "price", EXA_AMOUNT_POSITIVE);
+	a->fee = exa_arg_amount(fcinfo, 3, "fee", EXA_AMOUNT_NULL_OK);
+	a->fee_currency = PG_ARGISNULL(4) ? NULL : exa_arg_asset(fcinfo, 4, "fee_currency");
+	a->executed_at = arg_executed_at(fcinfo, 5);
+	a->trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
+	a->liquidity = exa_arg_enum(fcinfo, 7, "liquidity", exa_liquidity_names, true);
+}
+
+/*
  * apply_trade(order_id uuid, quantity numeric, price numeric,
  *			   fee numeric, fee_currency text, executed_at timestamptz,
  *			   trade_ref text, liquidity text) -> trades
@@ -458,36 +476,42 @@ arg_executed_at(FunctionCallInfo fcinfo, int argno)
 Datum
 exa_apply_trade(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *order_id = exa_arg_uuid(fcinfo, 0, "order_id");
-	Numeric		quantity = exa_arg_amount(fcinfo, 1, "quantity", EXA_AMOUNT_POSITIVE);
-	Numeric		price = exa_arg_amount(fcinfo, 2, "price", EXA_AMOUNT_POSITIVE);
-	Numeric		fee = exa_arg_amount(fcinfo, 3, "fee", EXA_AMOUNT_NULL_OK);
-	char	   *fee_currency = PG_ARGISNULL(4) ? NULL : exa_arg_asset(fcinfo, 4, "fee_currency");
-	TimestampTz executed_at = arg_executed_at(fcinfo, 5);
-	char	   *trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
-	const char *liquidity = exa_arg_enum(fcinfo, 7, "liquidity",
-										 exa_liquidity_names, true);
+	ExaTradeArgs a;
+	ExaCall		call;
+	Datum		result;
+
+	exa_trade_parse(fcinfo, &a);
+	exa_call_begin(&call);
+	result = exa_apply_trade_call(&call, &a);
+	exa_call_end(&call);
+	PG_RETURN_DATUM(result);
+}
+
+/* One apply_trade inside the caller's ExaCall: returns the trade row. */
+Datum
+exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a)
+{
+	pg_uuid_t  *order_id = a->order_id;
+	char	   *trade_ref = a->trade_ref;
 	ExaAccount	acct;
 	ExaOrder	o;
-	ExaCall		call;
 	Fill		f = {0};
 	LedgerMove	moves[FILL_MAX_MOVES];
 	int			nmoves = 0;
 	Datum		result = (Datum) 0;
 
-	exa_call_begin(&call);
 	exa_matching_refuse_internal_order(order_id, "apply_trade");
 	exa_order_lock_account(order_id, &acct);
 	exa_order_lock(order_id, &o);
 	exa_matching_refuse_internal(o.symbol, "apply_trade");
 
 	f.o = &o;
-	f.quantity = quantity;
-	f.price = price;
-	f.liquidity = liquidity;
-	f.executed_at = executed_at;
+	f.quantity = a->quantity;
+	f.price = a->price;
+	f.liquidity = a->liquidity;
+	f.executed_at = a->executed_at;
 	f.trade_ref = trade_ref;
-	exa_fill_fee(&f, fee, fee_currency);
+	exa_fill_fee(&f, a->fee, a->fee_currency);
 
 	if (trade_ref != NULL)
 	{
@@ -504,18 +528,15 @@ exa_apply_trade(PG_FUNCTION_ARGS)
 
 			if (diff != NULL)
 				trade_ref_conflict(trade_ref, order_id, TRADE_REF_VALUES, diff);
-			result = exa_return_row(0);
-			exa_call_end(&call);
-			PG_RETURN_DATUM(result);
+			return exa_return_row(0);
 		}
 	}
 
 	fill_check(&f);
-	exa_fill_apply(&call, &f, moves, &nmoves, lengthof(moves), NULL, &result);
-	exa_ledger_move(&call, moves, nmoves);
+	exa_fill_apply(call, &f, moves, &nmoves, lengthof(moves), NULL, &result);
+	exa_ledger_move(call, moves, nmoves);
 	exa_fill_fee_ledger(&f);
-	exa_call_end(&call);
-	PG_RETURN_DATUM(result);
+	return result;
 }
 
 /*
@@ -634,19 +655,52 @@ match_retry(const char *trade_ref, pg_uuid_t *buy_id, pg_uuid_t *sell_id,
 Datum
 exa_apply_match(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *buy_id = exa_arg_uuid(fcinfo, 0, "buy_order_id");
-	pg_uuid_t  *sell_id = exa_arg_uuid(fcinfo, 1, "sell_order_id");
-	Numeric		quantity = exa_arg_amount(fcinfo, 2, "quantity", EXA_AMOUNT_POSITIVE);
-	Numeric		price = exa_arg_amount(fcinfo, 3, "price", EXA_AMOUNT_POSITIVE);
-	Numeric		buy_fee = exa_arg_amount(fcinfo, 4, "buy_fee", EXA_AMOUNT_NULL_OK);
-	Numeric		sell_fee = exa_arg_amount(fcinfo, 5, "sell_fee", EXA_AMOUNT_NULL_OK);
-	char	   *trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
-	const char *maker = exa_arg_enum(fcinfo, 7, "maker",
-									 exa_order_side_names, true);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ExaMatchArgs a;
+	ExaCall		call;
+
+	exa_match_parse(fcinfo, &a);
+	InitMaterializedSRF(fcinfo, 0);
+	exa_call_begin(&call);
+	exa_apply_match_call(&call, &a, (ReturnSetInfo *) fcinfo->resultinfo);
+	exa_call_end(&call);
+	return (Datum) 0;
+}
+
+/*
+ * apply_match's arguments, checked: raises on a malformed call before
+ * anything is locked.  fcinfo holds them in apply_match's order; the batch
+ * call (batch.c) builds one per item.
+ */
+void
+exa_match_parse(FunctionCallInfo fcinfo, ExaMatchArgs *a)
+{
+	a->buy_id = exa_arg_uuid(fcinfo, 0, "buy_order_id");
+	a->sell_id = exa_arg_uuid(fcinfo, 1, "sell_order_id");
+	a->quantity = exa_arg_amount(fcinfo, 2, "quantity", EXA_AMOUNT_POSITIVE);
+	a->price = exa_arg_amount(fcinfo, 3, "price", EXA_AMOUNT_POSITIVE);
+	a->buy_fee = exa_arg_amount(fcinfo, 4, "buy_fee", EXA_AMOUNT_NULL_OK);
+	a->sell_fee = exa_arg_amount(fcinfo, 5, "sell_fee", EXA_AMOUNT_NULL_OK);
+	a->trade_ref = exa_arg_text(fcinfo, 6, "trade_ref", true, TRADE_REF_MAXLEN);
+	a->maker = exa_arg_enum(fcinfo, 7, "maker", exa_order_side_names, true);
+	if (exa_uuid_cmp(a->buy_id, a->sell_id) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameters \"%s\" and \"%s\" must differ",
+						"buy_order_id", "sell_order_id")));
+}
+
+/*
+ * One apply_match inside the caller's ExaCall: puts the BUY then the SELL
+ * trade into rsinfo's tuplestore.
+ */
+void
+exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo)
+{
+	pg_uuid_t  *buy_id = a->buy_id;
+	pg_uuid_t  *sell_id = a->sell_id;
+	char	   *trade_ref = a->trade_ref;
 	ExaOrder	buy,
 				sell;
-	ExaCall		call;
 	Fill		fb = {0},
 				fs = {0};
 	pg_uuid_t  *match_id;
@@ -655,21 +709,13 @@ exa_apply_match(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	bool		buy_is_maker;
 
-	if (exa_uuid_cmp(buy_id, sell_id) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("parameters \"%s\" and \"%s\" must differ",
-						"buy_order_id", "sell_order_id")));
-
-	InitMaterializedSRF(fcinfo, 0);
-	exa_call_begin(&call);
 	exa_matching_refuse_internal_order(buy_id, "apply_match");
 	exa_matching_refuse_internal_order(sell_id, "apply_match");
 	match_lock(buy_id, sell_id, &buy, &sell);
 	exa_matching_refuse_internal(buy.symbol, "apply_match");
 
-	if (maker != NULL)
-		buy_is_maker = exa_order_side_from_text(maker) == EXA_SIDE_BUY;
+	if (a->maker != NULL)
+		buy_is_maker = exa_order_side_from_text(a->maker) == EXA_SIDE_BUY;
 	else if (buy.created_at != sell.created_at)
 		buy_is_maker = buy.created_at < sell.created_at;
 	else
@@ -677,34 +723,29 @@ exa_apply_match(PG_FUNCTION_ARGS)
 
 	fb.o = &buy;
 	fs.o = &sell;
-	fb.quantity = fs.quantity = quantity;
-	fb.price = fs.price = price;
+	fb.quantity = fs.quantity = a->quantity;
+	fb.price = fs.price = a->price;
 	fb.liquidity = exa_liquidity_name(buy_is_maker ? EXA_LIQUIDITY_MAKER :
 									  EXA_LIQUIDITY_TAKER);
 	fs.liquidity = exa_liquidity_name(buy_is_maker ? EXA_LIQUIDITY_TAKER :
 									  EXA_LIQUIDITY_MAKER);
 	fb.executed_at = fs.executed_at = now;
 	fb.trade_ref = fs.trade_ref = trade_ref;
-	exa_fill_fee(&fb, buy_fee, NULL);
-	exa_fill_fee(&fs, sell_fee, NULL);
+	exa_fill_fee(&fb, a->buy_fee, NULL);
+	exa_fill_fee(&fs, a->sell_fee, NULL);
 
 	if (trade_ref != NULL &&
 		match_retry(trade_ref, buy_id, sell_id, &fb, &fs, rsinfo))
-	{
-		exa_call_end(&call);
-		return (Datum) 0;
-	}
+		return;
 
 	fill_check(&fb);
 	fill_check(&fs);
 
 	match_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
 	fb.match_id = fs.match_id = match_id;
-	exa_fill_apply(&call, &fb, moves, &nmoves, lengthof(moves), rsinfo, NULL);
-	exa_fill_apply(&call, &fs, moves, &nmoves, lengthof(moves), rsinfo, NULL);
-	exa_ledger_move(&call, moves, nmoves);
+	exa_fill_apply(call, &fb, moves, &nmoves, lengthof(moves), rsinfo, NULL);
+	exa_fill_apply(call, &fs, moves, &nmoves, lengthof(moves), rsinfo, NULL);
+	exa_ledger_move(call, moves, nmoves);
 	exa_fill_fee_ledger(&fb);
 	exa_fill_fee_ledger(&fs);
-	exa_call_end(&call);
-	return (Datum) 0;
 }

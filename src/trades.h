@@ -51,4 +51,37 @@ extern void exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmove
 /* After the moves: the fee_ledger row of a non-zero fee. */
 extern void exa_fill_fee_ledger(Fill *f);
 
+/* apply_trade's arguments, as exa_trade_parse() checked them. */
+typedef struct ExaTradeArgs
+{
+	pg_uuid_t  *order_id;
+	Numeric		quantity;
+	Numeric		price;
+	Numeric		fee;			/* NULL: the market's rate */
+	char	   *fee_currency;	/* NULL when none */
+	TimestampTz executed_at;
+	char	   *trade_ref;		/* NULL when none */
+	const char *liquidity;		/* NULL when none */
+} ExaTradeArgs;
+
+/* apply_trade's body, in the caller's ExaCall (batch.c runs it per item). */
+extern void exa_trade_parse(FunctionCallInfo fcinfo, ExaTradeArgs *a);
+extern Datum exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a);
+
+/* apply_match's arguments, as exa_match_parse() checked them. */
+typedef struct ExaMatchArgs
+{
+	pg_uuid_t  *buy_id;
+	pg_uuid_t  *sell_id;
+	Numeric		quantity;
+	Numeric		price;
+	Numeric		buy_fee;		/* NULL: the market's rate */
+	Numeric		sell_fee;
+	char	   *trade_ref;		/* NULL when none */
+	const char *maker;			/* NULL: the older order */
+} ExaMatchArgs;
+
+extern void exa_match_parse(FunctionCallInfo fcinfo, ExaMatchArgs *a);
+extern void exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo);
+
 #endif							/* EXA_TRADES_H */

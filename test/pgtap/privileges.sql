@@ -25,9 +25,9 @@ INSERT INTO profile_functions
 SELECT profile, unnest('{order_book_depth,ticker,candles}'::name[])
   FROM unnest('{trader,engine,operator}'::text[]) profile
 UNION ALL
-SELECT 'trader', unnest('{place_order,cancel_order,cancel_orders}'::name[])
+SELECT 'trader', unnest('{place_order,cancel_order,cancel_orders,place_orders,cancel_order_ids}'::name[])
 UNION ALL
-SELECT 'engine', unnest('{apply_trade,apply_match,trigger_stop_orders,expire_order,expire_orders}'::name[])
+SELECT 'engine', unnest('{apply_trade,apply_match,trigger_stop_orders,expire_order,expire_orders,apply_trades,apply_matches}'::name[])
 UNION ALL
 SELECT 'operator', unnest('{create_account,set_account_status,set_kyc_status,create_market,set_market_status,
 							set_market_matching,

@@ -6,7 +6,9 @@
 # tick, a quantity off the lot or a notional below the minimum), cancel_order, apply_trade on a
 # random live order, apply_match of a random live BUY and a crossing SELL, deposit, withdraw,
 # lock_balance, unlock_balance, capture_hold, trigger_stop_orders, expire_order, cancel_orders,
-# expire_orders and set_account_status ACTIVE <-> SUSPENDED, on 6 accounts and 2 markets.
+# expire_orders, set_account_status ACTIVE <-> SUSPENDED, and the batches place_orders (items on
+# several accounts, in varying orders), cancel_order_ids and apply_trades, on 6 accounts and 2
+# markets.
 #
 # pgbench aborts a client on any error, so each call goes through a small PL/pgSQL wrapper created
 # here (schema stress, not part of the extension) that catches the documented refusals (SQLSTATE
@@ -292,13 +294,68 @@ EXCEPTION WHEN OTHERS THEN
 	IF NOT stress.passes(SQLSTATE) THEN RAISE; END IF;
 	PERFORM stress.note(CASE WHEN expire THEN 'expire_orders' ELSE 'cancel_orders' END, SQLSTATE, SQLERRM);
 END $$;
+
+-- place_orders of n LIMIT items on accounts a, a+step, ... (mod 6: the order of the accounts
+-- varies between calls).  README "Batches": a batch never deadlocks with single calls or other
+-- batches.
+CREATE FUNCTION stress.place_batch(a int, step int, m int, n int, lots int, ticks int)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM exchange.place_orders((
+		SELECT jsonb_agg(jsonb_build_object(
+				'account_id', stress.acct((a + i * step) % 6 + 1),
+				'symbol', (SELECT symbol FROM stress.mkt WHERE mkt.n = m),
+				'side', CASE i % 2 WHEN 0 THEN 'BUY' ELSE 'SELL' END, 'order_type', 'LIMIT',
+				'quantity', (lots + i) * 0.001, 'price', (80 + (ticks + 7 * i) * 0.01)::text)
+				ORDER BY i)
+		  FROM generate_series(0, n - 1) i));
+EXCEPTION WHEN OTHERS THEN
+	IF NOT stress.passes(SQLSTATE) THEN RAISE; END IF;
+	PERFORM stress.note('place_orders', SQLSTATE, SQLERRM);
+END $$;
+
+-- apply_trades of up to k random OPEN or PARTIAL orders in random order, each filled lots x
+-- 0.001 (at most its remainder) at its limit (95 for a SELL without one), with a fee in BNB
+-- when bnb = 1 (refused LX001 on the accounts without BNB: the whole batch).
+CREATE FUNCTION stress.trade_batch(k int, lots int, bnb int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	items jsonb;
+BEGIN
+	SELECT jsonb_agg(jsonb_build_object('order_id', order_id,
+			'quantity', LEAST(quantity - filled_quantity, lots * 0.001),
+			'price', COALESCE(price, 95),
+			'fee', CASE WHEN bnb = 1 THEN 0.001 END, 'fee_currency', CASE WHEN bnb = 1 THEN 'BNB' END))
+	  INTO items
+	  FROM (SELECT * FROM exchange.orders WHERE status IN ('OPEN', 'PARTIAL')
+			 ORDER BY random() LIMIT k) o;
+	IF items IS NULL THEN RETURN; END IF;
+	PERFORM exchange.apply_trades(items);
+EXCEPTION WHEN OTHERS THEN
+	IF NOT stress.passes(SQLSTATE) THEN RAISE; END IF;
+	PERFORM stress.note('apply_trades', SQLSTATE, SQLERRM);
+END $$;
+
+-- cancel_order_ids of up to k random live orders, in random order.
+CREATE FUNCTION stress.cancel_batch(k int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	ids uuid[];
+BEGIN
+	SELECT array_agg(order_id) INTO ids FROM (
+		SELECT order_id FROM exchange.orders
+		 WHERE status IN ('PENDING', 'OPEN', 'PARTIAL') ORDER BY random() LIMIT k) o;
+	IF ids IS NULL THEN RETURN; END IF;
+	PERFORM exchange.cancel_order_ids(ids, 'stress');
+EXCEPTION WHEN OTHERS THEN
+	IF NOT stress.passes(SQLSTATE) THEN RAISE; END IF;
+	PERFORM stress.note('cancel_order_ids', SQLSTATE, SQLERRM);
+END $$;
 EOF
 
 # ---------------------------------------------------------------------------------------------
 # The pgbench scripts: one API call per transaction, weights out of 100.
 
 my %scripts = (
-	place => [ 34, <<'EOF' ],
+	place => [ 30, <<'EOF' ],
 \set a random(1, 6)
 \set m random(1, 2)
 \set side random(1, 2)
@@ -313,7 +370,7 @@ SELECT stress.place(:a, :m, :side, :typ, :lots, :ticks, :stop_ticks, :tif, great
 EOF
 	cancel => [ 7, "SELECT stress.close(false);\n" ],
 	expire => [ 4, "SELECT stress.close(true);\n" ],
-	trade => [ 14, <<'EOF' ],
+	trade => [ 12, <<'EOF' ],
 \set lots random(1, 1500)
 \set full_fill random(0, 3)
 \set better random(0, 50)
@@ -377,6 +434,25 @@ EOF
 	expire_orders => [ 1, <<'EOF' ],
 \set m random(1, 2)
 SELECT stress.batch(1, :m, true);
+EOF
+	place_orders => [ 3, <<'EOF' ],
+\set a random(0, 5)
+\set step random(1, 5)
+\set m random(1, 2)
+\set n random(1, 12)
+\set lots random(1, 1000)
+\set ticks random(0, 4000)
+SELECT stress.place_batch(:a, :step, :m, :n, :lots, :ticks);
+EOF
+	cancel_order_ids => [ 1, <<'EOF' ],
+\set k random(1, 6)
+SELECT stress.cancel_batch(:k);
+EOF
+	apply_trades => [ 2, <<'EOF' ],
+\set k random(1, 6)
+\set lots random(1, 1500)
+\set bnb random(0, 3)
+SELECT stress.trade_batch(:k, :lots, :bnb);
 EOF
 );
 

@@ -1,0 +1,301 @@
+-- Batches (README "Batches"): place_orders, cancel_order_ids, apply_trades and apply_matches run their items in array order
+-- with the single calls' semantics and results, REJECTED and idempotent retries included, rows
+-- in input order, one outbox row per call; a malformed item raises for the whole call with its
+-- index and changes nothing; empty and over-limit arrays.  Twin fixture: the s_ accounts get the
+-- single calls, the b_ accounts the same items in one batch.
+\set ECHO none
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/include/trading.psql
+\set ECHO all
+
+SELECT symbol FROM exchange.create_market('BAT-USDT', 'BAT', 'USDT', 0.01, 0.001);
+SELECT symbol, matching FROM exchange.create_market('BAI-USDT', 'BAI', 'USDT', 0.01, 0.001,
+                                                    matching => 'INTERNAL');
+SELECT pg_temp.trader('s_ann'), pg_temp.trader('b_ann'), pg_temp.trader('b_bob');
+SELECT pg_temp.label(account_id, 's_kyc') FROM exchange.create_account('exa_s_kyc');
+SELECT pg_temp.label(account_id, 'b_kyc') FROM exchange.create_account('exa_b_kyc');
+SELECT count(*) FROM (
+  SELECT exchange.deposit(pg_temp.id(w || '_ann'), a, 1000)
+    FROM unnest('{s,b}'::text[]) w, unnest('{USDT,BAT,BAI}'::text[]) a
+  UNION ALL SELECT exchange.deposit(pg_temp.id('b_bob'), 'USDT', 1000)) d;
+
+-- The items of one twin (w = 's' or 'b'): every kind of result of place_order.
+CREATE FUNCTION pg_temp.items(w text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_array(
+		-- 1. accepted BUY, amounts as numbers, with a client_order_id
+		jsonb_build_object('account_id', pg_temp.id(w || '_ann'), 'symbol', 'BAT-USDT',
+						   'side', 'BUY', 'order_type', 'LIMIT', 'quantity', 1, 'price', 100,
+						   'client_order_id', 'c1', 'metadata', jsonb_build_object('n', 1)),
+		-- 2. accepted SELL, amounts as strings, explicit JSON nulls
+		jsonb_build_object('account_id', pg_temp.id(w || '_ann'), 'symbol', 'BAT-USDT',
+						   'side', 'SELL', 'order_type', 'LIMIT', 'quantity', '0.5', 'price', '200',
+						   'time_in_force', NULL, 'stop_price', NULL),
+		-- 3. INSUFFICIENT_FUNDS
+		jsonb_build_object('account_id', pg_temp.id(w || '_ann'), 'symbol', 'BAT-USDT',
+						   'side', 'BUY', 'order_type', 'LIMIT', 'quantity', 100, 'price', 100),
+		-- 4. TICK_SIZE
+		jsonb_build_object('account_id', pg_temp.id(w || '_ann'), 'symbol', 'BAT-USDT',
+						   'side', 'BUY', 'order_type', 'LIMIT', 'quantity', 1, 'price', 100.001),
+		-- 5. a STOP: PENDING
+		jsonb_build_object('account_id', pg_temp.id(w || '_ann'), 'symbol', 'BAT-USDT',
+						   'side', 'SELL', 'order_type', 'STOP', 'quantity', 0.1, 'stop_price', 90),
+		-- 6. MARKET BUY with a protection price, IOC by default
+		jsonb_build_object('account_id', pg_temp.id(w || '_ann'), 'symbol', 'BAT-USDT',
+						   'side', 'BUY', 'order_type', 'MARKET', 'quantity', 0.1, 'price', 150),
+		-- 7. a retry of item 1: the same row
+		jsonb_build_object('account_id', pg_temp.id(w || '_ann'), 'symbol', 'BAT-USDT',
+						   'side', 'BUY', 'order_type', 'LIMIT', 'quantity', 1, 'price', 100,
+						   'client_order_id', 'c1'),
+		-- 8. KYC_NOT_APPROVED
+		jsonb_build_object('account_id', pg_temp.id(w || '_kyc'), 'symbol', 'BAT-USDT',
+						   'side', 'BUY', 'order_type', 'LIMIT', 'quantity', 1, 'price', 100))
+$$;
+
+-- One item through the single call.
+CREATE FUNCTION pg_temp.place_one(i jsonb) RETURNS exchange.orders
+LANGUAGE sql AS $$
+	SELECT * FROM exchange.place_order((i->>'account_id')::uuid, i->>'symbol', i->>'side',
+		i->>'order_type', (i->>'quantity')::numeric, (i->>'price')::numeric,
+		i->>'time_in_force', (i->>'stop_price')::numeric, i->>'client_order_id',
+		coalesce(i->'metadata', '{}'))
+$$;
+
+-- The stable columns of a result row, the account as its twin-free name.
+CREATE FUNCTION pg_temp.shape(o exchange.orders) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT concat_ws(' ', substr(pg_temp.l(o.account_id), 3), o.symbol, o.side, o.order_type,
+					 o.quantity, o.price, o.stop_price, o.time_in_force, o.status, o.locked_amount,
+					 o.lock_asset, o.reject_reason, o.client_order_id, o.metadata)
+$$;
+
+SELECT pg_temp.skip();
+
+-- 1. place_orders: the same rows as place_order, item by item.
+CREATE TEMP TABLE s_res AS
+	SELECT e.n, r AS o FROM jsonb_array_elements(pg_temp.items('s')) WITH ORDINALITY e (i, n),
+		   LATERAL pg_temp.place_one(e.i) r ORDER BY e.n;
+SELECT count(*) AS single_outbox_rows FROM pg_temp.new_outbox();
+CREATE TEMP TABLE b_res AS
+	SELECT r.ordinality AS n, jsonb_populate_record(NULL::exchange.orders, to_jsonb(r) - 'ordinality') AS o
+	  FROM exchange.place_orders(pg_temp.items('b')) WITH ORDINALITY r ORDER BY 1;
+SELECT * FROM pg_temp.new_outbox();
+SELECT b.n, pg_temp.shape(b.o) AS batch_row, pg_temp.shape(s.o) = pg_temp.shape(b.o) AS same
+  FROM b_res b JOIN s_res s USING (n) ORDER BY b.n;
+-- item 7 returned item 1's row
+SELECT (SELECT (o).order_id FROM b_res WHERE n = 7) = (SELECT (o).order_id FROM b_res WHERE n = 1)
+	AS retry_same_order;
+-- the twins' balances are alike
+SELECT substr(account, 3) AS twin, asset, available, locked, count(*) AS twins
+  FROM pg_temp.balances() WHERE account LIKE '__ann'
+ GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3;
+
+-- 2. A retry of a whole batch whose items all carry a client_order_id returns the same rows.
+CREATE TEMP TABLE retry1 AS
+	SELECT order_id, status, ordinality FROM exchange.place_orders(jsonb_build_array(
+		jsonb_build_object('account_id', pg_temp.id('b_ann'), 'symbol', 'BAT-USDT', 'side', 'BUY',
+						   'order_type', 'LIMIT', 'quantity', 1, 'price', 10, 'client_order_id', 'r1'),
+		jsonb_build_object('account_id', pg_temp.id('b_ann'), 'symbol', 'BAT-USDT', 'side', 'BUY',
+						   'order_type', 'LIMIT', 'quantity', 1000, 'price', 10, 'client_order_id', 'r2')))
+	WITH ORDINALITY;
+SELECT pg_temp.skip();
+SELECT * FROM pg_temp.counts();
+SELECT (SELECT array_agg(order_id ORDER BY ordinality) FROM retry1)
+	 = (SELECT array_agg(order_id ORDER BY ordinality) FROM exchange.place_orders(jsonb_build_array(
+		jsonb_build_object('account_id', pg_temp.id('b_ann'), 'symbol', 'BAT-USDT', 'side', 'BUY',
+						   'order_type', 'LIMIT', 'quantity', 1, 'price', 10, 'client_order_id', 'r1'),
+		jsonb_build_object('account_id', pg_temp.id('b_ann'), 'symbol', 'BAT-USDT', 'side', 'BUY',
+						   'order_type', 'LIMIT', 'quantity', 1000, 'price', 10, 'client_order_id', 'r2')))
+		WITH ORDINALITY) AS same_rows,
+	   (SELECT array_agg(status ORDER BY ordinality) FROM retry1) AS statuses;
+SELECT * FROM pg_temp.counts();
+
+-- 3. Malformed items raise for the whole call, name the item, and change nothing.
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->0, pg_temp.items('b')->1,
+	jsonb_set(pg_temp.items('b')->1, '{side}', '"sell"'))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->1, (pg_temp.items('b')->1) || '{"colour": "red"}')));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->1, (pg_temp.items('b')->1) - 'quantity')));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->1, jsonb_set(pg_temp.items('b')->1, '{quantity}', '-1'))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->1, jsonb_set(pg_temp.items('b')->1, '{price}', '"abc"'))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->1, 'true'::jsonb)));
+-- raised while running: an unknown account, an unknown market, a conflicting retry
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->1, jsonb_set(pg_temp.items('b')->1, '{account_id}',
+									 '"00000000-0000-0000-0000-000000000000"'))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->1, pg_temp.items('b')->1, jsonb_set(pg_temp.items('b')->1, '{symbol}', '"NOPE-USDT"'))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->1, jsonb_set(pg_temp.items('b')->0, '{quantity}', '2'))));
+SELECT * FROM pg_temp.fails($$SELECT * FROM exchange.place_orders('{"a": 1}')$$);
+SELECT * FROM pg_temp.fails($$SELECT * FROM exchange.place_orders(NULL)$$);
+SELECT * FROM pg_temp.counts();
+SELECT * FROM pg_temp.new_outbox();
+
+-- 4. Empty and over-limit arrays.
+SELECT count(*) FROM exchange.place_orders('[]');
+SELECT count(*) FROM exchange.cancel_order_ids('{}');
+SET exchange_adapter.max_batch = 2;
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.items('b')->1, pg_temp.items('b')->1, pg_temp.items('b')->1)));
+SELECT * FROM pg_temp.fails($$SELECT * FROM exchange.cancel_order_ids(
+	'{00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000}')$$);
+RESET exchange_adapter.max_batch;
+SELECT * FROM pg_temp.counts();
+
+-- 5. cancel_order_ids: the same rows as cancel_order, item by item (the live orders of each
+-- twin, in the order they were placed: OPEN BUY, OPEN SELL, PENDING STOP).
+SELECT pg_temp.label((o).order_id, w || n) FROM (
+	SELECT 's' AS w, n, o FROM s_res UNION ALL SELECT 'b', n, o FROM b_res) x
+ WHERE (o).status IN ('OPEN', 'PENDING') AND n <> 7 ORDER BY w, n;
+CREATE TEMP TABLE s_cancel AS
+	SELECT n, exchange.cancel_order(pg_temp.id(l), 'tidy') AS o
+	  FROM unnest('{s5,s1,s2}'::text[]) WITH ORDINALITY u (l, n);
+SELECT pg_temp.skip();
+CREATE TEMP TABLE b_cancel AS
+	SELECT r.ordinality AS n, jsonb_populate_record(NULL::exchange.orders, to_jsonb(r) - 'ordinality') AS o
+	  FROM exchange.cancel_order_ids(ARRAY[pg_temp.id('b5'), pg_temp.id('b1'), pg_temp.id('b2')], 'tidy')
+		   WITH ORDINALITY r;
+SELECT * FROM pg_temp.new_outbox();
+SELECT b.n, pg_temp.l((b.o).order_id), pg_temp.shape(b.o) AS batch_row, (b.o).cancelled_at IS NOT NULL AS cancelled_at,
+	   pg_temp.shape(s.o) = pg_temp.shape(b.o) AS same
+  FROM b_cancel b JOIN s_cancel s USING (n) ORDER BY b.n;
+SELECT e.to_status, e.reason, count(*) FROM exchange.order_events e
+ WHERE e.order_id IN (pg_temp.id('b1'), pg_temp.id('b2'), pg_temp.id('b5')) AND e.to_status = 'CANCELLED'
+ GROUP BY 1, 2;
+-- (b_ann holds 10 USDT more, locked by r1 of section 2)
+SELECT substr(account, 3) AS twin, asset, available, locked, count(*) AS twins
+  FROM pg_temp.balances() WHERE account LIKE '__ann'
+ GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3;
+
+-- 6. cancel_order_ids: an item that is not live, unknown or NULL raises for the whole call.
+SELECT pg_temp.label(order_id, 'b9') FROM exchange.place_order(pg_temp.id('b_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 1, 50);
+SELECT pg_temp.skip();
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.cancel_order_ids(ARRAY[%L, %L]::uuid[])$$,
+	pg_temp.id('b9'), pg_temp.id('b1')));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.cancel_order_ids(ARRAY[%L, %L]::uuid[])$$,
+	pg_temp.id('b9'), '00000000-0000-0000-0000-000000000000'));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.cancel_order_ids(ARRAY[%L, NULL]::uuid[])$$,
+	pg_temp.id('b9')));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.cancel_order_ids(ARRAY[%L, %L]::uuid[])$$,
+	pg_temp.id('b9'), pg_temp.id('b9')));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.cancel_order_ids(ARRAY[%L]::uuid[], repeat('x', 300))$$,
+	pg_temp.id('b9')));
+SELECT * FROM pg_temp.o('b9');
+SELECT * FROM pg_temp.new_outbox();
+
+-- 7. An INTERNAL market: a crossing item matches an earlier item of the same batch.
+SELECT pg_temp.label(r.order_id, 'i' || r.ordinality), r.status, r.filled_quantity, r.locked_amount
+  FROM exchange.place_orders(jsonb_build_array(
+	jsonb_build_object('account_id', pg_temp.id('b_ann'), 'symbol', 'BAI-USDT', 'side', 'SELL',
+					   'order_type', 'LIMIT', 'quantity', 2, 'price', 100),
+	jsonb_build_object('account_id', pg_temp.id('b_ann'), 'symbol', 'BAI-USDT', 'side', 'SELL',
+					   'order_type', 'LIMIT', 'quantity', 1, 'price', 101),
+	jsonb_build_object('account_id', pg_temp.id('b_bob'), 'symbol', 'BAI-USDT', 'side', 'BUY',
+					   'order_type', 'LIMIT', 'quantity', 2.5, 'price', 101)))
+	WITH ORDINALITY AS r
+ ORDER BY r.ordinality;
+SELECT * FROM pg_temp.o('i1') UNION ALL SELECT * FROM pg_temp.o('i2') UNION ALL SELECT * FROM pg_temp.o('i3');
+SELECT "order", account, side, quantity, price, liquidity FROM pg_temp.trades();
+SELECT count(*) AS outbox_rows FROM pg_temp.new_outbox();
+
+-- 8. apply_trades: the same trades as apply_trade, item by item, on twin orders (a partial
+-- fill, a fee in another currency, a full fill, a trade_ref retry that returns the same
+-- trade); then a refused item (an overfill) raises for the whole call with its index.
+SELECT pg_temp.label(order_id, 's_t1') FROM exchange.place_order(pg_temp.id('s_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 2, 100);
+SELECT pg_temp.label(order_id, 's_t2') FROM exchange.place_order(pg_temp.id('s_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 2, 100);
+SELECT pg_temp.label(order_id, 'b_t1') FROM exchange.place_order(pg_temp.id('b_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 2, 100);
+SELECT pg_temp.label(order_id, 'b_t2') FROM exchange.place_order(pg_temp.id('b_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 2, 100);
+CREATE FUNCTION pg_temp.fills(w text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_array(
+		jsonb_build_object('order_id', pg_temp.id(w || '_t1'), 'quantity', 0.5, 'price', 99.5,
+						   'trade_ref', 'f1', 'liquidity', 'MAKER'),
+		jsonb_build_object('order_id', pg_temp.id(w || '_t2'), 'quantity', '2', 'price', '100',
+						   'fee', 0.01, 'fee_currency', 'BAT', 'executed_at', '2026-01-01 00:00:00+00'),
+		jsonb_build_object('order_id', pg_temp.id(w || '_t1'), 'quantity', 0.5, 'price', 99.5,
+						   'trade_ref', 'f1', 'liquidity', 'MAKER'))
+$$;
+CREATE FUNCTION pg_temp.trade_one(i jsonb) RETURNS exchange.trades
+LANGUAGE sql AS $$
+	SELECT * FROM exchange.apply_trade((i->>'order_id')::uuid, (i->>'quantity')::numeric,
+		(i->>'price')::numeric, (i->>'fee')::numeric, i->>'fee_currency',
+		coalesce((i->>'executed_at')::timestamptz, now()), i->>'trade_ref', i->>'liquidity')
+$$;
+CREATE FUNCTION pg_temp.tshape(t exchange.trades) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT concat_ws(' ', substr(pg_temp.l(t.order_id), 3), substr(pg_temp.l(t.account_id), 3),
+					 t.side, t.quantity, t.price, t.fee, t.fee_currency, t.liquidity, t.trade_ref)
+$$;
+SELECT pg_temp.skip();
+CREATE TEMP TABLE s_trades AS
+	SELECT e.n, r AS t FROM jsonb_array_elements(pg_temp.fills('s')) WITH ORDINALITY e (i, n),
+		   LATERAL pg_temp.trade_one(e.i) r ORDER BY e.n;
+SELECT pg_temp.skip();
+CREATE TEMP TABLE b_trades AS
+	SELECT r.ordinality AS n, jsonb_populate_record(NULL::exchange.trades, to_jsonb(r) - 'ordinality') AS t
+	  FROM exchange.apply_trades(pg_temp.fills('b')) WITH ORDINALITY r;
+SELECT count(*) AS outbox_rows FROM pg_temp.new_outbox();
+SELECT b.n, pg_temp.tshape(b.t) AS batch_row, pg_temp.tshape(s.t) = pg_temp.tshape(b.t) AS same
+  FROM b_trades b JOIN s_trades s USING (n) ORDER BY b.n;
+SELECT (SELECT (t).trade_id FROM b_trades WHERE n = 3) = (SELECT (t).trade_id FROM b_trades WHERE n = 1)
+	AS retry_same_trade;
+SELECT * FROM pg_temp.o('s_t1') UNION ALL SELECT * FROM pg_temp.o('b_t1')
+UNION ALL SELECT * FROM pg_temp.o('s_t2') UNION ALL SELECT * FROM pg_temp.o('b_t2');
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_trades(%L)$$, jsonb_build_array(
+	jsonb_build_object('order_id', pg_temp.id('b_t1'), 'quantity', 0.5, 'price', 99),
+	jsonb_build_object('order_id', pg_temp.id('b_t1'), 'quantity', 5, 'price', 99))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_trades(%L)$$, jsonb_build_array(
+	jsonb_build_object('order_id', pg_temp.id('b_t1'), 'quantity', 0.5, 'price', 99, 'fee_curency', 'BAT'))));
+SELECT * FROM pg_temp.o('b_t1');
+SELECT count(*) FROM exchange.apply_trades('[]');
+
+-- 9. apply_matches: the same trades as apply_match, item by item, on twin order pairs (a
+-- partial match, a full one, a trade_ref retry that returns the same trades); the BUY then
+-- the SELL trade of each item.  Then a refused item raises for the whole call.
+SELECT pg_temp.label(order_id, 's_m' || side) FROM exchange.place_order(pg_temp.id('s_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 1, 100) UNION ALL
+SELECT pg_temp.label(order_id, 's_m' || side) FROM exchange.place_order(pg_temp.id('s_ann'), 'BAT-USDT', 'SELL', 'LIMIT', 1, 100) UNION ALL
+SELECT pg_temp.label(order_id, 'b_m' || side) FROM exchange.place_order(pg_temp.id('b_ann'), 'BAT-USDT', 'BUY', 'LIMIT', 1, 100) UNION ALL
+SELECT pg_temp.label(order_id, 'b_m' || side) FROM exchange.place_order(pg_temp.id('b_ann'), 'BAT-USDT', 'SELL', 'LIMIT', 1, 100);
+CREATE FUNCTION pg_temp.matches(w text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_array(
+		jsonb_build_object('buy_order_id', pg_temp.id(w || '_mBUY'), 'sell_order_id', pg_temp.id(w || '_mSELL'),
+						   'quantity', 0.4, 'price', '100', 'trade_ref', 'm1', 'maker', 'SELL'),
+		jsonb_build_object('buy_order_id', pg_temp.id(w || '_mBUY'), 'sell_order_id', pg_temp.id(w || '_mSELL'),
+						   'quantity', '0.6', 'price', 100, 'buy_fee', 0.001, 'sell_fee', 0.1, 'maker', 'BUY'),
+		jsonb_build_object('buy_order_id', pg_temp.id(w || '_mBUY'), 'sell_order_id', pg_temp.id(w || '_mSELL'),
+						   'quantity', 0.4, 'price', '100', 'trade_ref', 'm1', 'maker', 'SELL'))
+$$;
+SELECT pg_temp.skip();
+CREATE TEMP TABLE s_matches AS
+	SELECT row_number() OVER (ORDER BY e.n, r.side) AS n, r AS t
+	  FROM jsonb_array_elements(pg_temp.matches('s')) WITH ORDINALITY e (i, n),
+		   LATERAL exchange.apply_match((e.i->>'buy_order_id')::uuid, (e.i->>'sell_order_id')::uuid,
+				(e.i->>'quantity')::numeric, (e.i->>'price')::numeric, (e.i->>'buy_fee')::numeric,
+				(e.i->>'sell_fee')::numeric, e.i->>'trade_ref', e.i->>'maker') r;
+SELECT pg_temp.skip();
+CREATE TEMP TABLE b_matches AS
+	SELECT r.ordinality AS n, jsonb_populate_record(NULL::exchange.trades, to_jsonb(r) - 'ordinality') AS t
+	  FROM exchange.apply_matches(pg_temp.matches('b')) WITH ORDINALITY r;
+SELECT count(*) AS outbox_rows FROM pg_temp.new_outbox();
+SELECT b.n, pg_temp.tshape(b.t) AS batch_row, pg_temp.tshape(s.t) = pg_temp.tshape(b.t) AS same
+  FROM b_matches b JOIN s_matches s USING (n) ORDER BY b.n;
+SELECT (SELECT array_agg((t).trade_id ORDER BY n) FROM b_matches WHERE n IN (1, 2))
+	 = (SELECT array_agg((t).trade_id ORDER BY n) FROM b_matches WHERE n IN (5, 6)) AS retry_same_trades;
+SELECT * FROM pg_temp.o('s_mBUY') UNION ALL SELECT * FROM pg_temp.o('b_mBUY')
+UNION ALL SELECT * FROM pg_temp.o('s_mSELL') UNION ALL SELECT * FROM pg_temp.o('b_mSELL');
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_matches(%L)$$, jsonb_build_array(
+	jsonb_build_object('buy_order_id', pg_temp.id('b_t1'), 'sell_order_id', pg_temp.id('b_t1'),
+					   'quantity', 0.1, 'price', 100))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_matches(%L)$$, jsonb_build_array(
+	jsonb_build_object('buy_order_id', pg_temp.id('b_t1'), 'sell_order_id', pg_temp.id('b2'),
+					   'quantity', 0.1, 'price', 100))));
+SELECT count(*) FROM exchange.apply_matches('[]');
+
+SELECT * FROM exchange.check_invariants();
