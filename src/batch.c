@@ -442,7 +442,8 @@ place_lock_balances(PlaceBatch *b)
 		if (base == NULL)
 			continue;			/* the item raises LX003 when it runs */
 		accounts = lappend(accounts, a->account_id);
-		assets = lappend(assets, strcmp(a->side, "BUY") == 0 ? quote : base);
+		assets = lappend(assets, exa_order_side_from_text(a->side) == EXA_SIDE_BUY ?
+						 quote : base);
 	}
 	lock_balances(accounts, assets);
 }
