@@ -3,15 +3,15 @@
 -- stop-limit FOK is judged when its turn to match comes).
 --
 -- Numbers, by hand (tick 0.01, lot 0.01, fees 0, default EXPIRE_MAKER):
--- Case 1, market TFA-USDT, a maker partly filled earlier in the same call:
+-- Case 1, market MFA-USDT, a maker partly filled earlier in the same call:
 --   f1 BUY LIMIT 1 @ 10 rests (lock 10 USDT)
 --   f2 SELL STOP 0.7, limit 9, FOK, stop 10: PENDING (last_price NULL)
 --   f3 SELL LIMIT 0.6 @ 10: 0.6 @ 10 against f1 (seq 1), last_price 10 triggers f2;
 --      f2 needs 0.7 at >= 9, f1 has 1 - 0.6 = 0.4 left: f2 EXPIRED (FOK), filled 0;
 --      one trade only, f1 PARTIAL 0.6 of 1.  (f3 loaded the bids down to its limit 10; f2's
 --      judgement loads the next range, 9 to 10, and must count f1's 0.4 once, not again.)
---   fa_s: TFA 10 - 0.6 = 9.4, USDT 0 + 6 = 6; fa_b: TFA 0.6, USDT 100 - 6 = 94 (4 locked by f1);
---   fa_t: TFA 10, untouched (its lock of 0.7 released)
+--   fa_s: MFA 10 - 0.6 = 9.4, USDT 0 + 6 = 6; fa_b: MFA 0.6, USDT 100 - 6 = 94 (4 locked by f1);
+--   fa_t: MFA 10, untouched (its lock of 0.7 released)
 -- Case 2, market TFB-USDT, a FOK that needs more than one chunk of the book:
 --   fb_b: 70 bids of 1 at 10.01, 10.02, ..., 10.70 (70 levels, locks 10.01 + ... + 10.70
 --      = 70 x 10.355 = 724.85 USDT)
@@ -35,24 +35,24 @@
 \set ECHO all
 
 -- Case 1: a triggered FOK stop sees the maker as the earlier execution left it.
-SELECT symbol, matching FROM exchange.create_market('TFA-USDT', 'TFA', 'USDT', 0.01, 0.01,
+SELECT symbol, matching FROM exchange.create_market('MFA-USDT', 'MFA', 'USDT', 0.01, 0.01,
                                                     matching => 'INTERNAL');
 SELECT pg_temp.trader('fa_s'), pg_temp.trader('fa_b'), pg_temp.trader('fa_t');
 SELECT count(*) FROM (
-  SELECT exchange.deposit(pg_temp.id('fa_s'), 'TFA', 10)
+  SELECT exchange.deposit(pg_temp.id('fa_s'), 'MFA', 10)
   UNION ALL SELECT exchange.deposit(pg_temp.id('fa_b'), 'USDT', 100)
-  UNION ALL SELECT exchange.deposit(pg_temp.id('fa_t'), 'TFA', 10)) d;
-SELECT pg_temp.label(order_id, 'f1') FROM exchange.place_order(pg_temp.id('fa_b'), 'TFA-USDT', 'BUY', 'LIMIT', 1, 10);
+  UNION ALL SELECT exchange.deposit(pg_temp.id('fa_t'), 'MFA', 10)) d;
+SELECT pg_temp.label(order_id, 'f1') FROM exchange.place_order(pg_temp.id('fa_b'), 'MFA-USDT', 'BUY', 'LIMIT', 1, 10);
 SELECT pg_temp.label(order_id, 'f2'), status
-  FROM exchange.place_order(pg_temp.id('fa_t'), 'TFA-USDT', 'SELL', 'STOP', 0.7, 9, 'FOK', stop_price => 10);
+  FROM exchange.place_order(pg_temp.id('fa_t'), 'MFA-USDT', 'SELL', 'STOP', 0.7, 9, 'FOK', stop_price => 10);
 SELECT pg_temp.skip();
 SELECT pg_temp.label(order_id, 'f3'), status, filled_quantity
-  FROM exchange.place_order(pg_temp.id('fa_s'), 'TFA-USDT', 'SELL', 'LIMIT', 0.6, 10);
+  FROM exchange.place_order(pg_temp.id('fa_s'), 'MFA-USDT', 'SELL', 'LIMIT', 0.6, 10);
 SELECT * FROM pg_temp.new_events();
 SELECT * FROM pg_temp.o('f1');
 SELECT * FROM pg_temp.o('f2');
 SELECT t.seq, pg_temp.l(t.order_id) AS "order", t.side, t.quantity, t.price, t.liquidity
-  FROM exchange.trades t WHERE t.symbol = 'TFA-USDT' ORDER BY t.seq, t.side;
+  FROM exchange.trades t WHERE t.symbol = 'MFA-USDT' ORDER BY t.seq, t.side;
 SELECT * FROM pg_temp.balances();
 
 -- Case 2: a FOK judged over more than one chunk of the book.
@@ -113,6 +113,6 @@ SELECT count(*) AS resting FROM exchange.order_book WHERE symbol = 'TFC-USDT';
 SELECT * FROM pg_temp.o('own');
 SELECT * FROM pg_temp.balances() WHERE account LIKE 'fc%';
 SELECT symbol, last_price, trade_seq FROM exchange.markets
- WHERE symbol IN ('TFA-USDT', 'TFB-USDT', 'TFC-USDT') ORDER BY symbol;
+ WHERE symbol IN ('MFA-USDT', 'TFB-USDT', 'TFC-USDT') ORDER BY symbol;
 
 SELECT * FROM exchange.check_invariants();
