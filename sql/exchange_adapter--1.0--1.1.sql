@@ -939,3 +939,43 @@ BEGIN
 	END IF;
 END
 $exa$;
+
+-- == create guard ==
+-- README "Security model", the install race: a non-superuser's CREATE that
+-- passed its privilege check on schema exchange before the install revoked
+-- CREATE and committed, but reached pg_proc only after, is refused at the end
+-- of its command (src/ddl_guard.c).  ALWAYS, like the DROP guard.
+CREATE FUNCTION exchange.exa_create_guard() RETURNS event_trigger
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'exa_create_guard';
+REVOKE ALL ON FUNCTION exchange.exa_create_guard() FROM PUBLIC;
+
+CREATE EVENT TRIGGER exchange_adapter_create_guard
+	ON ddl_command_end
+	WHEN TAG IN ('CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE AGGREGATE', 'CREATE OPERATOR')
+	EXECUTE FUNCTION exchange.exa_create_guard();
+ALTER EVENT TRIGGER exchange_adapter_create_guard ENABLE ALWAYS;
+
+COMMENT ON FUNCTION exchange.exa_create_guard() IS
+	'Event trigger (ddl_command_end): refuses with 42501 a function, procedure, aggregate or operator a non-superuser created in schema exchange.';
+COMMENT ON EVENT TRIGGER exchange_adapter_create_guard IS
+	'Only superusers create objects in schema exchange (exchange.exa_create_guard).';
+
+-- Default privileges on the schema may have granted something on the guard:
+-- back to owner-only, as the install script leaves every function.
+DO $exa$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT a.grantee
+		  FROM pg_catalog.pg_proc p, LATERAL pg_catalog.aclexplode(p.proacl) a
+		 WHERE p.oid OPERATOR(pg_catalog.=) 'exchange.exa_create_guard()'::pg_catalog.regprocedure
+		   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+		   AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION exchange.exa_create_guard() FROM %s',
+								  r.grantee::pg_catalog.regrole::pg_catalog.text);
+	END LOOP;
+END
+$exa$;

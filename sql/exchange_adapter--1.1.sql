@@ -1539,6 +1539,27 @@ COMMENT ON FUNCTION exchange.apply_trades(jsonb) IS
 COMMENT ON FUNCTION exchange.apply_matches(jsonb) IS
 	'Applies a JSON array of matches (objects keyed by apply_match''s argument names) in array order, each as apply_match would, trade_ref retries included; returns per item its BUY then its SELL trade, in input order. A malformed or refused item raises for the whole call with its index in the detail. At most exchange_adapter.max_batch items (54000).';
 
+-- == create guard ==
+-- README "Security model", the install race: a non-superuser's CREATE that
+-- passed its privilege check on schema exchange before the install revoked
+-- CREATE and committed, but reached pg_proc only after, is refused at the end
+-- of its command (src/ddl_guard.c).  ALWAYS, like the DROP guard.
+CREATE FUNCTION exchange.exa_create_guard() RETURNS event_trigger
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'exa_create_guard';
+REVOKE ALL ON FUNCTION exchange.exa_create_guard() FROM PUBLIC;
+
+CREATE EVENT TRIGGER exchange_adapter_create_guard
+	ON ddl_command_end
+	WHEN TAG IN ('CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE AGGREGATE', 'CREATE OPERATOR')
+	EXECUTE FUNCTION exchange.exa_create_guard();
+ALTER EVENT TRIGGER exchange_adapter_create_guard ENABLE ALWAYS;
+
+COMMENT ON FUNCTION exchange.exa_create_guard() IS
+	'Event trigger (ddl_command_end): refuses with 42501 a function, procedure, aggregate or operator a non-superuser created in schema exchange.';
+COMMENT ON EVENT TRIGGER exchange_adapter_create_guard IS
+	'Only superusers create objects in schema exchange (exchange.exa_create_guard).';
+
 -- ---------------------------------------------------------------------------
 -- Privileges, last: reset every member's ACL to owner-only (default
 -- privileges on the schema may have granted something at creation), then

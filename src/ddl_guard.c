@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ddl_guard.c
- *	  The DROP EXTENSION guard: an event trigger at ddl_command_start.
+ *	  The DROP EXTENSION guard (an event trigger at ddl_command_start) and
+ *	  the creation guard of schema exchange (one at ddl_command_end).
  *
  * This file owns the rule (README "Security model") that DROP EXTENSION
  * exchange_adapter is refused while the ledger holds rows unless
@@ -20,11 +21,21 @@
  * OWNED, rare, costs one catalog query).  It must not
  * change anything when it refuses, and must not touch the ledger's rows.
  *
+ * The creation guard closes what the install's locks leave open (README
+ * "Security model", the install race): a non-superuser's CREATE FUNCTION
+ * that passed its schema privilege check before the install revoked CREATE
+ * and committed, but reached pg_proc only after, would still land in schema
+ * exchange.  At the end of every CREATE FUNCTION, PROCEDURE, AGGREGATE or
+ * OPERATOR of a non-superuser it refuses, with PostgreSQL's own 42501, what
+ * the command put in schema exchange; the command's transaction then undoes
+ * it.  The extension's own scripts (creating_extension) and superusers pass.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -35,6 +46,7 @@
 #include "exchange_adapter.h"
 
 PG_FUNCTION_INFO_V1(exa_drop_guard);
+PG_FUNCTION_INFO_V1(exa_create_guard);
 
 /* Does a DROP statement's object list name "name"? */
 static bool
@@ -316,6 +328,43 @@ exa_drop_guard(PG_FUNCTION_ARGS)
 	if (drops_extension)
 		revoke_schema_grants();
 
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * exa_create_guard() RETURNS event_trigger
+ *
+ * ON ddl_command_end WHEN TAG IN ('CREATE FUNCTION', 'CREATE PROCEDURE',
+ * 'CREATE AGGREGATE', 'CREATE OPERATOR').
+ */
+Datum
+exa_create_guard(PG_FUNCTION_ARGS)
+{
+	char	   *created = NULL;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("exa_create_guard: not fired by event trigger manager")));
+	if (creating_extension || superuser())
+		PG_RETURN_VOID();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT pg_catalog.string_agg(object_identity, ', ')"
+					"  FROM pg_catalog.pg_event_trigger_ddl_commands()"
+					" WHERE schema_name OPERATOR(pg_catalog.=) '" EXA_SCHEMA_NAME "'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed");
+	if (SPI_processed == 1)
+		created = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (created != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for schema %s", EXA_SCHEMA_NAME),
+				 errdetail("Only superusers create objects in schema %s, the ledger of extension %s; refused: %s.",
+						   EXA_SCHEMA_NAME, EXA_EXTENSION_NAME, created)));
 	SPI_finish();
 	PG_RETURN_VOID();
 }
