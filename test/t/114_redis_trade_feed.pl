@@ -10,7 +10,11 @@
 # transaction's invalidation message; an outbox backlog older than outbox_flush_after,
 # replaced by the whole-space invalidation, still publishes its trade messages; a NOPERM refusal
 # of the trade channel is reported once and holds back nothing else; flush_outbox
-# publishes them as the worker does. The 1.1 library on a 1.0 catalog (README "Upgrading")
+# publishes them as the worker does. On INTERNAL markets (README "Matching engine": place_order
+# matches): sweeps, a stop cascade, a self-trade, two sessions committing out of xid order, a
+# rollback and a rolled-back savepoint; one message per match, seq 1..trade_seq per market with
+# no gap, payloads equal to the TAKER legs, each after its transaction's invalidation message,
+# nothing and no seq for what rolled back. The 1.1 library on a 1.0 catalog (README "Upgrading")
 # delivers keys as 1.0 did and publishes nothing more, until ALTER EXTENSION UPDATE.
 use strict;
 use warnings;
