@@ -10,7 +10,11 @@
 # transaction's invalidation message; an outbox backlog older than outbox_flush_after,
 # replaced by the whole-space invalidation, still publishes its trade messages; a NOPERM refusal
 # of the trade channel is reported once and holds back nothing else; flush_outbox
-# publishes them as the worker does. The 1.1 library on a 1.0 catalog (README "Upgrading")
+# publishes them as the worker does. On INTERNAL markets (README "Matching engine": place_order
+# matches): sweeps, a stop cascade, a self-trade, two sessions committing out of xid order, a
+# rollback and a rolled-back savepoint; one message per match, seq 1..trade_seq per market with
+# no gap, payloads equal to the TAKER legs, each after its transaction's invalidation message,
+# nothing and no seq for what rolled back. The 1.1 library on a 1.0 catalog (README "Upgrading")
 # delivers keys as 1.0 did and publishes nothing more, until ALTER EXTENSION UPDATE.
 use strict;
 use warnings;
@@ -19,6 +23,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(time usleep);
+use IPC::Run;
 use ExchangeTest;
 use ExchangeRedis;
 
@@ -185,6 +190,170 @@ SELECT pg_current_xact_id(); COMMIT;}, 'marker');
 	my @since = @$all[ $before .. $#$all ];
 	is(scalar @{ trades_of(\@since) }, 0, 'ROLLBACK and an idempotent retry publish no trade message');
 	is(scalar(@since), 1, 'only the marker\'s invalidation was published');
+}
+
+# ---- INTERNAL markets: the engine's executions (README "Matching engine") ---------------------
+# Two INTERNAL markets sharing the accounts; with fees 0, by hand:
+#   XRP-USD asks (bob) 1@100, 1@101, 1@102. T1: alice BUY 2.5@102 sweeps 1@100 (seq 1), 1@101
+#   (2), 0.5@102 (3); in the same transaction LTC-USD asks bob 1@50, carol 1@51: alice BUY 1.5@51
+#   sweeps 1@50 (seq 1), 0.5@51 (2).
+#   T2 (self-trade, EXPIRE_MAKER): LTC asks carol 0.5@51, alice 1@52, bob 1@53: alice BUY 2@53
+#   takes 0.5@51 (3), expires her own ask (no execution), takes 1@53 (4), rests 0.5@53.
+#   T3 and T4 from two sessions open at once, T4 committed first: T3 (stop cascade) with XRP asks
+#   bob 0.5@102, 1@103, 1@104, 2@110 and carol's BUY STOPs s1 1 (stop 103, limit 104), s2 0.5
+#   (stop 104, limit 105): carol BUY 1@103 takes 0.5@102 (4), 0.5@103 (5); at 103 s1 triggers,
+#   takes 0.5@103 (6), 0.5@104 (7); at 104 s2 triggers, takes 0.5@104 (8). T4: dave SELL LTC
+#   0.5@53 takes alice's bid (5).
+#   A ROLLBACK'd alice BUY XRP 1@110 and a rolled-back savepoint (alice BUY XRP 0.5@110) execute
+#   nothing; after the savepoint alice BUY XRP 0.3@110 is seq 9.
+# So XRP-USD trade_seq 9 and LTC-USD 5, one message per match each, in seq order.
+{
+	my $c = q1(q{SELECT account_id FROM exchange.create_account('carol')});
+	my $d = q1(q{SELECT account_id FROM exchange.create_account('dave')});
+	q1(qq{SELECT exchange.set_kyc_status('$_', 'APPROVED')}) for ($c, $d);
+	q1(qq{SELECT exchange.create_market('$_', '} . (split /-/)[0] . q{', 'USD', matching => 'INTERNAL')})
+	  for ('XRP-USD', 'LTC-USD');
+	q1(qq{SELECT count(*) FROM (
+		SELECT exchange.deposit('$b', 'XRP', 100) UNION ALL SELECT exchange.deposit('$b', 'LTC', 100)
+		UNION ALL SELECT exchange.deposit('$c', 'USD', 1000000) UNION ALL SELECT exchange.deposit('$c', 'LTC', 100)
+		UNION ALL SELECT exchange.deposit('$d', 'LTC', 100)) x});
+	my $po = sub {
+		my ($acct, $sym, $side, $qty, $price, %o) = @_;
+		my $type = $o{stop} ? 'STOP' : 'LIMIT';
+		my $stop = $o{stop} ? ", stop_price => $o{stop}" : '';
+		return qq{SELECT order_id FROM exchange.place_order('$acct', '$sym', '$side', '$type', $qty, $price$stop);};
+	};
+	# The end of each transaction: its xid and the (symbol/seq) of the executions it made.
+	my $tail = q{SELECT pg_current_xact_id()::text || ' ' || coalesce(string_agg(symbol || '/' || seq, ','), '')
+	  FROM exchange.trades WHERE executed_at = pg_catalog.now() AND liquidity = 'TAKER' AND seq IS NOT NULL;};
+	my %xid_of;    # "symbol/seq" -> xid of the transaction that made it
+	my $note_tx = sub {
+		my ($line) = @_;
+		my ($xid, $list) = split / /, (split /\n/, $line)[-1];
+		$xid_of{$_} = $xid for split /,/, ($list // '');
+		return $xid;
+	};
+	my $before = scalar @{ received($sub) };
+
+	q1($po->($b, 'XRP-USD', 'SELL', 1, $_)) for (100, 101, 102);
+	q1($po->($b, 'LTC-USD', 'SELL', 1, 50));
+	q1($po->($c, 'LTC-USD', 'SELL', 1, 51));
+	$note_tx->(q1(join "\n", 'BEGIN;', $po->($a, 'XRP-USD', 'BUY', 2.5, 102),
+		$po->($a, 'LTC-USD', 'BUY', 1.5, 51), $tail, 'COMMIT;'));
+
+	my $own = q1($po->($a, 'LTC-USD', 'SELL', 1, 52));
+	q1($po->($b, 'LTC-USD', 'SELL', 1, 53));
+	$note_tx->(q1(join "\n", 'BEGIN;', $po->($a, 'LTC-USD', 'BUY', 2, 53), $tail, 'COMMIT;'));
+	is(q1(qq{SELECT status || ' ' || filled_quantity FROM exchange.orders WHERE order_id = '$own'}),
+		'EXPIRED 0.00000000', 'INTERNAL: the own maker expired (EXPIRE_MAKER)');
+
+	q1($po->($b, 'XRP-USD', 'SELL', 1, $_)) for (103, 104);
+	q1($po->($b, 'XRP-USD', 'SELL', 2, 110));
+	my $s1 = q1($po->($c, 'XRP-USD', 'BUY', 1,   104, stop => 103));
+	my $s2 = q1($po->($c, 'XRP-USD', 'BUY', 0.5, 105, stop => 104));
+
+	# T3 and T4 in two sessions open at once; T4 commits first.
+	my @sess;
+	for my $i (0, 1)
+	{
+		my %s = (in => '', out => '', err => '');
+		$s{h} = IPC::Run::start([ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('app') ],
+			'<', \$s{in}, '>', \$s{out}, '2>', \$s{err});
+		push @sess, \%s;
+	}
+	my $step = sub {
+		my ($s, $sql, $tag) = @_;
+		$s->{in} .= "$sql\nSELECT 'step:$tag';\n";
+		poll_until(sub { $s->{h}->pump_nb; $s->{out} =~ /^step:$tag$/m or $s->{err} ne '' },
+			"INTERNAL: session step $tag", 20);
+		is($s->{err}, '', "INTERNAL: session step $tag without error");
+	};
+	$step->($sess[0], join("\n", 'BEGIN;', $po->($c, 'XRP-USD', 'BUY', 1, 103), $tail), 't3');
+	$step->($sess[1], join("\n", 'BEGIN;', $po->($d, 'LTC-USD', 'SELL', 0.5, 53), $tail), 't4');
+	$step->($sess[1], 'COMMIT;', 't4c');
+	$step->($sess[0], 'COMMIT;', 't3c');
+	for my $s (@sess)
+	{
+		$s->{out} =~ /^(\d+ \S*)$/m or die "no xid line in $s->{out}";
+		$note_tx->($1);
+		$s->{in} .= "\\q\n";
+		$s->{h}->finish;
+	}
+	is(q1(qq{SELECT string_agg(status, ' ' ORDER BY stop_price) FROM exchange.orders WHERE order_id IN ('$s1', '$s2')}),
+		'FILLED FILLED', 'INTERNAL: the stop cascade filled both stops in one call');
+
+	q1(join "\n", 'BEGIN;', $po->($a, 'XRP-USD', 'BUY', 1, 110), 'ROLLBACK;');
+	$note_tx->(q1(join "\n", 'BEGIN;', 'SAVEPOINT s;', $po->($a, 'XRP-USD', 'BUY', 0.5, 110),
+		'ROLLBACK TO SAVEPOINT s;', $po->($a, 'XRP-USD', 'BUY', 0.3, 110), $tail, 'COMMIT;'));
+
+	poll_until(sub { ExchangeRedis::outbox_count($node) == 0 }, 'INTERNAL: outbox empty', 10);
+	# The subscriber's pipe is read a chunk at a time: read until the 14 expected trade
+	# messages are in (or 5 s), then a little longer for any extra one.
+	my $deadline = time() + 5;
+	while (time() < $deadline)
+	{
+		my $all = received($sub);
+		last if @{ trades_of([ @$all[ $before .. $#$all ] ]) } >= 14;
+		usleep(50_000);
+	}
+	usleep(300_000);
+	my $all = received($sub);
+	my @msgs = @$all[ $before .. $#$all ];
+
+	my %got;
+	for my $m (@{ trades_of(\@msgs) })
+	{
+		my $p = JSON::PP::decode_json($m->[1]);
+		is($m->[0], "exchange:trades:$p->{symbol}", "INTERNAL: $p->{symbol} seq $p->{seq} on its market's channel");
+		push @{ $got{ $p->{symbol} } }, $p;
+	}
+	is_deeply([ sort keys %got ], [ 'LTC-USD', 'XRP-USD' ], 'INTERNAL: trade messages on both markets only');
+	for my $sym ('XRP-USD', 'LTC-USD')
+	{
+		my $n = q1(qq{SELECT trade_seq FROM exchange.markets WHERE symbol = '$sym'});
+		is($n, { 'XRP-USD' => 9, 'LTC-USD' => 5 }->{$sym},
+			"INTERNAL $sym: trade_seq as computed by hand (no seq taken by a rolled-back match)");
+		is_deeply([ map { $_->{seq} } @{ $got{$sym} } ], [ 1 .. $n ],
+			"INTERNAL $sym: one message per execution, seq 1..trade_seq, increasing, no gap");
+		my @rows;
+		for (split /\n/, q1(qq{
+			SELECT seq, match_id, price, quantity, side,
+			       to_char(executed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+			  FROM exchange.trades WHERE symbol = '$sym' AND liquidity = 'TAKER' ORDER BY seq}))
+		{
+			my @f = split /\|/;
+			push @rows, { v => 1, symbol => $sym, seq => $f[0], match_id => $f[1], price => $f[2],
+				quantity => $f[3], taker_side => $f[4], executed_at => $f[5] };
+		}
+		is(scalar @rows, $n, "INTERNAL $sym: one TAKER leg per execution");
+		is(q1(qq{SELECT count(DISTINCT match_id) FROM exchange.trades WHERE symbol = '$sym'}), $n,
+			"INTERNAL $sym: one match_id per execution");
+		is_deeply($got{$sym}, \@rows, "INTERNAL $sym: every payload equals the TAKER leg in exchange.trades");
+	}
+	is_deeply([ map { $_->{price} . ' ' . $_->{quantity} } @{ $got{'XRP-USD'} } ],
+		[ '100.00000000 1.00000000', '101.00000000 1.00000000', '102.00000000 0.50000000',
+		  '102.00000000 0.50000000', '103.00000000 0.50000000', '103.00000000 0.50000000',
+		  '104.00000000 0.50000000', '104.00000000 0.50000000', '110.00000000 0.30000000' ],
+		'INTERNAL XRP-USD: the sweep, the cascade and the committed order after the savepoint, as by hand');
+
+	my %inv_at;
+	for my $i (0 .. $#msgs)
+	{
+		next unless $msgs[$i][0] eq 'exchange:invalidations';
+		my ($xid) = $msgs[$i][1] =~ /"xid":"(\d+)"/;
+		$inv_at{$xid} //= $i if defined $xid;
+	}
+	my @bad;
+	for my $i (0 .. $#msgs)
+	{
+		next unless $msgs[$i][0] =~ /^exchange:trades:/;
+		my $p = JSON::PP::decode_json($msgs[$i][1]);
+		my $xid = $xid_of{"$p->{symbol}/$p->{seq}"};
+		push @bad, "$p->{symbol}/$p->{seq}" unless defined $xid && defined $inv_at{$xid} && $inv_at{$xid} < $i;
+	}
+	is_deeply(\@bad, [], 'INTERNAL: each trade message after its transaction\'s invalidation message');
+	is(scalar keys %xid_of, 14, 'INTERNAL: every execution traced to its transaction');
+	is(q1(q{SELECT count(*) FROM exchange.check_invariants()}), '0', 'INTERNAL: check_invariants() is empty');
 }
 
 # ---- Redis down during the commits, then up -------------------------------------------------
