@@ -165,7 +165,10 @@ static ExaStmt stmt_lock_market = {
  * every order up to that price.  $2 is the loaded bound (-1 for asks, or
  * 1e16 for bids, when nothing is loaded), $3 the taker's limit (1e16 or 0
  * when none): plain ranges, so both are index conditions of
- * orders_book_idx.
+ * orders_book_idx.  They run as generic plans (exa_exec_generic): for every
+ * bound their custom plan looks the cheaper, so the plan cache would plan
+ * them anew on each call, which cost a resting place_order about as much as
+ * the rest of the call (bench/README.md, bench/matching_bench.sh).
  */
 #define BOOK_CHUNK 64
 #define BOOK_RESTING \
@@ -569,13 +572,13 @@ book_load(MatchPlan *plan, BookSide *bs, Numeric limit)
 	values[1] = NumericGetDatum(bs->bound ? bs->bound : none_loaded);
 	values[2] = NumericGetDatum(limit ? limit : no_limit);
 	values[3] = Int64GetDatum(BOOK_CHUNK - 1);
-	if (exa_exec(asks ? &stmt_ask_cut : &stmt_bid_cut, values, NULL, 1) == 1)
+	if (exa_exec_generic(asks ? &stmt_ask_cut : &stmt_bid_cut, values, NULL, 1) == 1)
 		upto = DatumGetNumericCopy(exa_col_notnull(0, 1));
 	else
 		upto = limit;			/* fewer than a chunk left: up to the limit */
 
 	values[2] = NumericGetDatum(upto ? upto : no_limit);
-	n = exa_exec(asks ? &stmt_asks : &stmt_bids, values, NULL, 0);
+	n = exa_exec_generic(asks ? &stmt_asks : &stmt_bids, values, NULL, 0);
 	for (uint64 i = 0; i < n; i++)
 	{
 		MOrder	   *o = morder_from_row(plan, i);

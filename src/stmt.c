@@ -28,7 +28,7 @@
 #include "stmt.h"
 
 static SPIPlanPtr
-exa_plan(ExaStmt *stmt)
+exa_plan_opts(ExaStmt *stmt, int cursor_options)
 {
 	if (stmt->plan == NULL)
 	{
@@ -37,7 +37,8 @@ exa_plan(ExaStmt *stmt)
 		if (stmt->nargs < 0 || stmt->nargs > EXA_STMT_MAXARGS)
 			elog(ERROR, "statement \"%s\" declares %d parameters, at most %d are allowed",
 				 stmt->sql, stmt->nargs, EXA_STMT_MAXARGS);
-		plan = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+		plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, stmt->argtypes,
+								  cursor_options);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare statement \"%s\": %s",
 				 stmt->sql, SPI_result_code_string(SPI_result));
@@ -46,6 +47,25 @@ exa_plan(ExaStmt *stmt)
 		stmt->plan = plan;
 	}
 	return stmt->plan;
+}
+
+static SPIPlanPtr
+exa_plan(ExaStmt *stmt)
+{
+	return exa_plan_opts(stmt, 0);
+}
+
+uint64
+exa_exec_generic(ExaStmt *stmt, Datum *values, const char *nulls, long count)
+{
+	int			rc;
+
+	rc = SPI_execute_plan(exa_plan_opts(stmt, CURSOR_OPT_GENERIC_PLAN),
+						  values, nulls, false, count);
+	if (rc < 0)
+		elog(ERROR, "statement failed (%s): %s",
+			 SPI_result_code_string(rc), stmt->sql);
+	return SPI_processed;
 }
 
 uint64

@@ -37,6 +37,16 @@ extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
 					   long count);
 
 /*
+ * exa_exec for a statement whose custom plans always look cheaper than its
+ * generic one (a range over an index with parameters as bounds), which the
+ * plan cache would otherwise plan anew on every call: it is prepared with
+ * CURSOR_OPT_GENERIC_PLAN on first use.  Run a statement through one of
+ * exa_exec and exa_exec_generic only.
+ */
+extern uint64 exa_exec_generic(ExaStmt *stmt, Datum *values, const char *nulls,
+							   long count);
+
+/*
  * Isolation (README "Concurrency"): the API is defined at READ COMMITTED,
  * where every statement reads with a fresh snapshot.  Under REPEATABLE READ
  * or SERIALIZABLE statements read with the transaction snapshot, which can
