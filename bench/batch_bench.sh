@@ -13,11 +13,19 @@
 # the median orders/s (tps x items per call) of each and the ratios against the single call,
 # with the targets: place_orders of 100 >= 5x single with synchronous_commit on, >= 3x off.
 # The INTERNAL market's orders rest: BUY at 50-90, SELL at 110-150, so the book never crosses
-# and every call costs what a resting placement costs.  check_invariants() must be empty at
-# the end.  apply_trades is not benchmarked yet.
+# and every call costs what a resting placement costs.
+# The trades workload (BEX-fills in the output) measures apply_trades against single
+# apply_trade calls on the EXTERNAL market BEX-USDT: each account has 1000 resting BUY orders
+# of 1000 at 100 (placed by the fixture), filled in lots of 0.001 at 100, so every fill is
+# valid for the whole run (an order takes a million lots); a single call fills a random one of
+# its account's orders, a batch of N fills orders 1..N once each.  Trades/s = calls/s x items;
+# same targets (apply_trades of 100 >= 5x single on, >= 3x off).  check_invariants() must be
+# empty at the end.
 #
 # Knobs (environment):
 #   BENCH_CLIENTS=2  BENCH_DURATION=5  BENCH_ROUNDS=3  BENCH_SIZES="1 10 100 1000"
+#   BENCH_WORKLOADS="orders trades"   (orders: place_order(s) on both markets; trades:
+#                                      apply_trade(s) on BEX-USDT)
 #   BENCH_PORTS="55480 ... 55489"  BENCH_KEEP=0  EA_PG_BINDIR=/usr/lib/postgresql/15/bin
 #   BENCH_RESULTS=FILE   also write the raw per-run figures there (TSV)
 
@@ -29,6 +37,7 @@ CLIENTS=${BENCH_CLIENTS:-2}
 DURATION=${BENCH_DURATION:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 SIZES=${BENCH_SIZES:-1 10 100 1000}
+WORKLOADS=${BENCH_WORKLOADS:-orders trades}
 PORTS=${BENCH_PORTS:-$(seq -s ' ' 55480 55489)}
 
 say() { printf '%s\n' "$*"; }
@@ -145,6 +154,26 @@ SELECT m, an, size, k,
 	   unnest('{1,10,100,1000}'::int[]) size, generate_series(1, 10) k;
 SQL
 
+# The trades fixture: per account, 1000 resting BUY orders of 1000 BEX at 100 on BEX-USDT
+# (100,000 USDT locked each), and per size one prebuilt apply_trades array filling orders
+# 1..size with a lot of 0.001 at 100 each.
+case " $WORKLOADS " in *" trades "*)
+run_psql >/dev/null <<'SQL'
+SET search_path = pg_catalog, pg_temp;
+CREATE TABLE bench.torders (an int, i int, order_id uuid NOT NULL, PRIMARY KEY (an, i));
+INSERT INTO bench.torders
+SELECT an, i, (SELECT order_id FROM exchange.place_order(bench.acct(an), 'BEX-USDT', 'BUY', 'LIMIT', 1000, 100))
+  FROM generate_series(1, 8) an, generate_series(1, 1000) i;
+CREATE TABLE bench.titems (an int, size int, items jsonb NOT NULL, PRIMARY KEY (an, size));
+INSERT INTO bench.titems
+SELECT an, size,
+	   (SELECT jsonb_agg(jsonb_build_object('order_id', t.order_id, 'quantity', 0.001, 'price', 100) ORDER BY t.i)
+		  FROM bench.torders t WHERE t.an = a.an AND t.i <= size)
+  FROM generate_series(1, 8) a(an), unnest('{1,10,100,1000}'::int[]) size;
+SQL
+;;
+esac
+
 mkdir -p "$WORK/pgbench"
 cat >"$WORK/pgbench/single.sql" <<'EOF'
 \set an :client_id % :naccts + 1
@@ -156,6 +185,15 @@ cat >"$WORK/pgbench/batch.sql" <<'EOF'
 \set an :client_id % :naccts + 1
 \set k random(1, 10)
 SELECT count(*) FROM exchange.place_orders((SELECT items FROM bench.items WHERE symbol = (ARRAY['BEX-USDT', 'BIN-USDT'])[:mkt] AND an = :an AND size = :size AND k = :k));
+EOF
+cat >"$WORK/pgbench/tsingle.sql" <<'EOF'
+\set an :client_id % :naccts + 1
+\set i random(1, 1000)
+SELECT trade_id FROM exchange.apply_trade((SELECT order_id FROM bench.torders WHERE an = :an AND i = :i), 0.001, 100);
+EOF
+cat >"$WORK/pgbench/tbatch.sql" <<'EOF'
+\set an :client_id % :naccts + 1
+SELECT count(*) FROM exchange.apply_trades((SELECT items FROM bench.titems WHERE an = :an AND size = :size));
 EOF
 [ "$(id -u)" -eq 0 ] && chown -R "$RUN_USER" "$WORK/pgbench"
 
@@ -171,6 +209,7 @@ run_one() {
 		items=${variant#b}
 		script=batch
 	fi
+	[ "$sym" = BEX-fills ] && script=t$script
 	[ "$round" = warmup ] && secs=2
 	run_psql -c CHECKPOINT
 	out=$(as_user env "${ENVS[@]}" PGOPTIONS="-c synchronous_commit=$sync" \
@@ -182,7 +221,7 @@ run_one() {
 		{ printf '%s\n' "$out" >&2; die "failed transactions: $sync $sym $variant"; }
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out")
 	[ -n "$tps" ] || { printf '%s\n' "$out" >&2; die "no tps in the pgbench output"; }
-	printf '   sync=%-3s %-8s %-6s %-7s %10.1f calls/s %12.1f orders/s\n' "$sync" "$sym" "$variant" "$round" \
+	printf '   sync=%-3s %-9s %-6s %-7s %10.1f calls/s %12.1f items/s\n' "$sync" "$sym" "$variant" "$round" \
 		"$tps" "$(awk -v t="$tps" -v n="$items" 'BEGIN { print t * n }')"
 	[ "$round" = warmup ] ||
 		printf '%s\t%s\t%s\t%s\t%s\n' "$sync" "$sym" "$variant" "$round" \
@@ -191,13 +230,17 @@ run_one() {
 
 VARIANTS="single"
 for s in $SIZES; do VARIANTS="$VARIANTS b$s"; done
-say "== pgbench: $CLIENTS clients, -M prepared, $ROUNDS rounds x ${DURATION}s, interleaved"
-for sym in BEX-USDT BIN-USDT; do
+SYMS=
+case " $WORKLOADS " in *" orders "*) SYMS="BEX-USDT BIN-USDT" ;; esac
+case " $WORKLOADS " in *" trades "*) SYMS="$SYMS BEX-fills" ;; esac
+[ -n "$SYMS" ] || die "BENCH_WORKLOADS names neither orders nor trades"
+say "== pgbench: $CLIENTS clients, -M prepared, $ROUNDS rounds x ${DURATION}s, interleaved; workloads: $WORKLOADS"
+for sym in $SYMS; do
 	for v in $VARIANTS; do run_one off "$sym" "$v" warmup; done
 done
 for ((r = 1; r <= ROUNDS; r++)); do
 	for sync in on off; do
-		for sym in BEX-USDT BIN-USDT; do
+		for sym in $SYMS; do
 			for v in $VARIANTS; do run_one "$sync" "$sym" "$v" "$r"; done
 		done
 	done
@@ -206,11 +249,11 @@ done
 say "== check_invariants() after every run"
 bad=$(run_psql -At -c 'SELECT count(*) FROM exchange.check_invariants()')
 [ "$bad" = 0 ] || { run_psql -c 'SELECT * FROM exchange.check_invariants() LIMIT 20'; die "check_invariants() found $bad violations"; }
-say "   empty ($(run_psql -At -c "SELECT format('%s orders, %s journal rows, %s outbox rows', (SELECT count(*) FROM exchange.orders), (SELECT count(*) FROM exchange.balance_journal), (SELECT count(*) FROM exchange.outbox))"))"
+say "   empty ($(run_psql -At -c "SELECT format('%s orders, %s trades, %s journal rows, %s outbox rows', (SELECT count(*) FROM exchange.orders), (SELECT count(*) FROM exchange.trades), (SELECT count(*) FROM exchange.balance_journal), (SELECT count(*) FROM exchange.outbox))"))"
 [ -n "${BENCH_RESULTS:-}" ] && cp "$RESULTS" "$BENCH_RESULTS"
 
 say ""
-say "== medians over the rounds, orders/s ($CLIENTS clients); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+say "== medians over the rounds, items/s: orders/s for BEX-USDT and BIN-USDT, trades/s for BEX-fills ($CLIENTS clients); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 VARIANTS="$VARIANTS" perl -e '
 	my %v;
 	while (<STDIN>) {
@@ -225,7 +268,7 @@ VARIANTS="$VARIANTS" perl -e '
 	printf " %10s", $_ for @vars;
 	printf "   %s\n", "ratios to single";
 	for my $sync (qw(on off)) {
-		for my $sym (qw(BEX-USDT BIN-USDT)) {
+		for my $sym (qw(BEX-USDT BIN-USDT BEX-fills)) {
 			next unless $v{$sync}{$sym};
 			my %m = map { $_ => median(@{ $v{$sync}{$sym}{$_} || [0] }) } @vars;
 			printf "%-9s %-9s", $sync, $sym;
