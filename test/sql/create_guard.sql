@@ -28,3 +28,5 @@ DROP FUNCTION exchange.cg_dba();
 SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'exchange_adapter_create_guard';
 REVOKE ALL ON SCHEMA exchange FROM exa_regress_cg_planter;
 DROP ROLE exa_regress_cg_planter;
+-- The ledger is untouched.
+SELECT * FROM exchange.check_invariants();
