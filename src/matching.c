@@ -316,13 +316,12 @@ exa_matching_lock_market(const char *symbol)
 }
 
 void
-exa_matching_check_unlocked(const char *symbol)
+exa_matching_refuse_unlocked(const char *symbol)
 {
-	if (exa_catalog_has_matching() && market_is_internal(symbol))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("market \"%s\" became matched internally during the call", symbol),
-				 errhint("Retry the transaction.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("market \"%s\" became matched internally during the call", symbol),
+			 errhint("Retry the transaction.")));
 }
 
 static void

@@ -50,11 +50,11 @@ typedef struct MatchPlan MatchPlan;
 extern MatchMarket *exa_matching_lock_market(const char *symbol);
 
 /*
- * After place_order read the market without a lock: 40001 when an
- * unlocked market turned INTERNAL meanwhile (its book must not take an
+ * place_order found, reading the market without a lock, that a market it
+ * did not lock turned INTERNAL meanwhile: 40001 (its book must not take an
  * unmatched order).
  */
-extern void exa_matching_check_unlocked(const char *symbol);
+extern void exa_matching_refuse_unlocked(const char *symbol) pg_attribute_noreturn();
 
 /*
  * Plan every execution, self-trade outcome and stop cascade of placing

@@ -301,6 +301,16 @@ static ExaStmt stmt_market = {
 	NULL
 };
 
+/* The same on a 1.1 catalog, with the market's matching mode. */
+static ExaStmt stmt_market_matching = {
+	"SELECT base_asset::pg_catalog.text, quote_asset::pg_catalog.text,"
+	"       tick_size, lot_size, min_quantity, min_notional, status::pg_catalog.text,"
+	"       matching::pg_catalog.text"
+	"  FROM exchange.markets WHERE symbol OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID},
+	NULL
+};
+
 static ExaStmt stmt_order_by_client_id = {
 	"SELECT * FROM exchange.orders"
 	" WHERE account_id OPERATOR(pg_catalog.=) $1"
@@ -440,6 +450,7 @@ typedef struct PlaceMarket
 	Numeric		min_qty;
 	Numeric		min_notional;
 	ExaMarketStatus status;
+	bool		internal;		/* matching INTERNAL (a 1.1 catalog only) */
 } PlaceMarket;
 
 /* place_order, step 3: the market, unlocked (a committed HALT applies). */
@@ -447,9 +458,10 @@ static void
 place_read_market(const char *symbol, PlaceMarket *m)
 {
 	Datum		mkey[1] = {CStringGetTextDatum(symbol)};
+	bool		matching = exa_catalog_has_matching();
 
-	if (exa_exec_recheck(&stmt_market, mkey, NULL, 1,
-						 "market \"%s\"", symbol) != 1)
+	if (exa_exec_recheck(matching ? &stmt_market_matching : &stmt_market,
+						 mkey, NULL, 1, "market \"%s\"", symbol) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("market \"%s\" does not exist", symbol)));
@@ -460,6 +472,8 @@ place_read_market(const char *symbol, PlaceMarket *m)
 	m->min_qty = DatumGetNumeric(exa_col_notnull(0, 5));
 	m->min_notional = DatumGetNumeric(exa_col_notnull(0, 6));
 	m->status = exa_market_status_from_text(exa_col_cstring(0, 7));
+	m->internal = matching &&
+		exa_matching_from_text(exa_col_cstring(0, 8)) == EXA_MATCHING_INTERNAL;
 }
 
 /*
@@ -646,8 +660,8 @@ exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
 	lock_amount = is_buy ? exa_ceil8(exa_mul(quantity, price)) : quantity;
 	order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
 
-	if (reject == NULL && internal == NULL)
-		exa_matching_check_unlocked(symbol);
+	if (reject == NULL && internal == NULL && m.internal)
+		exa_matching_refuse_unlocked(symbol);
 	if (reject == NULL && internal != NULL)
 	{
 		/* plan, then lock everything it touches, the taker's funds too */
