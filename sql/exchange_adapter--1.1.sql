@@ -971,8 +971,8 @@ COMMENT ON FUNCTION exchange.flush_outbox(integer) IS
 -- trade id each (the trade of apply_trade, the TAKER leg of a match), in
 -- execution order, and the deliverer renders the messages from
 -- exchange.trades after the row's deletions and invalidation message.  NULL:
--- the call executed nothing.  The 1.1 library detects a 1.0 catalog by this
--- column's absence and then writes and delivers outbox rows as 1.0 did.
+-- the call executed nothing.  On a 1.0 catalog (catalog_version.c) the 1.1
+-- library writes and delivers outbox rows as 1.0 did.
 ALTER TABLE exchange.outbox ADD COLUMN trade_ids uuid[];
 COMMENT ON COLUMN exchange.outbox.trade_ids IS
 	'Trade feed: one trade id per execution of the call (the trade of apply_trade, the TAKER leg of a match), in order; published on <key_prefix>trades:<symbol> after the row''s invalidation message. NULL when the call executed nothing.';

@@ -570,7 +570,7 @@ cancel_lock_all(CancelBatch *b)
 	for (int i = 0; i < b->n; i++)
 		ids = lappend(ids, b->ids[i]);
 	values[0] = exa_uuid_array(ids);
-	if (exa_catalog_has_matching())
+	if (exa_catalog_is_1_1())
 	{
 		foreach(lc, spi_column(exa_exec(&stmt_cancel_markets, values, NULL, 0), false))
 			exa_matching_lock_symbol((char *) lfirst(lc));

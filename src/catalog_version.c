@@ -94,7 +94,7 @@ exa_catalog_version(void)
 }
 
 bool
-exa_catalog_has_matching(void)
+exa_catalog_is_1_1(void)
 {
 	const char *v = exa_catalog_version();
 
@@ -104,7 +104,7 @@ exa_catalog_has_matching(void)
 void
 exa_require_catalog(const char *feature)
 {
-	if (!exa_catalog_has_matching())
+	if (!exa_catalog_is_1_1())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s needs version 1.1 of extension exchange_adapter", feature),

@@ -20,8 +20,11 @@
  */
 extern const char *exa_catalog_version(void);
 
-/* The catalog has the matching engine's columns and functions (1.1 on). */
-extern bool exa_catalog_has_matching(void);
+/*
+ * The catalog is 1.1 or later: it has the matching engine's columns and
+ * functions, the trade feed's outbox.trade_ids and trades.seq.
+ */
+extern bool exa_catalog_is_1_1(void);
 
 /*
  * Raise 55000 unless the catalog has the matching engine; feature names

@@ -42,7 +42,7 @@
  * columns a later catalog adds (trades.seq, maintained for INTERNAL
  * markets) are carried as soon as they exist, with no change to the code
  * that writes trades: seq is selected when the column exists (looked up
- * once per catalog generation, outbox.c), else it is null.  On a 1.0
+ * once per transaction, catalog_version.c), else it is null.  On a 1.0
  * catalog (no outbox.trade_ids) the claims read the 1.0 columns only and
  * delivery is exactly 1.0's.  The feed's PUBLISHes follow every
  * invalidation PUBLISH of the batch, in row (id) order and, within a row,
@@ -81,6 +81,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "catalog_version.h"
 #include "delivery.h"
 #include "exchange_adapter.h"
 #include "outbox.h"
@@ -401,7 +402,7 @@ render_trades(DeliveryBatch *batch, Datum trade_ids, int ntrades,
 	int			r;
 
 	values[0] = trade_ids;
-	n = exa_exec_indexed(exa_outbox_trades_have_seq() ? &stmt_trades_seq : &stmt_trades,
+	n = exa_exec_indexed(exa_catalog_is_1_1() ? &stmt_trades_seq : &stmt_trades,
 						 values, false);
 
 	old = MemoryContextSwitchTo(mcxt);
@@ -521,14 +522,14 @@ claim(ExaStmt *stmt, int limit, bool registry, MemoryContext mcxt)
 DeliveryBatch *
 exa_delivery_claim_worker(int limit, bool registry, MemoryContext mcxt)
 {
-	return claim(exa_outbox_has_trade_ids() ? &stmt_claim_worker_feed :
+	return claim(exa_catalog_is_1_1() ? &stmt_claim_worker_feed :
 				 &stmt_claim_worker, limit, registry, mcxt);
 }
 
 DeliveryBatch *
 exa_delivery_claim_locked(int limit, bool registry, MemoryContext mcxt)
 {
-	return claim(exa_outbox_has_trade_ids() ? &stmt_claim_locked_feed :
+	return claim(exa_catalog_is_1_1() ? &stmt_claim_locked_feed :
 				 &stmt_claim_locked, limit, registry, mcxt);
 }
 

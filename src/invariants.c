@@ -273,7 +273,7 @@ exa_check_invariants(PG_FUNCTION_ARGS)
 	{
 		if (pass == 0)
 			n = exa_exec(invariants_stmt(), NULL, NULL, 0);
-		else if (exa_catalog_has_matching())
+		else if (exa_catalog_is_1_1())
 			n = exa_exec(&stmt_invariants_matching, NULL, NULL, 0);
 		else
 			break;

@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 
 #include "args.h"
+#include "catalog_version.h"
 #include "exchange_adapter.h"
 #include "ledger.h"
 #include "outbox.h"
@@ -170,7 +171,7 @@ exa_call_execution(ExaCall *call, const pg_uuid_t *trade_id)
 void
 exa_call_end(ExaCall *call)
 {
-	if (call->nexecutions > 0 && exa_outbox_has_trade_ids())
+	if (call->nexecutions > 0 && exa_catalog_is_1_1())
 		exa_outbox_enqueue_cache_feed(call->keys, call->executions,
 								  call->nexecutions);
 	else if (call->keys != NIL)

@@ -297,7 +297,7 @@ exa_matching_lock_market(const char *symbol)
 	bool		isnull;
 	Datum		d;
 
-	if (!exa_catalog_has_matching() || !market_is_internal(symbol))
+	if (!exa_catalog_is_1_1() || !market_is_internal(symbol))
 		return NULL;
 	refuse_snapshot_isolation(symbol);
 	if (exa_exec(&stmt_lock_market, key, NULL, 1) != 1 ||
@@ -336,7 +336,7 @@ lock_symbol(const char *symbol)
 void
 exa_matching_lock_symbol(const char *symbol)
 {
-	if (exa_catalog_has_matching() && market_is_internal(symbol))
+	if (exa_catalog_is_1_1() && market_is_internal(symbol))
 		lock_symbol(symbol);
 }
 
@@ -354,7 +354,7 @@ exa_matching_lock_order_market(pg_uuid_t *order_id)
 {
 	Datum		key[1] = {UUIDPGetDatum(order_id)};
 
-	if (!exa_catalog_has_matching())
+	if (!exa_catalog_is_1_1())
 		return;
 	if (exa_exec(&stmt_order_market, key, NULL, 1) == 1)
 		lock_symbol(exa_col_cstring(0, 1));
@@ -381,7 +381,7 @@ exa_matching_lock_account_markets(pg_uuid_t *account_id, const char *symbol)
 	ListCell   *lc;
 	uint64		n;
 
-	if (!exa_catalog_has_matching())
+	if (!exa_catalog_is_1_1())
 		return NIL;
 	values[0] = UUIDPGetDatum(account_id);
 	values[1] = symbol ? CStringGetTextDatum(symbol) : (Datum) 0;
@@ -421,7 +421,7 @@ exa_matching_skip_unlocked(List *ids, List *locked)
 	ListCell   *lc;
 	uint64		n;
 
-	if (ids == NIL || !exa_catalog_has_matching())
+	if (ids == NIL || !exa_catalog_is_1_1())
 		return ids;
 	values[0] = uuid_list_array(ids);
 	values[1] = exa_text_array(locked);
@@ -446,7 +446,7 @@ exa_matching_refuse_internal_order(pg_uuid_t *order_id, const char *what)
 {
 	Datum		key[1] = {UUIDPGetDatum(order_id)};
 
-	if (exa_catalog_has_matching() &&
+	if (exa_catalog_is_1_1() &&
 		exa_exec(&stmt_order_market, key, NULL, 1) == 1)
 		exa_matching_refuse_internal(exa_col_cstring(0, 1), what);
 }
@@ -454,7 +454,7 @@ exa_matching_refuse_internal_order(pg_uuid_t *order_id, const char *what)
 void
 exa_matching_refuse_internal(const char *symbol, const char *what)
 {
-	if (exa_catalog_has_matching() && market_is_internal(symbol))
+	if (exa_catalog_is_1_1() && market_is_internal(symbol))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_MATCHED_INTERNALLY),
 				 errmsg("market \"%s\" is matched internally", symbol),

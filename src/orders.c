@@ -458,7 +458,7 @@ static void
 place_read_market(const char *symbol, PlaceMarket *m)
 {
 	Datum		mkey[1] = {CStringGetTextDatum(symbol)};
-	bool		matching = exa_catalog_has_matching();
+	bool		matching = exa_catalog_is_1_1();
 
 	if (exa_exec_recheck(matching ? &stmt_market_matching : &stmt_market,
 						 mkey, NULL, 1, "market \"%s\"", symbol) != 1)
@@ -540,7 +540,7 @@ place_insert(ExaPlaceArgs *a, pg_uuid_t *order_id, ExaOrderStatus status,
 	nulls[14] = reject ? ' ' : 'n';
 	values[15] = Int64GetDatum(book_seq);
 	nulls[15] = book_seq > 0 ? ' ' : 'n';
-	if (exa_catalog_has_matching())
+	if (exa_catalog_is_1_1())
 		exa_exec(&stmt_insert_order_seq, values, nulls, 1);
 	else
 		exa_exec(&stmt_insert_order, values, nulls, 1);
@@ -1208,7 +1208,7 @@ exa_trigger_stop_orders(PG_FUNCTION_ARGS)
 		if (o.status != EXA_ORDER_PENDING)
 			continue;			/* cancelled or expired meanwhile */
 		key[0] = UUIDPGetDatum(&o.order_id);
-		exa_exec(exa_catalog_has_matching() ? &stmt_open_stop_seq : &stmt_open_stop,
+		exa_exec(exa_catalog_is_1_1() ? &stmt_open_stop_seq : &stmt_open_stop,
 				 key, NULL, 1);
 		(void) order_result(rsinfo);
 		exa_order_event(&call, &o.order_id, exa_order_status_name(EXA_ORDER_PENDING),

@@ -31,7 +31,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/xid8.h"
 
 #include "exchange_adapter.h"
@@ -137,70 +136,4 @@ exa_outbox_enqueue_registry(const char *service_id)
 	values[1] = CStringGetTextDatum(service_id);
 	exa_exec(&stmt_enqueue_registry, values, NULL, 0);
 	outbox_note_enqueue();
-}
-
-/* ------------------------------------------------------------------------
- * Which catalog: the feed's columns, once per catalog generation
- * ------------------------------------------------------------------------
- */
-
-typedef struct CatalogColumn
-{
-	const char *relname;
-	const char *attname;
-	Oid			relid;			/* valid while known is */
-	bool		known;
-	bool		exists;
-} CatalogColumn;
-
-static CatalogColumn col_outbox_trade_ids = {"outbox", "trade_ids", InvalidOid, false, false};
-static CatalogColumn col_trades_seq = {"trades", "seq", InvalidOid, false, false};
-static bool column_callback_registered = false;
-
-static void
-column_forget(CatalogColumn *c, Oid relid)
-{
-	if (c->known && (relid == InvalidOid || relid == c->relid))
-		c->known = false;
-}
-
-/* Must not raise: a relcache invalidation of one of the tables. */
-static void
-column_relcache_callback(Datum arg, Oid relid)
-{
-	column_forget(&col_outbox_trade_ids, relid);
-	column_forget(&col_trades_seq, relid);
-}
-
-static bool
-column_exists(CatalogColumn *c)
-{
-	Oid			relid;
-
-	if (c->known)
-		return c->exists;
-	if (!column_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(column_relcache_callback, (Datum) 0);
-		column_callback_registered = true;
-	}
-	relid = exa_relation_oid(c->relname);
-	if (!OidIsValid(relid))
-		return false;			/* no table: nothing to remember */
-	c->exists = get_attnum(relid, c->attname) != InvalidAttrNumber;
-	c->relid = relid;
-	c->known = true;
-	return c->exists;
-}
-
-bool
-exa_outbox_has_trade_ids(void)
-{
-	return column_exists(&col_outbox_trade_ids);
-}
-
-bool
-exa_outbox_trades_have_seq(void)
-{
-	return column_exists(&col_trades_seq);
 }

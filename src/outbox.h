@@ -22,21 +22,12 @@ extern void exa_outbox_enqueue_cache(List *keys);
 /*
  * The same, also naming the executions of the call (README "Trade feed"):
  * one trade id per execution, in execution order, stored in the row's
- * trade_ids.  Only when exa_outbox_has_trade_ids() (a 1.1 catalog).
+ * trade_ids.  Only when exa_catalog_is_1_1() (a 1.1 catalog).
  */
 extern void exa_outbox_enqueue_cache_feed(List *keys, const pg_uuid_t *trade_ids,
 									  int ntrades);
 
 /* Insert one registry outbox row naming a service id. */
 extern void exa_outbox_enqueue_registry(const char *service_id);
-
-/*
- * The catalog this library serves (README "Upgrading"): does the outbox have
- * the trade feed's column trade_ids (1.1), and does exchange.trades have
- * seq?  Looked up once per catalog generation (a relcache invalidation of
- * the table forgets the answer); the caller is in a transaction.
- */
-extern bool exa_outbox_has_trade_ids(void);
-extern bool exa_outbox_trades_have_seq(void);
 
 #endif							/* EXA_OUTBOX_H */

@@ -76,6 +76,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "catalog_version.h"
 #include "delivery.h"
 #include "exchange_adapter.h"
 #include "outbox.h"
@@ -393,7 +394,7 @@ worker_check_backlog(WorkerState *ws)
 
 	begin_txn("dropping the replaced outbox rows");
 	values[0] = CStringGetTextDatum(snapshot);
-	dropped = exa_exec(exa_outbox_has_trade_ids() ? &stmt_drop_cache_rows_feed :
+	dropped = exa_exec(exa_catalog_is_1_1() ? &stmt_drop_cache_rows_feed :
 					   &stmt_drop_cache_rows, values, NULL, 0);
 	end_txn(ws->batch_cxt);
 
