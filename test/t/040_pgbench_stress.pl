@@ -7,8 +7,8 @@
 # random live order, apply_match of a random live BUY and a crossing SELL, deposit, withdraw,
 # lock_balance, unlock_balance, capture_hold, trigger_stop_orders, expire_order, cancel_orders,
 # expire_orders, set_account_status ACTIVE <-> SUSPENDED, and the batches place_orders (items on
-# several accounts, in varying orders), cancel_order_ids and apply_trades, on 6 accounts and 2
-# markets.
+# several accounts, in varying orders), cancel_order_ids, apply_trades and apply_matches (random
+# crossing pairs of one market, in random order), on 6 accounts and 2 markets.
 #
 # pgbench aborts a client on any error, so each call goes through a small PL/pgSQL wrapper created
 # here (schema stress, not part of the extension) that catches the documented refusals (SQLSTATE
@@ -62,6 +62,7 @@ CREATE SCHEMA stress;
 CREATE TABLE stress.acct (n int PRIMARY KEY, account_id uuid NOT NULL);
 CREATE TABLE stress.mkt (n int PRIMARY KEY, symbol text NOT NULL, base text NOT NULL, quote text NOT NULL);
 CREATE UNLOGGED TABLE stress.refusals (op text NOT NULL, sqlstate text NOT NULL, message text);
+CREATE UNLOGGED TABLE stress.batches (op text NOT NULL, items int NOT NULL);
 
 SELECT exchange.create_market('BTC-USDT', 'BTC', 'USDT', 0.01, 0.001, 0.001, 1, 0.001, 0.002);
 SELECT exchange.create_market('ETH-USDT', 'ETH', 'USDT', 0.01, 0.001, 0.001, 1, 0.0005, 0.001);
@@ -335,6 +336,39 @@ EXCEPTION WHEN OTHERS THEN
 	PERFORM stress.note('apply_trades', SQLSTATE, SQLERRM);
 END $$;
 
+-- apply_matches of up to k pairs of market m, in random order: each of up to k random live
+-- BUYs with a random live SELL that crosses it, lots x 0.001 (at most both remainders) at a
+-- price between the two limits; maker 0 NULL, 1 BUY, 2 SELL; trade_ref 'bm<ref>' when ref > 0.
+-- A SELL may be drawn for two BUYs (an overfill, LX007, refuses the whole batch).
+CREATE FUNCTION stress.match_batch(m int, k int, lots int, at int, maker int, ref int)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	sym text := (SELECT symbol FROM stress.mkt WHERE n = m);
+	items jsonb;
+BEGIN
+	SELECT jsonb_agg(jsonb_build_object('buy_order_id', b.order_id, 'sell_order_id', s.order_id,
+			'quantity', LEAST(b.remaining, s.remaining, lots * 0.001),
+			'price', CASE WHEN s.price IS NULL THEN b.price
+						  ELSE round(s.price + (b.price - s.price) * at / 100.0, 2) END,
+			'trade_ref', CASE WHEN ref > 0 THEN 'bm' || ref END,
+			'maker', (ARRAY[NULL, 'BUY', 'SELL'])[maker + 1]) ORDER BY random())
+	  INTO items
+	  FROM (SELECT order_id, price, quantity - filled_quantity AS remaining FROM exchange.orders
+			 WHERE symbol = sym AND side = 'BUY' AND status IN ('OPEN', 'PARTIAL')
+			 ORDER BY random() LIMIT k) b
+	 CROSS JOIN LATERAL (
+			SELECT order_id, price, quantity - filled_quantity AS remaining FROM exchange.orders
+			 WHERE symbol = sym AND side = 'SELL' AND status IN ('OPEN', 'PARTIAL')
+			   AND (price IS NULL OR price <= b.price)
+			 ORDER BY random() LIMIT 1) s;
+	IF items IS NULL THEN RETURN; END IF;
+	PERFORM exchange.apply_matches(items);
+	INSERT INTO stress.batches VALUES ('apply_matches', jsonb_array_length(items));
+EXCEPTION WHEN OTHERS THEN
+	IF NOT stress.passes(SQLSTATE) THEN RAISE; END IF;
+	PERFORM stress.note('apply_matches', SQLSTATE, SQLERRM);
+END $$;
+
 -- cancel_order_ids of up to k random live orders, in random order.
 CREATE FUNCTION stress.cancel_batch(k int) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -379,7 +413,7 @@ EOF
 \set refr random(-3000, 1000)
 SELECT stress.trade(:lots, :full_fill, :better, :bad, :liq, greatest(:refr, 0));
 EOF
-	match => [ 14, <<'EOF' ],
+	match => [ 12, <<'EOF' ],
 \set m random(1, 2)
 \set lots random(1, 1500)
 \set at random(0, 100)
@@ -453,6 +487,15 @@ EOF
 \set lots random(1, 1500)
 \set bnb random(0, 3)
 SELECT stress.trade_batch(:k, :lots, :bnb);
+EOF
+	apply_matches => [ 2, <<'EOF' ],
+\set m random(1, 2)
+\set k random(1, 6)
+\set lots random(1, 1500)
+\set at random(0, 100)
+\set maker random(0, 2)
+\set refr random(-3000, 500)
+SELECT stress.match_batch(:m, :k, :lots, :at, :maker, greatest(:refr, 0));
 EOF
 );
 
@@ -535,10 +578,16 @@ UNION ALL SELECT 'matches', count(DISTINCT match_id) FROM exchange.trades
 UNION ALL SELECT 'captures', count(*) FROM exchange.balance_journal WHERE kind = 'CAPTURE'
 UNION ALL SELECT 'suspended_rejects', count(*) FROM exchange.orders WHERE reject_reason = 'ACCOUNT_NOT_ACTIVE'
 UNION ALL SELECT 'funds_rejects', count(*) FROM exchange.orders WHERE reject_reason = 'INSUFFICIENT_FUNDS'
+UNION ALL SELECT 'match_batches', count(*) FROM stress.batches WHERE op = 'apply_matches' AND items > 1
 EOF
+diag("apply_matches batches applied: "
+	  . $node->safe_psql('stress',
+		q{SELECT format('%s (%s with several items, %s items in all)', count(*), count(*) FILTER (WHERE items > 1),
+		                coalesce(sum(items), 0)) FROM stress.batches WHERE op = 'apply_matches'}));
 ok($seen{statuses} == 7 && $seen{triggered} > 0 && $seen{partial_fills} > 0 && $seen{matches} > 0
-	  && $seen{captures} > 0 && $seen{suspended_rejects} > 0 && $seen{funds_rejects} > 0,
-	'the run reached every order status, stop triggers, partial fills, matches, captures, suspended accounts and shortages')
+	  && $seen{captures} > 0 && $seen{suspended_rejects} > 0 && $seen{funds_rejects} > 0
+	  && $seen{match_batches} > 0,
+	'the run reached every order status, stop triggers, partial fills, matches, apply_matches batches of several items, captures, suspended accounts and shortages')
   or diag(explain \%seen);
 
 # ---------------------------------------------------------------------------------------------
