@@ -4,14 +4,23 @@
  *	  The batch calls: place_orders, cancel_order_ids, apply_trades and
  *	  apply_matches (README "Batches").
  *
- * A batch call runs its items in array order through the single call's
- * body (exa_place_order_call, exa_close_order_call in orders.c,
+ * A batch call runs its items in array order, each decided as its single
+ * call decides it (exa_place_order_call, exa_close_order_call in orders.c,
  * exa_apply_trade_call, exa_apply_match_call in trades.c), inside one
  * ExaCall: one outbox row per batch, its keys de-duplicated.  Every item is
  * parsed and checked, with the single call's argument checks, before
  * anything is locked; an error of any item, parsing or running, raises for
  * the whole call with "Item i of n" in its errdetail, and the statement's
  * rollback undoes the items before it.
+ *
+ * Statements are merged (README "Batches"): the journal rows and order
+ * events of all items are written at the end, one INSERT each; the balance
+ * rows the lock pass read are held in memory (exa_call_hold_balances) and
+ * written with one UPDATE; and place_orders on EXTERNAL markets decides
+ * every item before it writes their order rows with one INSERT
+ * (exa_place_merged).  A batch naming an INTERNAL market runs its items
+ * through the matching engine one by one, which reads the book and the
+ * balances itself.
  *
  * Locks: before the first item runs, the union of what the items need, in
  * the global order (README "Concurrency", ledger.h), each set ascending:
@@ -21,7 +30,10 @@
  *	 2. (all but place_orders) the order rows FOR UPDATE, by order_id;
  *	 4. the balance rows the items lock or release, by (account_id, asset);
  *		apply_trades and apply_matches: every balance row of the orders'
- *		accounts.
+ *		accounts, and the row of the asset each order's fills credit,
+ *		created where missing in its place in that order (a fill's credit
+ *		creates it: a batch that created it later, item by item, could
+ *		deadlock with a single call doing the same).
  * Each item then takes its own locks again, which it already holds, so a
  * batch never waits on a lock after it holds one of a later level: it
  * deadlocks with neither the single calls nor other batches, whatever the
@@ -276,6 +288,25 @@ batch_items(FunctionCallInfo fcinfo, const char *name, int *n)
 	return items;
 }
 
+/*
+ * A batch is one call: one ExaCall, one outbox row.  Its journal rows and
+ * order events are written at its end, one INSERT each.
+ */
+static void
+batch_call_begin(ExaCall *call)
+{
+	exa_call_begin(call);
+	exa_call_defer_journal(call);
+	exa_order_defer_events(call);
+}
+
+static void
+batch_call_end(ExaCall *call)
+{
+	exa_order_events_flush(call);
+	exa_call_end(call);
+}
+
 /* Put a composite Datum (a row of the result's type) into the result. */
 static void
 batch_put(ReturnSetInfo *rsinfo, Datum row)
@@ -301,6 +332,8 @@ typedef struct PlaceBatch
 	int			n;
 	JsonbValue *items;
 	ExaPlaceArgs *args;
+	ExaAccount **accts;			/* each item's account, as locked */
+	bool		internal;		/* an item's market is INTERNAL */
 } PlaceBatch;
 
 static int
@@ -328,34 +361,6 @@ sort_unique(void **v, int n, int (*cmp) (const void *, const void *))
 		if (cmp(&v[i], &v[m]) != 0)
 			v[++m] = v[i];
 	return m + 1;
-}
-
-/*
- * Balance rows (order 4): lock FOR UPDATE, ascending (account_id, asset),
- * those of the pairs that exist already (a row created by the first move is
- * new to every other transaction).
- */
-static ExaStmt stmt_lock_balances = {
-	"SELECT FROM exchange.balances b"
-	" WHERE (b.account_id, b.symbol::pg_catalog.text) IN"
-	"       (SELECT u.a, u.s FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]),"
-	"                                        pg_catalog.unnest($2::pg_catalog.text[])) AS u (a, s))"
-	" ORDER BY b.account_id, b.symbol COLLATE \"C\""
-	"   FOR UPDATE OF b",
-	2, {UUIDARRAYOID, TEXTARRAYOID},
-	NULL
-};
-
-static void
-lock_balances(List *accounts, List *assets)
-{
-	Datum		values[2];
-
-	if (accounts == NIL)
-		return;
-	values[0] = exa_uuid_array(accounts);
-	values[1] = exa_text_array(assets);
-	exa_exec(&stmt_lock_balances, values, NULL, 0);
 }
 
 static ExaStmt stmt_market_assets = {
@@ -390,16 +395,21 @@ place_lock_markets_accounts(PlaceBatch *b)
 	}
 	nsym = sort_unique((void **) symbols, b->n, cstring_cmp);
 	for (int i = 0; i < nsym; i++)
-		(void) exa_matching_lock_market(symbols[i]);
+		if (exa_matching_lock_market(symbols[i]) != NULL)
+			b->internal = true;
 	nacc = sort_unique((void **) accounts, b->n, uuid_ptr_cmp);
+	b->accts = palloc(sizeof(ExaAccount *) * b->n);
 	for (int i = 0; i < nacc; i++)
 	{
-		ExaAccount	acct;
+		ExaAccount *acct = palloc(sizeof(ExaAccount));
 
 		for (exa_batch_item = 1; exa_batch_item <= b->n; exa_batch_item++)
 			if (exa_uuid_cmp(b->args[exa_batch_item - 1].account_id, accounts[i]) == 0)
 				break;
-		exa_ledger_lock_account(accounts[i], false, &acct);
+		exa_ledger_lock_account(accounts[i], false, acct);
+		for (int k = exa_batch_item - 1; k < b->n; k++)
+			if (exa_uuid_cmp(b->args[k].account_id, accounts[i]) == 0)
+				b->accts[k] = acct;
 	}
 	exa_batch_item = 0;
 	/* the uuid's text form sorts as the uuid does */
@@ -413,8 +423,11 @@ place_lock_markets_accounts(PlaceBatch *b)
 	}
 }
 
-/* place_orders' balance locks (order 4): each item's lock asset. */
-static void
+/*
+ * place_orders' balance locks (order 4): each item's lock asset; the rows,
+ * as locked.
+ */
+static ExaBalanceSet *
 place_lock_balances(PlaceBatch *b)
 {
 	List	   *accounts = NIL;
@@ -445,7 +458,7 @@ place_lock_balances(PlaceBatch *b)
 		assets = lappend(assets, exa_order_side_from_text(a->side) == EXA_SIDE_BUY ?
 						 quote : base);
 	}
-	lock_balances(accounts, assets);
+	return exa_ledger_lock_balances(accounts, assets);
 }
 
 static void
@@ -455,6 +468,7 @@ place_orders_run(void *arg)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) b->fcinfo->resultinfo;
 	LOCAL_FCINFO(fc, PLACE_NPARAMS);
 	ExaCall		call;
+	ExaBalanceSet *set;
 
 	/* every item checked before anything is locked */
 	for (int i = 0; i < b->n; i++)
@@ -465,16 +479,30 @@ place_orders_run(void *arg)
 	}
 	exa_batch_item = 0;
 
-	exa_call_begin(&call);
+	batch_call_begin(&call);
 	place_lock_markets_accounts(b);
-	place_lock_balances(b);
-	for (int i = 0; i < b->n; i++)
+	set = place_lock_balances(b);
+	if (!b->internal && exa_catalog_is_1_1())
 	{
-		exa_batch_item = i + 1;
-		batch_put(rsinfo, exa_place_order_call(&call, &b->args[i]));
+		/* EXTERNAL markets only: decided item by item, written together */
+		Datum	   *results = palloc(sizeof(Datum) * b->n);
+
+		exa_call_hold_balances(&call, set);
+		exa_place_merged(&call, b->args, b->accts, b->n, results,
+						 &exa_batch_item);
+		for (int i = 0; i < b->n; i++)
+			batch_put(rsinfo, results[i]);
+	}
+	else
+	{
+		for (int i = 0; i < b->n; i++)
+		{
+			exa_batch_item = i + 1;
+			batch_put(rsinfo, exa_place_order_call(&call, &b->args[i]));
+		}
 	}
 	exa_batch_item = 0;
-	exa_call_end(&call);
+	batch_call_end(&call);
 }
 
 /* place_orders(orders jsonb) -> setof orders */
@@ -556,23 +584,30 @@ spi_column(uint64 n, bool uuid)
 	return out;
 }
 
-/* cancel_order_ids' locks, orders 0, 1, 2 and 4; unknown ids lock nothing */
-static void
+/*
+ * cancel_order_ids' locks, orders 0, 1, 2 and 4; unknown ids lock nothing.
+ * Returns the balance rows, or NULL when an order is on an INTERNAL market
+ * (whose book changes run through matching.c, which reads balances itself).
+ */
+static ExaBalanceSet *
 cancel_lock_all(CancelBatch *b)
 {
 	List	   *ids = NIL;
 	List	   *accounts = NIL;
 	List	   *assets = NIL;
+	List	   *internal = NIL;
 	ListCell   *lc;
 	Datum		values[1];
 	uint64		n;
+	ExaBalanceSet *set;
 
 	for (int i = 0; i < b->n; i++)
 		ids = lappend(ids, b->ids[i]);
 	values[0] = exa_uuid_array(ids);
 	if (exa_catalog_is_1_1())
 	{
-		foreach(lc, spi_column(exa_exec(&stmt_cancel_markets, values, NULL, 0), false))
+		internal = spi_column(exa_exec(&stmt_cancel_markets, values, NULL, 0), false);
+		foreach(lc, internal)
 			exa_matching_lock_symbol((char *) lfirst(lc));
 	}
 	foreach(lc, spi_column(exa_exec(&stmt_cancel_accounts, values, NULL, 0), true))
@@ -590,7 +625,8 @@ cancel_lock_all(CancelBatch *b)
 		accounts = lappend(accounts, id);
 		assets = lappend(assets, exa_col_cstring(i, 2));
 	}
-	lock_balances(accounts, assets);
+	set = exa_ledger_lock_balances(accounts, assets);
+	return internal == NIL ? set : NULL;
 }
 
 static void
@@ -599,9 +635,12 @@ cancel_order_ids_run(void *arg)
 	CancelBatch *b = (CancelBatch *) arg;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) b->fcinfo->resultinfo;
 	ExaCall		call;
+	ExaBalanceSet *set;
 
-	exa_call_begin(&call);
-	cancel_lock_all(b);
+	batch_call_begin(&call);
+	set = cancel_lock_all(b);
+	if (set != NULL)
+		exa_call_hold_balances(&call, set);
 	for (int i = 0; i < b->n; i++)
 	{
 		exa_batch_item = i + 1;
@@ -609,7 +648,7 @@ cancel_order_ids_run(void *arg)
 											   EXA_ORDER_CANCELLED, b->reason));
 	}
 	exa_batch_item = 0;
-	exa_call_end(&call);
+	batch_call_end(&call);
 }
 
 /* The uuid[] argument's elements; a NULL one raises 22004 at its index. */
@@ -688,7 +727,10 @@ static ExaStmt stmt_trade_accounts = {
 };
 
 static ExaStmt stmt_trade_lock_orders = {
-	"SELECT FROM exchange.orders o"
+	"SELECT o.account_id,"
+	"       CASE WHEN o.side OPERATOR(pg_catalog.=) 'BUY' THEN m.base_asset"
+	"            ELSE m.quote_asset END::pg_catalog.text"
+	"  FROM exchange.orders o"
 	"  JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
 	" WHERE o.order_id OPERATOR(pg_catalog.=) ANY ($1)"
 	"   AND m.matching OPERATOR(pg_catalog.<>) 'INTERNAL'"
@@ -698,25 +740,20 @@ static ExaStmt stmt_trade_lock_orders = {
 	NULL
 };
 
-static ExaStmt stmt_lock_account_balances = {
-	"SELECT FROM exchange.balances b"
-	" WHERE b.account_id OPERATOR(pg_catalog.=) ANY ($1)"
-	" ORDER BY b.account_id, b.symbol COLLATE \"C\""
-	"   FOR UPDATE OF b",
-	1, {UUIDARRAYOID},
-	NULL
-};
 
 /*
  * apply_trades' and apply_matches' locks, orders 1, 2 and 4, of the orders
  * ids; unknown orders lock nothing
  */
-static void
+static ExaBalanceSet *
 fill_lock_all(List *ids)
 {
 	List	   *accounts;
 	ListCell   *lc;
 	Datum		values[1];
+	List	   *credit_accounts = NIL;
+	List	   *credit_assets = NIL;
+	uint64		n;
 
 	values[0] = exa_uuid_array(ids);
 	accounts = spi_column(exa_exec(&stmt_trade_accounts, values, NULL, 0), true);
@@ -726,11 +763,17 @@ fill_lock_all(List *ids)
 
 		exa_ledger_lock_account((pg_uuid_t *) lfirst(lc), false, &acct);
 	}
-	exa_exec(&stmt_trade_lock_orders, values, NULL, 0);
-	if (accounts == NIL)
-		return;
-	values[0] = exa_uuid_array(accounts);
-	exa_exec(&stmt_lock_account_balances, values, NULL, 0);
+	n = exa_exec(&stmt_trade_lock_orders, values, NULL, 0);
+	for (uint64 i = 0; i < n; i++)
+	{
+		pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+		/* the asset the order's fills credit */
+		memcpy(id, DatumGetUUIDP(exa_col_notnull(i, 1)), sizeof(pg_uuid_t));
+		credit_accounts = lappend(credit_accounts, id);
+		credit_assets = lappend(credit_assets, exa_col_cstring(i, 2));
+	}
+	return exa_ledger_lock_account_balances(accounts, credit_accounts, credit_assets);
 }
 
 static void
@@ -749,13 +792,13 @@ apply_trades_run(void *arg)
 	}
 	exa_batch_item = 0;
 
-	exa_call_begin(&call);
+	batch_call_begin(&call);
 	{
 		List	   *ids = NIL;
 
 		for (int i = 0; i < b->n; i++)
 			ids = lappend(ids, b->args[i].order_id);
-		fill_lock_all(ids);
+		exa_call_hold_balances(&call, fill_lock_all(ids));
 	}
 	for (int i = 0; i < b->n; i++)
 	{
@@ -763,7 +806,7 @@ apply_trades_run(void *arg)
 		batch_put(rsinfo, exa_apply_trade_call(&call, &b->args[i]));
 	}
 	exa_batch_item = 0;
-	exa_call_end(&call);
+	batch_call_end(&call);
 }
 
 /* apply_trades(trades jsonb) -> setof trades */
@@ -814,15 +857,15 @@ apply_matches_run(void *arg)
 	}
 	exa_batch_item = 0;
 
-	exa_call_begin(&call);
-	fill_lock_all(ids);
+	batch_call_begin(&call);
+	exa_call_hold_balances(&call, fill_lock_all(ids));
 	for (int i = 0; i < b->n; i++)
 	{
 		exa_batch_item = i + 1;
 		exa_apply_match_call(&call, &b->args[i], rsinfo);
 	}
 	exa_batch_item = 0;
-	exa_call_end(&call);
+	batch_call_end(&call);
 }
 
 /* apply_matches(matches jsonb) -> setof trades: per item the BUY then the SELL trade */

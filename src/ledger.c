@@ -36,6 +36,10 @@
  * ------------------------------------------------------------------------
  */
 
+static void journal_flush(ExaCall *call, struct JournalBuf *jb);
+static void set_flush(ExaBalanceSet *set);
+static bool set_move(ExaCall *call, LedgerMove *m, bool soft);
+
 void
 exa_call_begin(ExaCall *call)
 {
@@ -45,6 +49,9 @@ exa_call_begin(ExaCall *call)
 	call->executions = NULL;
 	call->nexecutions = 0;
 	call->maxexecutions = 0;
+	call->journal = NULL;
+	call->events = NULL;
+	call->balances = NULL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	initStringInfo(&call->buf);
@@ -171,6 +178,10 @@ exa_call_execution(ExaCall *call, const pg_uuid_t *trade_id)
 void
 exa_call_end(ExaCall *call)
 {
+	if (call->balances != NULL)
+		set_flush(call->balances);
+	if (call->journal != NULL)
+		journal_flush(call, call->journal);
 	if (call->nexecutions > 0 && exa_catalog_is_1_1())
 		exa_outbox_enqueue_cache_feed(call->keys, call->executions,
 								  call->nexecutions);
@@ -390,6 +401,7 @@ static ExaStmt stmt_balance_row = {
  */
 typedef struct JournalBuf
 {
+	MemoryContext cxt;			/* where the rows live until written */
 	int			n;
 	int			cap;
 	Datum	   *acct;
@@ -425,11 +437,33 @@ static ExaStmt stmt_journal_rows = {
 	NULL
 };
 
+/* A copy of a uuid in the current memory context, NULL for NULL. */
+static pg_uuid_t *
+uuid_copy(const pg_uuid_t *id)
+{
+	pg_uuid_t  *c;
+
+	if (id == NULL)
+		return NULL;
+	c = palloc(sizeof(pg_uuid_t));
+	memcpy(c, id, sizeof(pg_uuid_t));
+	return c;
+}
+
+/*
+ * Add a journal row to jb, its values copied into jb's context: a batch
+ * call's rows outlive the item that made them.
+ */
 static void
 journal_add(JournalBuf *jb, pg_uuid_t *acct, const char *asset, Numeric da,
 			Numeric dl, const char *kind, pg_uuid_t *order_id,
 			pg_uuid_t *trade_id, pg_uuid_t *hold_id, const char *reference)
 {
+	MemoryContext oldcxt;
+
+	if (jb->cxt == NULL)
+		jb->cxt = CurrentMemoryContext;
+	oldcxt = MemoryContextSwitchTo(jb->cxt);
 	if (jb->n == jb->cap)
 	{
 		int			cap = jb->cap ? jb->cap * 2 : 8;
@@ -451,20 +485,21 @@ journal_add(JournalBuf *jb, pg_uuid_t *acct, const char *asset, Numeric da,
 #undef JB_GROW
 		jb->cap = cap;
 	}
-	jb->acct[jb->n] = UUIDPGetDatum(acct);
+	jb->acct[jb->n] = UUIDPGetDatum(uuid_copy(acct));
 	jb->asset[jb->n] = CStringGetTextDatum(asset);
-	jb->da[jb->n] = NumericGetDatum(da);
-	jb->dl[jb->n] = NumericGetDatum(dl);
+	jb->da[jb->n] = NumericGetDatum(DatumGetNumericCopy(NumericGetDatum(da)));
+	jb->dl[jb->n] = NumericGetDatum(DatumGetNumericCopy(NumericGetDatum(dl)));
 	jb->kind[jb->n] = CStringGetTextDatum(kind);
-	jb->order_id[jb->n] = order_id ? UUIDPGetDatum(order_id) : (Datum) 0;
-	jb->trade_id[jb->n] = trade_id ? UUIDPGetDatum(trade_id) : (Datum) 0;
-	jb->hold_id[jb->n] = hold_id ? UUIDPGetDatum(hold_id) : (Datum) 0;
+	jb->order_id[jb->n] = order_id ? UUIDPGetDatum(uuid_copy(order_id)) : (Datum) 0;
+	jb->trade_id[jb->n] = trade_id ? UUIDPGetDatum(uuid_copy(trade_id)) : (Datum) 0;
+	jb->hold_id[jb->n] = hold_id ? UUIDPGetDatum(uuid_copy(hold_id)) : (Datum) 0;
 	jb->reference[jb->n] = reference ? CStringGetTextDatum(reference) : (Datum) 0;
 	jb->nulls[0][jb->n] = order_id == NULL;
 	jb->nulls[1][jb->n] = trade_id == NULL;
 	jb->nulls[2][jb->n] = hold_id == NULL;
 	jb->nulls[3][jb->n] = reference == NULL;
 	jb->n++;
+	MemoryContextSwitchTo(oldcxt);
 }
 
 static Datum
@@ -524,6 +559,12 @@ journal_flush(ExaCall *call, JournalBuf *jb)
 	jb->n = 0;
 }
 
+void
+exa_call_defer_journal(ExaCall *call)
+{
+	call->journal = palloc0(sizeof(struct JournalBuf));
+}
+
 static int
 ledger_move_cmp(const void *a, const void *b)
 {
@@ -540,6 +581,59 @@ ledger_move_cmp(const void *a, const void *b)
 	return ma->ord - mb->ord;
 }
 
+/* Would available, locked or their total reach numeric(24,8)'s limit? */
+static bool
+balance_beyond_limit(Numeric avail, Numeric locked, Numeric da, Numeric dl)
+{
+	Numeric		limit = exa_amount_limit();
+
+	return exa_cmp(exa_add(avail, da), limit) >= 0 ||
+		exa_cmp(exa_add(locked, dl), limit) >= 0 ||
+		exa_cmp(exa_add(exa_add(avail, da), exa_add(locked, dl)), limit) >= 0;
+}
+
+static void balance_out_of_range(LedgerMove *m, Numeric avail, Numeric locked,
+								 Numeric da, Numeric dl) pg_attribute_noreturn();
+
+static void
+balance_out_of_range(LedgerMove *m, Numeric avail, Numeric locked,
+					 Numeric da, Numeric dl)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("balance of account %s in asset %s would be out of range",
+					exa_uuid_str(m->account_id), m->asset),
+			 errdetail("Available balance is %s and locked balance %s; the change is %s available and %s locked. Balances are numeric(24,8), below 1e16.",
+					   exa_num_str(avail), exa_num_str(locked),
+					   exa_num_str(da), exa_num_str(dl))));
+}
+
+static void balance_shortage(LedgerMove *m, Numeric avail, Numeric locked,
+							 Numeric da, Numeric dl) pg_attribute_noreturn();
+
+/* LX001: avail + da or locked + dl is below zero. */
+static void
+balance_shortage(LedgerMove *m, Numeric avail, Numeric locked, Numeric da,
+				 Numeric dl)
+{
+	char	   *acct = exa_uuid_str(m->account_id);
+
+	if (exa_cmp(exa_add(avail, da), exa_zero()) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXA_INSUFFICIENT_FUNDS),
+				 errmsg("insufficient funds in account %s for asset %s",
+						acct, m->asset),
+				 errdetail("Available balance is %s; %s is needed.",
+						   exa_num_str(avail), exa_num_str(exa_neg(da)))));
+	ereport(ERROR,
+			(errcode(ERRCODE_EXA_INSUFFICIENT_FUNDS),
+			 errmsg("insufficient locked funds in account %s for asset %s",
+					acct, m->asset),
+			 errdetail("Locked balance is %s; %s is to be released.",
+					   exa_num_str(locked), exa_num_str(exa_neg(dl))),
+			 errhint("Run exchange.check_invariants() to find the inconsistency.")));
+}
+
 /*
  * Change m's balance row by da and dl (the UPDATE, creating the row when
  * it is missing and the change is a credit); on a shortage return false
@@ -549,7 +643,6 @@ static bool
 ledger_apply(LedgerMove *m, Numeric da, Numeric dl, bool soft)
 {
 	Datum		key[2] = {UUIDPGetDatum(m->account_id), CStringGetTextDatum(m->asset)};
-	char	   *acct = exa_uuid_str(m->account_id);
 	bool		created = false;
 
 	for (;;)
@@ -580,7 +673,8 @@ ledger_apply(LedgerMove *m, Numeric da, Numeric dl, bool soft)
 			 * have been created after the snapshot (40001, not LX001).
 			 */
 			exa_recheck_missing(&stmt_balance_exists, key, NULL,
-								"the %s balance of account %s", m->asset, acct);
+								"the %s balance of account %s", m->asset,
+								exa_uuid_str(m->account_id));
 			avail = locked = exa_zero();
 		}
 		else
@@ -590,18 +684,8 @@ ledger_apply(LedgerMove *m, Numeric da, Numeric dl, bool soft)
 			if (exa_cmp(exa_add(avail, da), exa_zero()) >= 0 &&
 				exa_cmp(exa_add(locked, dl), exa_zero()) >= 0)
 			{
-				Numeric		limit = exa_amount_limit();
-
-				if (exa_cmp(exa_add(avail, da), limit) >= 0 ||
-					exa_cmp(exa_add(locked, dl), limit) >= 0 ||
-					exa_cmp(exa_add(exa_add(avail, da), exa_add(locked, dl)), limit) >= 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-							 errmsg("balance of account %s in asset %s would be out of range",
-									acct, m->asset),
-							 errdetail("Available balance is %s and locked balance %s; the change is %s available and %s locked. Balances are numeric(24,8), below 1e16.",
-									   exa_num_str(avail), exa_num_str(locked),
-									   exa_num_str(da), exa_num_str(dl))));
+				if (balance_beyond_limit(avail, locked, da, dl))
+					balance_out_of_range(m, avail, locked, da, dl);
 				/* It changed since the UPDATE looked: now locked, try again. */
 				continue;
 			}
@@ -609,21 +693,7 @@ ledger_apply(LedgerMove *m, Numeric da, Numeric dl, bool soft)
 
 		if (soft)
 			return false;
-
-		if (exa_cmp(exa_add(avail, da), exa_zero()) < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_EXA_INSUFFICIENT_FUNDS),
-					 errmsg("insufficient funds in account %s for asset %s",
-							acct, m->asset),
-					 errdetail("Available balance is %s; %s is needed.",
-							   exa_num_str(avail), exa_num_str(exa_neg(da)))));
-		ereport(ERROR,
-				(errcode(ERRCODE_EXA_INSUFFICIENT_FUNDS),
-				 errmsg("insufficient locked funds in account %s for asset %s",
-						acct, m->asset),
-				 errdetail("Locked balance is %s; %s is to be released.",
-						   exa_num_str(locked), exa_num_str(exa_neg(dl))),
-				 errhint("Run exchange.check_invariants() to find the inconsistency.")));
+		balance_shortage(m, avail, locked, da, dl);
 	}
 	return true;
 }
@@ -740,12 +810,21 @@ exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 {
 	LedgerMove *run = NULL;
 	int			nrun = 0;
-	JournalBuf	jb = {0};
+	JournalBuf	own = {0};
+	JournalBuf *jb = call->journal ? call->journal : &own;
 
 	for (int i = 0; i < nmoves; i++)
 		moves[i].ord = i;
 	if (nmoves > 1)
 		qsort(moves, nmoves, sizeof(LedgerMove), ledger_move_cmp);
+	if (call->balances != NULL)
+	{
+		/* a batch's rows, in memory: the journal rows in the same order */
+		for (int i = 0; i < nmoves; i++)
+			if (!ledger_move_is_noop(&moves[i]))
+				(void) set_move(call, &moves[i], false);
+		return;
+	}
 	for (int i = 0; i < nmoves; i++)
 	{
 		LedgerMove *m = &moves[i];
@@ -760,9 +839,9 @@ exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 			continue;
 		}
 		if (nrun == 1)
-			ledger_move_one(call, &run[0], false, &jb);
+			ledger_move_one(call, &run[0], false, jb);
 		else if (nrun > 1)
-			ledger_move_run(call, run, nrun, &jb);
+			ledger_move_run(call, run, nrun, jb);
 		nrun = 0;
 
 		/* A move that changes nothing writes nothing. */
@@ -778,13 +857,14 @@ exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 			nrun = 1;
 			continue;
 		}
-		ledger_move_one(call, m, false, &jb);
+		ledger_move_one(call, m, false, jb);
 	}
 	if (nrun == 1)
-		ledger_move_one(call, &run[0], false, &jb);
+		ledger_move_one(call, &run[0], false, jb);
 	else if (nrun > 1)
-		ledger_move_run(call, run, nrun, &jb);
-	journal_flush(call, &jb);
+		ledger_move_run(call, run, nrun, jb);
+	if (jb == &own)
+		journal_flush(call, jb);
 }
 
 bool
@@ -792,7 +872,265 @@ exa_ledger_try_move(ExaCall *call, LedgerMove *move)
 {
 	if (ledger_move_is_noop(move))
 		return true;
-	return ledger_move_one(call, move, true, NULL);
+	if (call->balances != NULL)
+		return set_move(call, move, true);
+	return ledger_move_one(call, move, true, call->journal);
+}
+
+/* ------------------------------------------------------------------------
+ * A batch call's balance rows, held in memory (README "Batches")
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct SetRow
+{
+	pg_uuid_t	account_id;
+	char	   *asset;
+	Numeric		available;		/* now, in memory */
+	Numeric		locked;
+	Numeric		da;				/* not yet written */
+	Numeric		dl;
+	bool		dirty;
+} SetRow;
+
+struct ExaBalanceSet
+{
+	MemoryContext cxt;			/* where the rows' values live */
+	int			n;
+	SetRow	   *rows;			/* ascending (account_id, asset) */
+};
+
+/*
+ * Lock order 4: FOR UPDATE, ascending (account_id, asset), the rows of the
+ * pairs that exist already (a row created by a first move is new to every
+ * other transaction).
+ */
+static ExaStmt stmt_lock_balances = {
+	"SELECT b.account_id, b.symbol::pg_catalog.text, b.available_balance,"
+	"       b.locked_balance"
+	"  FROM exchange.balances b"
+	" WHERE (b.account_id, b.symbol::pg_catalog.text) IN"
+	"       (SELECT u.a, u.s FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]),"
+	"                                        pg_catalog.unnest($2::pg_catalog.text[])) AS u (a, s))"
+	" ORDER BY b.account_id, b.symbol COLLATE \"C\""
+	"   FOR UPDATE OF b",
+	2, {UUIDARRAYOID, TEXTARRAYOID},
+	NULL
+};
+
+/* The changed rows, each by the sum of its moves since the last write. */
+static ExaStmt stmt_set_flush = {
+	"UPDATE exchange.balances b"
+	"   SET available_balance = b.available_balance OPERATOR(pg_catalog.+) u.da,"
+	"       locked_balance = b.locked_balance OPERATOR(pg_catalog.+) u.dl,"
+	"       last_updated = pg_catalog.now()"
+	"  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]),"
+	"                  pg_catalog.unnest($2::pg_catalog.text[]),"
+	"                  pg_catalog.unnest($3::pg_catalog.numeric[]),"
+	"                  pg_catalog.unnest($4::pg_catalog.numeric[])) AS u (a, s, da, dl)"
+	" WHERE b.account_id OPERATOR(pg_catalog.=) u.a"
+	"   AND b.symbol OPERATOR(pg_catalog.=) u.s",
+	4, {UUIDARRAYOID, TEXTARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID},
+	NULL
+};
+
+static ExaStmt stmt_lock_account_balances = {
+	"SELECT b.account_id, b.symbol::pg_catalog.text, b.available_balance,"
+	"       b.locked_balance"
+	"  FROM exchange.balances b"
+	" WHERE b.account_id OPERATOR(pg_catalog.=) ANY ($1)"
+	" ORDER BY b.account_id, b.symbol COLLATE \"C\""
+	"   FOR UPDATE OF b",
+	1, {UUIDARRAYOID},
+	NULL
+};
+
+/* The set of the rows stmt locked. */
+static ExaBalanceSet *
+set_load(ExaStmt *stmt, Datum *values)
+{
+	ExaBalanceSet *set = palloc0(sizeof(ExaBalanceSet));
+	uint64		n = values ? exa_exec(stmt, values, NULL, 0) : 0;
+
+	set->cxt = CurrentMemoryContext;
+	set->n = (int) n;
+	set->rows = palloc0(sizeof(SetRow) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		SetRow	   *r = &set->rows[i];
+
+		memcpy(&r->account_id, DatumGetUUIDP(exa_col_notnull(i, 1)), sizeof(pg_uuid_t));
+		r->asset = exa_col_cstring(i, 2);
+		r->available = DatumGetNumericCopy(exa_col_notnull(i, 3));
+		r->locked = DatumGetNumericCopy(exa_col_notnull(i, 4));
+		r->da = r->dl = exa_zero();
+	}
+	return set;
+}
+
+ExaBalanceSet *
+exa_ledger_lock_balances(List *accounts, List *assets)
+{
+	Datum		values[2];
+
+	if (accounts == NIL)
+		return set_load(NULL, NULL);
+	values[0] = exa_uuid_array(accounts);
+	values[1] = exa_text_array(assets);
+	return set_load(&stmt_lock_balances, values);
+}
+
+/*
+ * Every balance row of the accounts $1 and the rows (account, asset) $2, $3
+ * that fills will credit, in one pass in lock order 4: a missing row is
+ * created (as the credit would create it) where its place in the order
+ * comes, an existing one locked (ON CONFLICT DO UPDATE ... WHERE false
+ * locks the row and changes nothing).  Creating a row takes its place in
+ * the order as locking it does: a concurrent single call creating the same
+ * row waits for this one, or this one for it.
+ */
+static ExaStmt stmt_create_lock_balances = {
+	"INSERT INTO exchange.balances AS b (account_id, symbol)"
+	" SELECT p.a, p.s FROM"
+	"   (SELECT x.account_id AS a, x.symbol::pg_catalog.text AS s"
+	"      FROM exchange.balances x"
+	"     WHERE x.account_id OPERATOR(pg_catalog.=) ANY ($1)"
+	"    UNION"
+	"    SELECT u.a, u.s FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.uuid[]),"
+	"                                   pg_catalog.unnest($3::pg_catalog.text[])) AS u (a, s)) p"
+	"  ORDER BY p.a, p.s COLLATE \"C\""
+	" ON CONFLICT (account_id, symbol) DO UPDATE SET last_updated = b.last_updated"
+	"   WHERE false",
+	3, {UUIDARRAYOID, UUIDARRAYOID, TEXTARRAYOID},
+	NULL
+};
+
+ExaBalanceSet *
+exa_ledger_lock_account_balances(List *accounts, List *credit_accounts,
+								 List *credit_assets)
+{
+	Datum		values[3];
+
+	if (accounts == NIL)
+		return set_load(NULL, NULL);
+	values[0] = exa_uuid_array(accounts);
+	values[1] = exa_uuid_array(credit_accounts);
+	values[2] = exa_text_array(credit_assets);
+	exa_exec(&stmt_create_lock_balances, values, NULL, 0);
+	return set_load(&stmt_lock_account_balances, values);
+}
+
+void
+exa_call_hold_balances(ExaCall *call, ExaBalanceSet *set)
+{
+	Assert(call->journal != NULL);
+	call->balances = set;
+}
+
+static SetRow *
+set_find(ExaBalanceSet *set, pg_uuid_t *account_id, const char *asset)
+{
+	int			lo = 0,
+				hi = set->n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		SetRow	   *r = &set->rows[mid];
+		int			c = exa_uuid_cmp(&r->account_id, account_id);
+
+		/* asset codes are [A-Z0-9]: byte order is the "C" order */
+		if (c == 0)
+			c = strcmp(r->asset, asset);
+		if (c == 0)
+			return r;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+/*
+ * m on a row of the set, in memory: exa_ledger_try_move (soft) or one move
+ * of exa_ledger_move; on a pair without a row, what they do.
+ */
+static bool
+set_move(ExaCall *call, LedgerMove *m, bool soft)
+{
+	Numeric		da = m->delta_available ? m->delta_available : exa_zero();
+	Numeric		dl = m->delta_locked ? m->delta_locked : exa_zero();
+	ExaBalanceSet *set = call->balances;
+	SetRow	   *r = set_find(set, m->account_id, m->asset);
+	MemoryContext oldcxt;
+	char	   *acct;
+
+	Assert(!m->want_row);
+	if (r == NULL)
+		return ledger_move_one(call, m, soft, call->journal);
+	if (exa_cmp(exa_add(r->available, da), exa_zero()) < 0 ||
+		exa_cmp(exa_add(r->locked, dl), exa_zero()) < 0)
+	{
+		if (soft)
+			return false;
+		balance_shortage(m, r->available, r->locked, da, dl);
+	}
+	if (balance_beyond_limit(r->available, r->locked, da, dl))
+		balance_out_of_range(m, r->available, r->locked, da, dl);
+	oldcxt = MemoryContextSwitchTo(set->cxt);
+	r->available = exa_add(r->available, da);
+	r->locked = exa_add(r->locked, dl);
+	r->da = exa_add(r->da, da);
+	r->dl = exa_add(r->dl, dl);
+	r->dirty = true;
+	MemoryContextSwitchTo(oldcxt);
+	journal_add(call->journal, m->account_id, m->asset, da, dl, m->kind,
+				m->order_id, m->trade_id, m->hold_id, m->reference);
+	acct = exa_uuid_str(m->account_id);
+	exa_call_key(call, "cache:balance:%s:%s", acct, m->asset);
+	exa_call_key(call, "cache:balances:%s", acct);
+	return true;
+}
+
+/* Write the changed rows of the set: one UPDATE. */
+static void
+set_flush(ExaBalanceSet *set)
+{
+	List	   *accounts = NIL;
+	List	   *assets = NIL;
+	Datum	   *da = palloc(sizeof(Datum) * Max(set->n, 1));
+	Datum	   *dl = palloc(sizeof(Datum) * Max(set->n, 1));
+	int			n = 0;
+	int			dims[1];
+	int			lbs[1] = {1};
+	Datum		values[4];
+
+	for (int i = 0; i < set->n; i++)
+	{
+		SetRow	   *r = &set->rows[i];
+
+		if (!r->dirty)
+			continue;
+		accounts = lappend(accounts, &r->account_id);
+		assets = lappend(assets, r->asset);
+		da[n] = NumericGetDatum(r->da);
+		dl[n] = NumericGetDatum(r->dl);
+		n++;
+		r->da = r->dl = exa_zero();
+		r->dirty = false;
+	}
+	if (n == 0)
+		return;
+	dims[0] = n;
+	values[0] = exa_uuid_array(accounts);
+	values[1] = exa_text_array(assets);
+	values[2] = PointerGetDatum(construct_md_array(da, NULL, 1, dims, lbs, NUMERICOID,
+												   -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_md_array(dl, NULL, 1, dims, lbs, NUMERICOID,
+												   -1, false, TYPALIGN_INT));
+	if (exa_exec(&stmt_set_flush, values, NULL, 0) != (uint64) n)
+		elog(ERROR, "a locked balance row was not updated");
 }
 
 Datum

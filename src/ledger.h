@@ -41,6 +41,12 @@ typedef struct ExaCall
 								 * (README "Trade feed") */
 	int			nexecutions;
 	int			maxexecutions;
+	struct JournalBuf *journal; /* a batch call's journal rows, written by
+								 * exa_call_end (NULL: each move writes its
+								 * own; exa_call_defer_journal) */
+	struct EventBuf *events;	/* the same for order_events (orders.c) */
+	struct ExaBalanceSet *balances; /* a batch call's balance rows, held in
+									 * memory (exa_call_hold_balances) */
 } ExaCall;
 
 /* Connect to SPI and start collecting keys. */
@@ -66,7 +72,16 @@ extern void exa_call_execution(ExaCall *call, const pg_uuid_t *trade_id);
 /* The call's actor (session_user[/outer role]), computed once per call. */
 extern text *exa_call_actor(ExaCall *call);
 
-/* Write the call's outbox row (if it made anything stale) and finish SPI. */
+/*
+ * A batch call's journal rows, from here on, are kept and written by
+ * exa_call_end with one INSERT: nothing a batch runs reads the journal.
+ */
+extern void exa_call_defer_journal(ExaCall *call);
+
+/*
+ * Write the call's deferred journal rows, its outbox row (if it made
+ * anything stale) and finish SPI.
+ */
 extern void exa_call_end(ExaCall *call);
 
 /* Text form of a uuid (palloc'd). */
@@ -145,6 +160,30 @@ extern void exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves);
  * nothing written, when the balance would go below zero.
  */
 extern bool exa_ledger_try_move(ExaCall *call, LedgerMove *move);
+
+/*
+ * The balance rows of a batch call (README "Batches"), locked FOR UPDATE in
+ * lock order 4 and read: those of the (account, asset) pairs given that
+ * exist (place_orders, cancel_order_ids: their moves never create a row),
+ * or every row of the accounts given and the rows of the credit pairs,
+ * created where missing (apply_trades, apply_matches: a fill credits the
+ * asset it receives, creating its row; created in the batch's lock pass,
+ * the row takes its place in the lock order).
+ *
+ * Once the call holds them (exa_call_hold_balances; its journal must be
+ * deferred), exa_ledger_move() and exa_ledger_try_move() apply each move on
+ * one of those rows in memory, with the same checks, errors, journal row
+ * and keys, and exa_call_end() writes every changed row with one UPDATE; a
+ * move on another row runs as without.  Nothing may read or write the
+ * held rows by other means until the call ends.
+ */
+typedef struct ExaBalanceSet ExaBalanceSet;
+
+extern ExaBalanceSet *exa_ledger_lock_balances(List *accounts, List *assets);
+extern ExaBalanceSet *exa_ledger_lock_account_balances(List *accounts,
+														List *credit_accounts,
+														List *credit_assets);
+extern void exa_call_hold_balances(ExaCall *call, ExaBalanceSet *set);
 
 /*
  * Idempotency of calls carrying a reference (deposit, withdraw,

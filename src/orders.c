@@ -40,6 +40,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
 #include "utils/tuplestore.h"
 
 #include "args.h"
@@ -211,12 +212,129 @@ order_in_book(ExaOrderStatus status)
 	return exa_order_status_fillable(status);
 }
 
+/*
+ * A batch call's order events (exa_order_defer_events), written by one
+ * INSERT, in the order made; the values are copied into cxt.
+ */
+typedef struct EventBuf
+{
+	MemoryContext cxt;
+	int			n;
+	int			cap;
+	Datum	   *order_id;
+	Datum	   *from;
+	Datum	   *to;
+	Datum	   *delta;
+	Datum	   *reason;
+	bool	   *from_null;
+	bool	   *reason_null;
+} EventBuf;
+
+static ExaStmt stmt_insert_event_rows = {
+	"INSERT INTO exchange.order_events"
+	" (order_id, from_status, to_status, filled_delta, reason, actor)"
+	" SELECT u.o, u.f, u.t, u.d, u.r, $1"
+	"   FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($3::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($4::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($5::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($6::pg_catalog.text[]))"
+	"        WITH ORDINALITY AS u (o, f, t, d, r, n)"
+	"  ORDER BY u.n",
+	6, {TEXTOID, UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
+	TEXTARRAYOID},
+	NULL
+};
+
+void
+exa_order_defer_events(ExaCall *call)
+{
+	EventBuf   *eb = palloc0(sizeof(EventBuf));
+
+	eb->cxt = CurrentMemoryContext;
+	call->events = eb;
+}
+
+static void
+event_add(EventBuf *eb, pg_uuid_t *order_id, const char *from, const char *to,
+		  Numeric filled_delta, const char *reason)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(eb->cxt);
+	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+	if (eb->n == eb->cap)
+	{
+		int			cap = eb->cap ? eb->cap * 2 : 16;
+
+#define EB_GROW(f, t) \
+		eb->f = eb->f ? repalloc(eb->f, sizeof(t) * cap) : palloc(sizeof(t) * cap)
+		EB_GROW(order_id, Datum);
+		EB_GROW(from, Datum);
+		EB_GROW(to, Datum);
+		EB_GROW(delta, Datum);
+		EB_GROW(reason, Datum);
+		EB_GROW(from_null, bool);
+		EB_GROW(reason_null, bool);
+#undef EB_GROW
+		eb->cap = cap;
+	}
+	memcpy(id, order_id, sizeof(pg_uuid_t));
+	eb->order_id[eb->n] = UUIDPGetDatum(id);
+	eb->from[eb->n] = from ? CStringGetTextDatum(from) : (Datum) 0;
+	eb->from_null[eb->n] = from == NULL;
+	eb->to[eb->n] = CStringGetTextDatum(to);
+	eb->delta[eb->n] = filled_delta ?
+		NumericGetDatum(DatumGetNumericCopy(NumericGetDatum(filled_delta))) :
+		NumericGetDatum(exa_zero());
+	eb->reason[eb->n] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	eb->reason_null[eb->n] = reason == NULL;
+	eb->n++;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+static Datum
+event_array(Datum *elems, bool *nulls, int n, Oid type)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	if (type == UUIDOID)
+		return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, UUIDOID,
+												  UUID_LEN, false, TYPALIGN_CHAR));
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
+											  -1, false, TYPALIGN_INT));
+}
+
+void
+exa_order_events_flush(ExaCall *call)
+{
+	EventBuf   *eb = call->events;
+	Datum		values[6];
+
+	if (eb == NULL || eb->n == 0)
+		return;
+	values[0] = PointerGetDatum(exa_call_actor(call));
+	values[1] = event_array(eb->order_id, NULL, eb->n, UUIDOID);
+	values[2] = event_array(eb->from, eb->from_null, eb->n, TEXTOID);
+	values[3] = event_array(eb->to, NULL, eb->n, TEXTOID);
+	values[4] = event_array(eb->delta, NULL, eb->n, NUMERICOID);
+	values[5] = event_array(eb->reason, eb->reason_null, eb->n, TEXTOID);
+	exa_exec(&stmt_insert_event_rows, values, NULL, 0);
+	eb->n = 0;
+}
+
 void
 exa_order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
 				const char *to, Numeric filled_delta, const char *reason)
 {
 	Datum		values[6];
 	char		nulls[6] = {' ', from ? ' ' : 'n', ' ', ' ', reason ? ' ' : 'n', ' '};
+
+	if (call->events != NULL)
+	{
+		event_add(call->events, order_id, from, to, filled_delta, reason);
+		return;
+	}
 
 	values[0] = UUIDPGetDatum(order_id);
 	values[1] = from ? CStringGetTextDatum(from) : (Datum) 0;
@@ -451,6 +569,7 @@ typedef struct PlaceMarket
 	Numeric		min_notional;
 	ExaMarketStatus status;
 	bool		internal;		/* matching INTERNAL (a 1.1 catalog only) */
+	char	   *symbol;			/* place_orders' cache of markets */
 } PlaceMarket;
 
 /* place_order, step 3: the market, unlocked (a committed HALT applies). */
@@ -500,6 +619,30 @@ place_refusal(ExaAccount *acct, PlaceMarket *m, Numeric quantity,
 	if (price != NULL && exa_cmp(exa_mul(quantity, price), m->min_notional) < 0)
 		return "MIN_NOTIONAL";
 	return NULL;
+}
+
+/* place_order, step 5: what the order locks, of which asset. */
+static Numeric
+place_lock_amount(ExaPlaceArgs *a, PlaceMarket *m, char **lock_asset)
+{
+	bool		is_buy = exa_order_side_from_text(a->side) == EXA_SIDE_BUY;
+
+	*lock_asset = is_buy ? m->quote : m->base;
+	return is_buy ? exa_ceil8(exa_mul(a->quantity, a->price)) : a->quantity;
+}
+
+/* ... and the move that locks it. */
+static void
+place_lock_move(ExaPlaceArgs *a, pg_uuid_t *order_id, char *lock_asset,
+				Numeric lock_amount, LedgerMove *move)
+{
+	memset(move, 0, sizeof(LedgerMove));
+	move->account_id = a->account_id;
+	move->asset = lock_asset;
+	move->delta_available = exa_neg(lock_amount);
+	move->delta_locked = lock_amount;
+	move->kind = "ORDER_LOCK";
+	move->order_id = order_id;
 }
 
 /*
@@ -612,7 +755,6 @@ exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
 	Numeric		stop_price = a->stop_price;
 	char	   *client_order_id = a->client_order_id;
 	ExaOrderType otype = exa_order_type_from_text(type);
-	bool		is_buy = exa_order_side_from_text(side) == EXA_SIDE_BUY;
 	bool		is_stop = otype == EXA_TYPE_STOP;
 	ExaAccount	acct;
 	PlaceMarket m;
@@ -656,8 +798,7 @@ exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
 	/* Business refusals: stored REJECTED, nothing locked. */
 	reject = place_refusal(&acct, &m, quantity, price, stop_price);
 
-	lock_asset = is_buy ? m.quote : m.base;
-	lock_amount = is_buy ? exa_ceil8(exa_mul(quantity, price)) : quantity;
+	lock_amount = place_lock_amount(a, &m, &lock_asset);
 	order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
 
 	if (reject == NULL && internal == NULL && m.internal)
@@ -686,14 +827,9 @@ exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
 
 	if (reject == NULL)
 	{
-		LedgerMove	move = {0};
+		LedgerMove	move;
 
-		move.account_id = account_id;
-		move.asset = lock_asset;
-		move.delta_available = exa_neg(lock_amount);
-		move.delta_locked = lock_amount;
-		move.kind = "ORDER_LOCK";
-		move.order_id = order_id;
+		place_lock_move(a, order_id, lock_asset, lock_amount, &move);
 		if (!exa_ledger_try_move(call, &move))
 			reject = "INSUFFICIENT_FUNDS";
 	}
@@ -717,6 +853,279 @@ exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
 	if (plan != NULL && reject == NULL && !exa_matching_plan_empty(plan))
 		result = exa_matching_execute(call, plan);
 	return result;
+}
+
+/* ------------------------------------------------------------------------
+ * place_orders with its statements merged (README "Batches")
+ * ------------------------------------------------------------------------
+ */
+
+/* The order rows of items decided but not yet written: one INSERT. */
+#define PLACE_NCOLS 15
+
+typedef struct PlacePending
+{
+	int			n;
+	int		   *item;			/* the item (0-based) of each row */
+	Datum	   *col[PLACE_NCOLS];
+	bool	   *null[PLACE_NCOLS];
+	HTAB	   *refs;			/* "account client_order_id" of the rows */
+} PlacePending;
+
+/* stmt_insert_order_seq, one row per element of the arrays, in order. */
+static ExaStmt stmt_insert_order_rows = {
+	"INSERT INTO exchange.orders"
+	" (order_id, account_id, symbol, order_type, side, quantity, price, status,"
+	"  time_in_force, metadata, stop_price, client_order_id, lock_asset,"
+	"  locked_amount, reject_reason, book_seq)"
+	" SELECT u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10, u.c11,"
+	"        u.c12, u.c13, u.c14, u.c15,"
+	"        CASE WHEN u.c15 IS NULL"
+	"             THEN pg_catalog.nextval('exchange.order_book_seq'::pg_catalog.regclass) END"
+	"   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($2::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($3::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($4::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($5::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($6::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($7::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($8::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($9::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($10::pg_catalog.jsonb[]),"
+	"                   pg_catalog.unnest($11::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($12::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($13::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($14::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($15::pg_catalog.text[]))"
+	"        WITH ORDINALITY AS u (c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11,"
+	"                              c12, c13, c14, c15, n)"
+	"  ORDER BY u.n"
+	" RETURNING *",
+	15, {UUIDARRAYOID, UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		NUMERICARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		JSONBARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	NUMERICARRAYOID, TEXTARRAYOID},
+	NULL
+};
+
+static const Oid place_col_types[PLACE_NCOLS] = {
+	UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
+	TEXTOID, TEXTOID, JSONBOID, NUMERICOID, TEXTOID, TEXTOID, NUMERICOID,
+	TEXTOID
+};
+
+/* The key of an item's client_order_id in PlacePending.refs. */
+#define PLACE_REF_LEN (EXA_UUID_STR_LEN + CLIENT_ORDER_ID_MAXLEN + 1)
+
+static HTAB *place_refs_create(void);
+
+static void
+place_ref_key(ExaPlaceArgs *a, char *key)
+{
+	memset(key, 0, PLACE_REF_LEN);
+	exa_uuid_format(a->account_id, key);
+	key[EXA_UUID_STR_LEN - 1] = ' ';
+	strlcpy(key + EXA_UUID_STR_LEN, a->client_order_id, CLIENT_ORDER_ID_MAXLEN + 1);
+}
+
+static void
+place_pending_add(PlacePending *p, int item, ExaPlaceArgs *a, pg_uuid_t *order_id,
+				  ExaOrderStatus status, const char *lock_asset,
+				  Numeric lock_amount, const char *reject)
+{
+	int			k = p->n++;
+	Datum	   *v[PLACE_NCOLS];
+	bool	   *isnull[PLACE_NCOLS];
+
+	for (int c = 0; c < PLACE_NCOLS; c++)
+	{
+		v[c] = &p->col[c][k];
+		isnull[c] = &p->null[c][k];
+		*isnull[c] = false;
+	}
+	p->item[k] = item;
+	*v[0] = UUIDPGetDatum(order_id);
+	*v[1] = UUIDPGetDatum(a->account_id);
+	*v[2] = CStringGetTextDatum(a->symbol);
+	*v[3] = CStringGetTextDatum(a->type);
+	*v[4] = CStringGetTextDatum(a->side);
+	*v[5] = NumericGetDatum(a->quantity);
+	*v[6] = a->price ? NumericGetDatum(a->price) : (Datum) 0;
+	*isnull[6] = a->price == NULL;
+	*v[7] = CStringGetTextDatum(exa_order_status_name(status));
+	*v[8] = CStringGetTextDatum(a->tif);
+	*v[9] = a->metadata;
+	*v[10] = a->stop_price ? NumericGetDatum(a->stop_price) : (Datum) 0;
+	*isnull[10] = a->stop_price == NULL;
+	*v[11] = a->client_order_id ? CStringGetTextDatum(a->client_order_id) : (Datum) 0;
+	*isnull[11] = a->client_order_id == NULL;
+	*v[12] = CStringGetTextDatum(lock_asset);
+	*v[13] = NumericGetDatum(lock_amount);
+	*v[14] = reject ? CStringGetTextDatum(reject) : (Datum) 0;
+	*isnull[14] = reject == NULL;
+	if (a->client_order_id != NULL)
+	{
+		char		key[PLACE_REF_LEN];
+
+		place_ref_key(a, key);
+		(void) hash_search(p->refs, key, HASH_ENTER, NULL);
+	}
+}
+
+/* Write the pending rows: results[item] is each row as inserted. */
+static void
+place_pending_flush(PlacePending *p, Datum *results)
+{
+	Datum		values[PLACE_NCOLS];
+	int			dims[1] = {p->n};
+	int			lbs[1] = {1};
+	uint64		rows;
+
+	if (p->n == 0)
+		return;
+	for (int c = 0; c < PLACE_NCOLS; c++)
+	{
+		Oid			t = place_col_types[c];
+
+		values[c] = PointerGetDatum(construct_md_array(p->col[c], p->null[c], 1, dims, lbs, t,
+													   t == UUIDOID ? UUID_LEN : -1, false,
+													   t == UUIDOID ? TYPALIGN_CHAR : TYPALIGN_INT));
+	}
+	rows = exa_exec(&stmt_insert_order_rows, values, NULL, 0);
+	if (rows != (uint64) p->n)
+		elog(ERROR, "inserted " UINT64_FORMAT " order rows of %d", rows, p->n);
+	for (int k = 0; k < p->n; k++)
+		results[p->item[k]] = exa_return_row(k);
+	p->n = 0;
+	hash_destroy(p->refs);
+	p->refs = place_refs_create();
+}
+
+static HTAB *
+place_refs_create(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = PLACE_REF_LEN;
+	ctl.entrysize = PLACE_REF_LEN;
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create("place_orders client_order_ids", 64, &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+static PlacePending *
+place_pending_create(int n)
+{
+	PlacePending *p = palloc0(sizeof(PlacePending));
+
+	p->item = palloc(sizeof(int) * n);
+	for (int c = 0; c < PLACE_NCOLS; c++)
+	{
+		p->col[c] = palloc(sizeof(Datum) * n);
+		p->null[c] = palloc(sizeof(bool) * n);
+	}
+	p->refs = place_refs_create();
+	return p;
+}
+
+/* The market of an item, read once per symbol for the whole batch. */
+static PlaceMarket *
+place_market_once(List **markets, const char *symbol)
+{
+	ListCell   *lc;
+	PlaceMarket *m;
+
+	foreach(lc, *markets)
+	{
+		m = (PlaceMarket *) lfirst(lc);
+		if (strcmp(m->symbol, symbol) == 0)
+			return m;
+	}
+	m = palloc0(sizeof(PlaceMarket));
+	place_read_market(symbol, m);
+	m->symbol = pstrdup(symbol);
+	/* INTERNAL since the batch locked its markets: as place_order does */
+	if (m->internal)
+		exa_matching_refuse_unlocked(symbol);
+	*markets = lappend(*markets, m);
+	return m;
+}
+
+/*
+ * A retry of a stored client_order_id: results[i] is the stored row (LX009
+ * when the order differs).  An earlier item of the batch with the same one
+ * is written first, so that it is the stored row.
+ */
+static bool
+place_merged_retry(PlacePending *p, ExaPlaceArgs *a, Datum *results, int i)
+{
+	char		key[PLACE_REF_LEN];
+	Datum		ckey[2];
+
+	place_ref_key(a, key);
+	if (hash_search(p->refs, key, HASH_FIND, NULL) != NULL)
+		place_pending_flush(p, results);
+	ckey[0] = UUIDPGetDatum(a->account_id);
+	ckey[1] = CStringGetTextDatum(a->client_order_id);
+	if (exa_exec_recheck(&stmt_order_by_client_id, ckey, NULL, 1,
+						 "the order with client_order_id \"%s\" of account %s",
+						 a->client_order_id, exa_uuid_str(a->account_id)) != 1)
+		return false;
+	check_order_retry(a->client_order_id, a->symbol, a->side, a->type,
+					  a->quantity, a->price, a->tif, a->stop_price);
+	results[i] = exa_return_row(0);
+	return true;
+}
+
+void
+exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts, int n,
+				 Datum *results, int *item)
+{
+	PlacePending *p = place_pending_create(n);
+	List	   *markets = NIL;
+
+	for (int i = 0; i < n; i++)
+	{
+		ExaPlaceArgs *a = &args[i];
+		PlaceMarket *m;
+		const char *reject;
+		char	   *lock_asset;
+		Numeric		lock_amount;
+		pg_uuid_t  *order_id;
+		ExaOrderStatus status;
+		ExaOrder	o = {0};
+
+		*item = i + 1;
+		if (a->client_order_id != NULL &&
+			place_merged_retry(p, a, results, i))
+			continue;
+		m = place_market_once(&markets, a->symbol);
+		reject = place_refusal(accts[i], m, a->quantity, a->price, a->stop_price);
+		lock_amount = place_lock_amount(a, m, &lock_asset);
+		order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+		if (reject == NULL)
+		{
+			LedgerMove	move;
+
+			place_lock_move(a, order_id, lock_asset, lock_amount, &move);
+			if (!exa_ledger_try_move(call, &move))
+				reject = "INSUFFICIENT_FUNDS";
+		}
+		if (reject != NULL)
+			lock_amount = exa_zero();
+		status = reject ? EXA_ORDER_REJECTED :
+			exa_order_type_from_text(a->type) == EXA_TYPE_STOP ?
+			EXA_ORDER_PENDING : EXA_ORDER_OPEN;
+		place_pending_add(p, i, a, order_id, status, lock_asset, lock_amount, reject);
+		exa_order_event(call, order_id, NULL, exa_order_status_name(status), NULL, reject);
+		memcpy(&o.order_id, order_id, sizeof(pg_uuid_t));
+		memcpy(&o.account_id, a->account_id, sizeof(pg_uuid_t));
+		o.symbol = a->symbol;
+		o.lock_asset = lock_asset;
+		order_keys(call, &o, order_in_book(status));
+	}
+	*item = 0;
+	place_pending_flush(p, results);
 }
 
 /* ------------------------------------------------------------------------

@@ -92,6 +92,26 @@ typedef struct ExaPlaceArgs
 extern void exa_place_parse(FunctionCallInfo fcinfo, ExaPlaceArgs *a);
 extern Datum exa_place_order_call(ExaCall *call, ExaPlaceArgs *a);
 extern char *exa_arg_reason(FunctionCallInfo fcinfo, int argno);
+
+/*
+ * place_orders on EXTERNAL markets of a 1.1 catalog, statements merged
+ * (README "Batches"): each item decided as exa_place_order_call() decides
+ * it, on the account rows and balance rows the batch holds locked (accts[i]
+ * is item i's account as locked; the call holds their balance rows:
+ * exa_call_hold_balances), its order row written with the others by one
+ * INSERT.  results[i] gets item i's row; *item is the item running
+ * (1-based), for the errdetail.  The call must defer its journal and
+ * events.
+ */
+extern void exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts,
+							 int n, Datum *results, int *item);
+
+/*
+ * A batch call's order events, from here on, are kept until
+ * exa_order_events_flush() writes them with one INSERT.
+ */
+extern void exa_order_defer_events(ExaCall *call);
+extern void exa_order_events_flush(ExaCall *call);
 extern Datum exa_close_order_call(ExaCall *call, pg_uuid_t *order_id,
 								  ExaOrderStatus to_status, const char *reason);
 

@@ -90,6 +90,52 @@ SELECT substr(account, 3) AS twin, asset, available, locked, count(*) AS twins
   FROM pg_temp.balances() WHERE account LIKE '__ann'
  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3;
 
+-- the twins' journal rows and order events are alike, in the same order
+SELECT (SELECT array_agg(concat_ws(' ', r.n, j.asset, j.delta_available, j.delta_locked, j.kind)
+						 ORDER BY j.seq)
+		  FROM exchange.balance_journal j JOIN s_res r ON (r.o).order_id = j.order_id AND r.n <> 7)
+	 = (SELECT array_agg(concat_ws(' ', r.n, j.asset, j.delta_available, j.delta_locked, j.kind)
+						 ORDER BY j.seq)
+		  FROM exchange.balance_journal j JOIN b_res r ON (r.o).order_id = j.order_id AND r.n <> 7)
+	AS same_journal,
+	   (SELECT array_agg(concat_ws(' ', r.n, e.from_status, e.to_status, e.filled_delta, e.reason)
+						 ORDER BY e.seq)
+		  FROM exchange.order_events e JOIN s_res r ON (r.o).order_id = e.order_id AND r.n <> 7)
+	 = (SELECT array_agg(concat_ws(' ', r.n, e.from_status, e.to_status, e.filled_delta, e.reason)
+						 ORDER BY e.seq)
+		  FROM exchange.order_events e JOIN b_res r ON (r.o).order_id = e.order_id AND r.n <> 7)
+	AS same_events;
+
+-- 1b. Items drawing on one balance: each sees the locks of the items before it (the batch
+-- decides them in memory, on the rows it holds locked); a SELL of an asset the account has no
+-- balance row of is INSUFFICIENT_FUNDS, as in place_order.
+SELECT symbol FROM exchange.create_market('BAZ-USDT', 'BAZ', 'USDT', 0.01, 0.001);
+SELECT pg_temp.trader('s_dee'), pg_temp.trader('b_dee');
+SELECT count(*) FROM (
+  SELECT exchange.deposit(pg_temp.id(w || '_dee'), a, 1000)
+    FROM unnest('{s,b}'::text[]) w, unnest('{USDT,BAT}'::text[]) a) d;
+CREATE FUNCTION pg_temp.draw(w text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_agg(jsonb_build_object('account_id', pg_temp.id(w || '_dee'), 'symbol', x.sym,
+										'side', x.side, 'order_type', 'LIMIT', 'quantity', x.q,
+										'price', 100) ORDER BY x.n)
+	  FROM (VALUES (1, 'BAT-USDT', 'BUY', 5), (2, 'BAT-USDT', 'BUY', 4), (3, 'BAT-USDT', 'BUY', 3),
+				   (4, 'BAZ-USDT', 'SELL', 1), (5, 'BAT-USDT', 'SELL', 999.9),
+				   (6, 'BAT-USDT', 'SELL', 0.1)) x (n, sym, side, q)
+$$;
+CREATE TEMP TABLE s_draw AS
+	SELECT e.n, r AS o FROM jsonb_array_elements(pg_temp.draw('s')) WITH ORDINALITY e (i, n),
+		   LATERAL pg_temp.place_one(e.i) r ORDER BY e.n;
+CREATE TEMP TABLE b_draw AS
+	SELECT r.ordinality AS n, jsonb_populate_record(NULL::exchange.orders, to_jsonb(r) - 'ordinality') AS o
+	  FROM exchange.place_orders(pg_temp.draw('b')) WITH ORDINALITY r ORDER BY 1;
+SELECT b.n, pg_temp.shape(b.o) AS batch_row, pg_temp.shape(s.o) = pg_temp.shape(b.o) AS same
+  FROM b_draw b JOIN s_draw s USING (n) ORDER BY b.n;
+SELECT substr(account, 3) AS twin, asset, available, locked, count(*) AS twins
+  FROM pg_temp.balances() WHERE account LIKE '__dee'
+ GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3;
+SELECT pg_temp.skip();
+
 -- 2. A retry of a whole batch whose items all carry a client_order_id returns the same rows.
 CREATE TEMP TABLE retry1 AS
 	SELECT order_id, status, ordinality FROM exchange.place_orders(jsonb_build_array(
