@@ -502,19 +502,6 @@ journal_add(JournalBuf *jb, pg_uuid_t *acct, const char *asset, Numeric da,
 	MemoryContextSwitchTo(oldcxt);
 }
 
-static Datum
-journal_array(Datum *elems, bool *nulls, int n, Oid type)
-{
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	if (type == UUIDOID)
-		return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, UUIDOID,
-												  UUID_LEN, false, TYPALIGN_CHAR));
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
-											  -1, false, TYPALIGN_INT));
-}
-
 /* Write the buffered journal rows: one statement, whatever their number. */
 static void
 journal_flush(ExaCall *call, JournalBuf *jb)
@@ -546,15 +533,15 @@ journal_flush(ExaCall *call, JournalBuf *jb)
 		return;
 	}
 	values[0] = PointerGetDatum(exa_call_actor(call));
-	values[1] = journal_array(jb->acct, NULL, jb->n, UUIDOID);
-	values[2] = journal_array(jb->asset, NULL, jb->n, TEXTOID);
-	values[3] = journal_array(jb->da, NULL, jb->n, NUMERICOID);
-	values[4] = journal_array(jb->dl, NULL, jb->n, NUMERICOID);
-	values[5] = journal_array(jb->kind, NULL, jb->n, TEXTOID);
-	values[6] = journal_array(jb->order_id, jb->nulls[0], jb->n, UUIDOID);
-	values[7] = journal_array(jb->trade_id, jb->nulls[1], jb->n, UUIDOID);
-	values[8] = journal_array(jb->hold_id, jb->nulls[2], jb->n, UUIDOID);
-	values[9] = journal_array(jb->reference, jb->nulls[3], jb->n, TEXTOID);
+	values[1] = exa_datum_array(jb->acct, NULL, jb->n, UUIDOID);
+	values[2] = exa_datum_array(jb->asset, NULL, jb->n, TEXTOID);
+	values[3] = exa_datum_array(jb->da, NULL, jb->n, NUMERICOID);
+	values[4] = exa_datum_array(jb->dl, NULL, jb->n, NUMERICOID);
+	values[5] = exa_datum_array(jb->kind, NULL, jb->n, TEXTOID);
+	values[6] = exa_datum_array(jb->order_id, jb->nulls[0], jb->n, UUIDOID);
+	values[7] = exa_datum_array(jb->trade_id, jb->nulls[1], jb->n, UUIDOID);
+	values[8] = exa_datum_array(jb->hold_id, jb->nulls[2], jb->n, UUIDOID);
+	values[9] = exa_datum_array(jb->reference, jb->nulls[3], jb->n, TEXTOID);
 	exa_exec(&stmt_journal_rows, values, NULL, 0);
 	jb->n = 0;
 }
@@ -1102,8 +1089,6 @@ set_flush(ExaBalanceSet *set)
 	Datum	   *da = palloc(sizeof(Datum) * Max(set->n, 1));
 	Datum	   *dl = palloc(sizeof(Datum) * Max(set->n, 1));
 	int			n = 0;
-	int			dims[1];
-	int			lbs[1] = {1};
 	Datum		values[4];
 
 	for (int i = 0; i < set->n; i++)
@@ -1122,13 +1107,10 @@ set_flush(ExaBalanceSet *set)
 	}
 	if (n == 0)
 		return;
-	dims[0] = n;
 	values[0] = exa_uuid_array(accounts);
 	values[1] = exa_text_array(assets);
-	values[2] = PointerGetDatum(construct_md_array(da, NULL, 1, dims, lbs, NUMERICOID,
-												   -1, false, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_md_array(dl, NULL, 1, dims, lbs, NUMERICOID,
-												   -1, false, TYPALIGN_INT));
+	values[2] = exa_datum_array(da, NULL, n, NUMERICOID);
+	values[3] = exa_datum_array(dl, NULL, n, NUMERICOID);
 	if (exa_exec(&stmt_set_flush, values, NULL, 0) != (uint64) n)
 		elog(ERROR, "a locked balance row was not updated");
 }

@@ -292,19 +292,6 @@ event_add(EventBuf *eb, pg_uuid_t *order_id, const char *from, const char *to,
 	MemoryContextSwitchTo(oldcxt);
 }
 
-static Datum
-event_array(Datum *elems, bool *nulls, int n, Oid type)
-{
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	if (type == UUIDOID)
-		return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, UUIDOID,
-												  UUID_LEN, false, TYPALIGN_CHAR));
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
-											  -1, false, TYPALIGN_INT));
-}
-
 void
 exa_order_events_flush(ExaCall *call)
 {
@@ -314,11 +301,11 @@ exa_order_events_flush(ExaCall *call)
 	if (eb == NULL || eb->n == 0)
 		return;
 	values[0] = PointerGetDatum(exa_call_actor(call));
-	values[1] = event_array(eb->order_id, NULL, eb->n, UUIDOID);
-	values[2] = event_array(eb->from, eb->from_null, eb->n, TEXTOID);
-	values[3] = event_array(eb->to, NULL, eb->n, TEXTOID);
-	values[4] = event_array(eb->delta, NULL, eb->n, NUMERICOID);
-	values[5] = event_array(eb->reason, eb->reason_null, eb->n, TEXTOID);
+	values[1] = exa_datum_array(eb->order_id, NULL, eb->n, UUIDOID);
+	values[2] = exa_datum_array(eb->from, eb->from_null, eb->n, TEXTOID);
+	values[3] = exa_datum_array(eb->to, NULL, eb->n, TEXTOID);
+	values[4] = exa_datum_array(eb->delta, NULL, eb->n, NUMERICOID);
+	values[5] = exa_datum_array(eb->reason, eb->reason_null, eb->n, TEXTOID);
 	exa_exec(&stmt_insert_event_rows, values, NULL, 0);
 	eb->n = 0;
 }
@@ -631,18 +618,35 @@ place_lock_amount(ExaPlaceArgs *a, PlaceMarket *m, char **lock_asset)
 	return is_buy ? exa_ceil8(exa_mul(a->quantity, a->price)) : a->quantity;
 }
 
-/* ... and the move that locks it. */
-static void
-place_lock_move(ExaPlaceArgs *a, pg_uuid_t *order_id, char *lock_asset,
-				Numeric lock_amount, LedgerMove *move)
+/*
+ * ... and the lock, unless the order is refused already (*reject): a
+ * shortage refuses it INSUFFICIENT_FUNDS; a refused order locks nothing
+ * (*lock_amount zero).  Returns the order's status.
+ */
+static ExaOrderStatus
+place_lock_funds(ExaCall *call, ExaPlaceArgs *a, pg_uuid_t *order_id,
+				 char *lock_asset, Numeric *lock_amount, const char **reject)
 {
-	memset(move, 0, sizeof(LedgerMove));
-	move->account_id = a->account_id;
-	move->asset = lock_asset;
-	move->delta_available = exa_neg(lock_amount);
-	move->delta_locked = lock_amount;
-	move->kind = "ORDER_LOCK";
-	move->order_id = order_id;
+	if (*reject == NULL)
+	{
+		LedgerMove	move = {0};
+
+		move.account_id = a->account_id;
+		move.asset = lock_asset;
+		move.delta_available = exa_neg(*lock_amount);
+		move.delta_locked = *lock_amount;
+		move.kind = "ORDER_LOCK";
+		move.order_id = order_id;
+		if (!exa_ledger_try_move(call, &move))
+			*reject = "INSUFFICIENT_FUNDS";
+	}
+	if (*reject != NULL)
+	{
+		*lock_amount = exa_zero();
+		return EXA_ORDER_REJECTED;
+	}
+	return exa_order_type_from_text(a->type) == EXA_TYPE_STOP ?
+		EXA_ORDER_PENDING : EXA_ORDER_OPEN;
 }
 
 /*
@@ -755,7 +759,6 @@ exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
 	Numeric		stop_price = a->stop_price;
 	char	   *client_order_id = a->client_order_id;
 	ExaOrderType otype = exa_order_type_from_text(type);
-	bool		is_stop = otype == EXA_TYPE_STOP;
 	ExaAccount	acct;
 	PlaceMarket m;
 	const char *reject;
@@ -825,17 +828,7 @@ exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
 		plan = exa_matching_plan(internal, &t, &book_seq);
 	}
 
-	if (reject == NULL)
-	{
-		LedgerMove	move;
-
-		place_lock_move(a, order_id, lock_asset, lock_amount, &move);
-		if (!exa_ledger_try_move(call, &move))
-			reject = "INSUFFICIENT_FUNDS";
-	}
-	if (reject != NULL)
-		lock_amount = exa_zero();
-	status = reject ? EXA_ORDER_REJECTED : is_stop ? EXA_ORDER_PENDING : EXA_ORDER_OPEN;
+	status = place_lock_funds(call, a, order_id, lock_asset, &lock_amount, &reject);
 
 	place_insert(a, order_id, status, lock_asset, lock_amount, reject, book_seq);
 	result = exa_return_row(0);
@@ -977,20 +970,12 @@ static void
 place_pending_flush(PlacePending *p, Datum *results)
 {
 	Datum		values[PLACE_NCOLS];
-	int			dims[1] = {p->n};
-	int			lbs[1] = {1};
 	uint64		rows;
 
 	if (p->n == 0)
 		return;
 	for (int c = 0; c < PLACE_NCOLS; c++)
-	{
-		Oid			t = place_col_types[c];
-
-		values[c] = PointerGetDatum(construct_md_array(p->col[c], p->null[c], 1, dims, lbs, t,
-													   t == UUIDOID ? UUID_LEN : -1, false,
-													   t == UUIDOID ? TYPALIGN_CHAR : TYPALIGN_INT));
-	}
+		values[c] = exa_datum_array(p->col[c], p->null[c], p->n, place_col_types[c]);
 	rows = exa_exec(&stmt_insert_order_rows, values, NULL, 0);
 	if (rows != (uint64) p->n)
 		elog(ERROR, "inserted " UINT64_FORMAT " order rows of %d", rows, p->n);
@@ -1103,19 +1088,7 @@ exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts, int n,
 		reject = place_refusal(accts[i], m, a->quantity, a->price, a->stop_price);
 		lock_amount = place_lock_amount(a, m, &lock_asset);
 		order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
-		if (reject == NULL)
-		{
-			LedgerMove	move;
-
-			place_lock_move(a, order_id, lock_asset, lock_amount, &move);
-			if (!exa_ledger_try_move(call, &move))
-				reject = "INSUFFICIENT_FUNDS";
-		}
-		if (reject != NULL)
-			lock_amount = exa_zero();
-		status = reject ? EXA_ORDER_REJECTED :
-			exa_order_type_from_text(a->type) == EXA_TYPE_STOP ?
-			EXA_ORDER_PENDING : EXA_ORDER_OPEN;
+		status = place_lock_funds(call, a, order_id, lock_asset, &lock_amount, &reject);
 		place_pending_add(p, i, a, order_id, status, lock_asset, lock_amount, reject);
 		exa_order_event(call, order_id, NULL, exa_order_status_name(status), NULL, reject);
 		memcpy(&o.order_id, order_id, sizeof(pg_uuid_t));

@@ -328,3 +328,17 @@ exa_uuid_array(List *ids)
 {
 	return exa_list_array(ids, false);
 }
+
+Datum
+exa_datum_array(Datum *elems, bool *nulls, int n, Oid type)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	if (type == UUIDOID)
+		return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, UUIDOID,
+												  UUID_LEN, false, TYPALIGN_CHAR));
+	Assert(type == TEXTOID || type == NUMERICOID || type == JSONBOID);
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
+											  -1, false, TYPALIGN_INT));
+}
