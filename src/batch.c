@@ -37,7 +37,9 @@
  * Each item then takes its own locks again, which it already holds, so a
  * batch never waits on a lock after it holds one of a later level: it
  * deadlocks with neither the single calls nor other batches, whatever the
- * order of their items.  The makers' rows an INTERNAL market's plan touches
+ * order of their items.  A batch of one item skips the pass: its single
+ * call takes the same locks in the same order, and the pass would only
+ * add statements.  The makers' rows an INTERNAL market's plan touches
  * are taken under that market's row lock, as in place_order.
  *
  *-------------------------------------------------------------------------
@@ -468,7 +470,7 @@ place_orders_run(void *arg)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) b->fcinfo->resultinfo;
 	LOCAL_FCINFO(fc, PLACE_NPARAMS);
 	ExaCall		call;
-	ExaBalanceSet *set;
+	ExaBalanceSet *set = NULL;
 
 	/* every item checked before anything is locked */
 	for (int i = 0; i < b->n; i++)
@@ -480,9 +482,12 @@ place_orders_run(void *arg)
 	exa_batch_item = 0;
 
 	batch_call_begin(&call);
-	place_lock_markets_accounts(b);
-	set = place_lock_balances(b);
-	if (!b->internal && exa_catalog_is_1_1())
+	if (b->n > 1)
+	{
+		place_lock_markets_accounts(b);
+		set = place_lock_balances(b);
+	}
+	if (b->n > 1 && !b->internal && exa_catalog_is_1_1())
 	{
 		/* EXTERNAL markets only: decided item by item, written together */
 		Datum	   *results = palloc(sizeof(Datum) * b->n);
@@ -638,8 +643,7 @@ cancel_order_ids_run(void *arg)
 	ExaBalanceSet *set;
 
 	batch_call_begin(&call);
-	set = cancel_lock_all(b);
-	if (set != NULL)
+	if (b->n > 1 && (set = cancel_lock_all(b)) != NULL)
 		exa_call_hold_balances(&call, set);
 	for (int i = 0; i < b->n; i++)
 	{
@@ -798,7 +802,8 @@ apply_trades_run(void *arg)
 
 		for (int i = 0; i < b->n; i++)
 			ids = lappend(ids, b->args[i].order_id);
-		exa_call_hold_balances(&call, fill_lock_all(ids));
+		if (b->n > 1)
+			exa_call_hold_balances(&call, fill_lock_all(ids));
 	}
 	for (int i = 0; i < b->n; i++)
 	{
@@ -858,7 +863,8 @@ apply_matches_run(void *arg)
 	exa_batch_item = 0;
 
 	batch_call_begin(&call);
-	exa_call_hold_balances(&call, fill_lock_all(ids));
+	if (b->n > 1)
+		exa_call_hold_balances(&call, fill_lock_all(ids));
 	for (int i = 0; i < b->n; i++)
 	{
 		exa_batch_item = i + 1;
