@@ -487,12 +487,17 @@ place_orders_run(void *arg)
 		place_lock_markets_accounts(b);
 		set = place_lock_balances(b);
 	}
+	/*
+	 * The balance rows locked are held in memory either way: the matching
+	 * engine only locks balance rows and moves them through the ledger.
+	 */
+	if (set != NULL)
+		exa_call_hold_balances(&call, set);
 	if (b->n > 1 && !b->internal && exa_catalog_is_1_1())
 	{
 		/* EXTERNAL markets only: decided item by item, written together */
 		Datum	   *results = palloc(sizeof(Datum) * b->n);
 
-		exa_call_hold_balances(&call, set);
 		exa_place_merged(&call, b->args, b->accts, b->n, results,
 						 &exa_batch_item);
 		for (int i = 0; i < b->n; i++)
