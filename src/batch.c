@@ -736,7 +736,7 @@ static ExaStmt stmt_trade_accounts = {
 };
 
 static ExaStmt stmt_trade_lock_orders = {
-	"SELECT o.account_id,"
+	"SELECT o.order_id, o.account_id,"
 	"       CASE WHEN o.side OPERATOR(pg_catalog.=) 'BUY' THEN m.base_asset"
 	"            ELSE m.quote_asset END::pg_catalog.text"
 	"  FROM exchange.orders o"
@@ -752,10 +752,11 @@ static ExaStmt stmt_trade_lock_orders = {
 
 /*
  * apply_trades' and apply_matches' locks, orders 1, 2 and 4, of the orders
- * ids; unknown orders lock nothing
+ * ids; unknown orders and those of INTERNAL markets lock nothing.  Returns
+ * the balance rows; *locked gets the ids of the orders locked, ascending.
  */
 static ExaBalanceSet *
-fill_lock_all(List *ids)
+fill_lock_all(List *ids, pg_uuid_t **locked, int *nlocked)
 {
 	List	   *accounts;
 	ListCell   *lc;
@@ -773,16 +774,27 @@ fill_lock_all(List *ids)
 		exa_ledger_lock_account((pg_uuid_t *) lfirst(lc), false, &acct);
 	}
 	n = exa_exec(&stmt_trade_lock_orders, values, NULL, 0);
+	*locked = palloc(sizeof(pg_uuid_t) * Max(n, 1));
+	*nlocked = (int) n;
 	for (uint64 i = 0; i < n; i++)
 	{
 		pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
 
+		memcpy(&(*locked)[i], DatumGetUUIDP(exa_col_notnull(i, 1)), sizeof(pg_uuid_t));
 		/* the asset the order's fills credit */
-		memcpy(id, DatumGetUUIDP(exa_col_notnull(i, 1)), sizeof(pg_uuid_t));
+		memcpy(id, DatumGetUUIDP(exa_col_notnull(i, 2)), sizeof(pg_uuid_t));
 		credit_accounts = lappend(credit_accounts, id);
-		credit_assets = lappend(credit_assets, exa_col_cstring(i, 2));
+		credit_assets = lappend(credit_assets, exa_col_cstring(i, 3));
 	}
 	return exa_ledger_lock_account_balances(accounts, credit_accounts, credit_assets);
+}
+
+/* Is id among the n ascending ids the lock pass locked? */
+static bool
+batch_locked(pg_uuid_t *locked, int n, pg_uuid_t *id)
+{
+	return bsearch(id, locked, n, sizeof(pg_uuid_t),
+				   (int (*) (const void *, const void *)) exa_uuid_cmp) != NULL;
 }
 
 static void
@@ -792,6 +804,8 @@ apply_trades_run(void *arg)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) b->fcinfo->resultinfo;
 	LOCAL_FCINFO(fc, TRADE_NPARAMS);
 	ExaCall		call;
+	pg_uuid_t  *locked;
+	int			nlocked;
 
 	for (int i = 0; i < b->n; i++)
 	{
@@ -808,14 +822,25 @@ apply_trades_run(void *arg)
 		for (int i = 0; i < b->n; i++)
 			ids = lappend(ids, b->args[i].order_id);
 		if (b->n > 1)
-			exa_call_hold_balances(&call, fill_lock_all(ids));
+		{
+			exa_call_hold_balances(&call, fill_lock_all(ids, &locked, &nlocked));
+			for (int i = 0; i < b->n; i++)
+				b->args[i].prelocked = batch_locked(locked, nlocked, b->args[i].order_id);
+			exa_trades_defer(&call, b->n);
+		}
 	}
 	for (int i = 0; i < b->n; i++)
 	{
+		Datum		row;
+
 		exa_batch_item = i + 1;
-		batch_put(rsinfo, exa_apply_trade_call(&call, &b->args[i]));
+		row = exa_apply_trade_call(&call, &b->args[i]);
+		if (call.trades == NULL)
+			batch_put(rsinfo, row);
 	}
 	exa_batch_item = 0;
+	if (call.trades != NULL)
+		exa_trades_emit(&call, rsinfo);
 	batch_call_end(&call);
 }
 
@@ -856,6 +881,8 @@ apply_matches_run(void *arg)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) b->fcinfo->resultinfo;
 	LOCAL_FCINFO(fc, MATCH_NPARAMS);
 	ExaCall		call;
+	pg_uuid_t  *locked;
+	int			nlocked;
 	List	   *ids = NIL;
 
 	for (int i = 0; i < b->n; i++)
@@ -869,13 +896,22 @@ apply_matches_run(void *arg)
 
 	batch_call_begin(&call);
 	if (b->n > 1)
-		exa_call_hold_balances(&call, fill_lock_all(ids));
+	{
+		exa_call_hold_balances(&call, fill_lock_all(ids, &locked, &nlocked));
+		for (int i = 0; i < b->n; i++)
+			b->args[i].prelocked =
+				batch_locked(locked, nlocked, b->args[i].buy_id) &&
+				batch_locked(locked, nlocked, b->args[i].sell_id);
+		exa_trades_defer(&call, 2 * b->n);
+	}
 	for (int i = 0; i < b->n; i++)
 	{
 		exa_batch_item = i + 1;
 		exa_apply_match_call(&call, &b->args[i], rsinfo);
 	}
 	exa_batch_item = 0;
+	if (call.trades != NULL)
+		exa_trades_emit(&call, rsinfo);
 	batch_call_end(&call);
 }
 

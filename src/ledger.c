@@ -51,6 +51,7 @@ exa_call_begin(ExaCall *call)
 	call->maxexecutions = 0;
 	call->journal = NULL;
 	call->events = NULL;
+	call->trades = NULL;
 	call->balances = NULL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

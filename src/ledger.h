@@ -45,6 +45,8 @@ typedef struct ExaCall
 								 * exa_call_end (NULL: each move writes its
 								 * own; exa_call_defer_journal) */
 	struct EventBuf *events;	/* the same for order_events (orders.c) */
+	struct TradeBuf *trades;	/* a fill batch's trade rows and results
+								 * (trades.c, exa_trades_defer) */
 	struct ExaBalanceSet *balances; /* a batch call's balance rows, held in
 									 * memory (exa_call_hold_balances) */
 } ExaCall;

@@ -1133,7 +1133,7 @@ exa_matching_execute(ExaCall *call, MatchPlan *plan)
 	Assert(nmoves <= cap);
 	exa_ledger_move(call, moves, nmoves);
 	for (int i = 0; i < nfills; i++)
-		exa_fill_fee_ledger(&fills[i]);
+		exa_fill_fee_ledger(call, &fills[i]);
 
 	if (last_seq > 0)
 	{

@@ -338,6 +338,10 @@ exa_datum_array(Datum *elems, bool *nulls, int n, Oid type)
 	if (type == UUIDOID)
 		return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, UUIDOID,
 												  UUID_LEN, false, TYPALIGN_CHAR));
+	if (type == TIMESTAMPTZOID)
+		return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TIMESTAMPTZOID,
+												  sizeof(TimestampTz), FLOAT8PASSBYVAL,
+												  TYPALIGN_DOUBLE));
 	Assert(type == TEXTOID || type == NUMERICOID || type == JSONBOID);
 	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
 											  -1, false, TYPALIGN_INT));

@@ -105,8 +105,8 @@ extern Datum exa_text_array(List *strings);
 extern Datum exa_uuid_array(List *ids);
 
 /*
- * A one-dimensional array of n Datums of type (uuid, or a varlena type:
- * text, numeric, jsonb); nulls may be NULL.  For statements that take
+ * A one-dimensional array of n Datums of type (uuid, timestamptz, or a
+ * varlena type: text, numeric, jsonb); nulls may be NULL.  For statements that take
  * one array per column and unnest them (multi-row INSERT, UPDATE).
  */
 extern Datum exa_datum_array(Datum *elems, bool *nulls, int n, Oid type);

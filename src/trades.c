@@ -39,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
+#include "utils/hsearch.h"
 #include "utils/tuplestore.h"
 
 #include "args.h"
@@ -111,6 +112,221 @@ static ExaStmt stmt_order_accounts = {
 	2, {UUIDOID, UUIDOID},
 	NULL
 };
+
+/* ------------------------------------------------------------------------
+ * A fill batch's trade rows (exa_trades_defer)
+ * ------------------------------------------------------------------------
+ */
+
+#define TRADE_NCOLS 13			/* stmt_insert_trade's columns */
+
+typedef struct TradeBuf
+{
+	int			n;				/* trade rows not yet written */
+	Datum	   *col[TRADE_NCOLS];
+	bool	   *null[TRADE_NCOLS];
+	int		   *slot;			/* each row's place among the results */
+	int			nfee;			/* fee_ledger rows, after their trades */
+	Datum	   *fee[4];
+	int			nres;			/* the result rows, in order */
+	Datum	   *res;
+	HTAB	   *refs;			/* (order_id, trade_ref) of the rows */
+	int			max;
+} TradeBuf;
+
+typedef struct TradeRefKey
+{
+	pg_uuid_t	order_id;
+	char		trade_ref[TRADE_REF_MAXLEN + 1];
+} TradeRefKey;
+
+static const Oid trade_col_types[TRADE_NCOLS] = {
+	UUIDOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
+	NUMERICOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, UUIDOID
+};
+
+/* stmt_insert_trade, one row per element of the arrays, in order. */
+static ExaStmt stmt_insert_trade_rows = {
+	"INSERT INTO exchange.trades"
+	" (trade_id, order_id, account_id, symbol, side, quantity, price, fee,"
+	"  fee_currency, executed_at, trade_ref, liquidity, match_id)"
+	" SELECT u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9,"
+	"        u.c10, u.c11, u.c12, u.c13"
+	"   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($2::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($3::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($4::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($5::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($6::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($7::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($8::pg_catalog.numeric[]),"
+	"                   pg_catalog.unnest($9::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($10::pg_catalog.timestamptz[]),"
+	"                   pg_catalog.unnest($11::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($12::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($13::pg_catalog.uuid[]))"
+	"        WITH ORDINALITY AS u (c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11,"
+	"                              c12, c13, n)"
+	"  ORDER BY u.n"
+	" RETURNING *",
+	13, {UUIDARRAYOID, UUIDARRAYOID, UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		NUMERICARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, UUIDARRAYOID},
+	NULL
+};
+
+static ExaStmt stmt_insert_fee_rows = {
+	"INSERT INTO exchange.fee_ledger (trade_id, market, asset, amount)"
+	" SELECT u.t, u.m, u.a, u.x"
+	"   FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]),"
+	"                   pg_catalog.unnest($2::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($3::pg_catalog.text[]),"
+	"                   pg_catalog.unnest($4::pg_catalog.numeric[]))"
+	"        WITH ORDINALITY AS u (t, m, a, x, n)"
+	"  ORDER BY u.n",
+	4, {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID},
+	NULL
+};
+
+static HTAB *
+trade_refs_create(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(TradeRefKey);
+	ctl.entrysize = sizeof(TradeRefKey);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create("fill batch trade_refs", 64, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static void
+trade_ref_key(TradeRefKey *key, const pg_uuid_t *order_id, const char *trade_ref)
+{
+	memset(key, 0, sizeof(TradeRefKey));
+	memcpy(&key->order_id, order_id, sizeof(pg_uuid_t));
+	strlcpy(key->trade_ref, trade_ref, sizeof(key->trade_ref));
+}
+
+void
+exa_trades_defer(ExaCall *call, int max_rows)
+{
+	TradeBuf   *tb = palloc0(sizeof(TradeBuf));
+
+	tb->max = max_rows;
+	for (int c = 0; c < TRADE_NCOLS; c++)
+	{
+		tb->col[c] = palloc(sizeof(Datum) * max_rows);
+		tb->null[c] = palloc(sizeof(bool) * max_rows);
+	}
+	tb->slot = palloc(sizeof(int) * max_rows);
+	for (int c = 0; c < 4; c++)
+		tb->fee[c] = palloc(sizeof(Datum) * max_rows);
+	tb->res = palloc0(sizeof(Datum) * max_rows);
+	tb->refs = trade_refs_create();
+	call->trades = tb;
+}
+
+/* Keep a result row (a retry's stored trade), in order. */
+static void
+trades_result(TradeBuf *tb, Datum row)
+{
+	if (tb->nres >= tb->max)
+		elog(ERROR, "fill batch has more than %d result rows", tb->max);
+	tb->res[tb->nres++] = row;
+}
+
+/* Keep the trade row of values (stmt_insert_trade's) and its result slot. */
+static void
+trades_add(TradeBuf *tb, Datum *values, const char *nulls, const char *trade_ref)
+{
+	int			k = tb->n++;
+
+	for (int c = 0; c < TRADE_NCOLS; c++)
+	{
+		tb->null[c][k] = nulls[c] == 'n';
+		tb->col[c][k] = values[c];
+		/* the ids point into the item's Fill and ExaOrder: copied */
+		if (trade_col_types[c] == UUIDOID && nulls[c] != 'n')
+		{
+			pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+			memcpy(id, DatumGetUUIDP(values[c]), sizeof(pg_uuid_t));
+			tb->col[c][k] = UUIDPGetDatum(id);
+		}
+	}
+	tb->slot[k] = tb->nres;
+	trades_result(tb, (Datum) 0);
+	if (trade_ref != NULL)
+	{
+		TradeRefKey key;
+
+		trade_ref_key(&key, DatumGetUUIDP(values[1]), trade_ref);
+		(void) hash_search(tb->refs, &key, HASH_ENTER, NULL);
+	}
+}
+
+/* Write the kept trade rows, then their fee rows. */
+static void
+trades_flush(TradeBuf *tb)
+{
+	Datum		values[TRADE_NCOLS];
+
+	if (tb->n > 0)
+	{
+		for (int c = 0; c < TRADE_NCOLS; c++)
+			values[c] = exa_datum_array(tb->col[c], tb->null[c], tb->n, trade_col_types[c]);
+		if (exa_exec(&stmt_insert_trade_rows, values, NULL, 0) != (uint64) tb->n)
+			elog(ERROR, "a trade row of the batch was not inserted");
+		for (int k = 0; k < tb->n; k++)
+			tb->res[tb->slot[k]] = exa_return_row(k);
+		tb->n = 0;
+		hash_destroy(tb->refs);
+		tb->refs = trade_refs_create();
+	}
+	if (tb->nfee > 0)
+	{
+		values[0] = exa_datum_array(tb->fee[0], NULL, tb->nfee, UUIDOID);
+		values[1] = exa_datum_array(tb->fee[1], NULL, tb->nfee, TEXTOID);
+		values[2] = exa_datum_array(tb->fee[2], NULL, tb->nfee, TEXTOID);
+		values[3] = exa_datum_array(tb->fee[3], NULL, tb->nfee, NUMERICOID);
+		exa_exec(&stmt_insert_fee_rows, values, NULL, 0);
+		tb->nfee = 0;
+	}
+}
+
+/* Before a retry reads (order_id, trade_ref): the kept rows, if it is one. */
+static void
+trades_flush_ref(ExaCall *call, const pg_uuid_t *order_id, const char *trade_ref)
+{
+	TradeRefKey key;
+
+	if (call->trades == NULL)
+		return;
+	trade_ref_key(&key, order_id, trade_ref);
+	if (hash_search(call->trades->refs, &key, HASH_FIND, NULL) != NULL)
+		trades_flush(call->trades);
+}
+
+void
+exa_trades_emit(ExaCall *call, ReturnSetInfo *rsinfo)
+{
+	TradeBuf   *tb = call->trades;
+
+	trades_flush(tb);
+	for (int i = 0; i < tb->nres; i++)
+	{
+		HeapTupleHeader td = DatumGetHeapTupleHeader(tb->res[i]);
+		HeapTupleData tuple;
+
+		tuple.t_len = HeapTupleHeaderGetDatumLength(td);
+		ItemPointerSetInvalid(&tuple.t_self);
+		tuple.t_tableOid = InvalidOid;
+		tuple.t_data = td;
+		tuplestore_puttuple(rsinfo->setResult, &tuple);
+	}
+	tb->nres = 0;
+}
 
 /* The asset a fill pays in and the one it receives. */
 static const char *
@@ -319,7 +535,10 @@ exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	values[12] = f->match_id ? UUIDPGetDatum(f->match_id) : (Datum) 0;
 	nulls[12] = f->match_id ? ' ' : 'n';
 	values[13] = Int64GetDatum(f->seq);
-	exa_exec(f->seq > 0 ? &stmt_insert_trade_seq : &stmt_insert_trade, values, nulls, 1);
+	if (call->trades != NULL && f->seq == 0)
+		trades_add(call->trades, values, nulls, f->trade_ref);
+	else
+		exa_exec(f->seq > 0 ? &stmt_insert_trade_seq : &stmt_insert_trade, values, nulls, 1);
 
 	/*
 	 * The trade feed (README "Trade feed"): an execution is one trade
@@ -330,7 +549,9 @@ exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 		(f->liquidity != NULL &&
 		 exa_liquidity_from_text(f->liquidity) == EXA_LIQUIDITY_TAKER))
 		exa_call_execution(call, &f->trade_id);
-	if (rsinfo != NULL)
+	if (call->trades != NULL && f->seq == 0)
+		;						/* written, and returned, by the batch */
+	else if (rsinfo != NULL)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
 	else
 		*result = exa_return_row(0);
@@ -375,12 +596,25 @@ exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 
 /* After the moves: the exchange's revenue. */
 void
-exa_fill_fee_ledger(Fill *f)
+exa_fill_fee_ledger(ExaCall *call, Fill *f)
 {
 	Datum		values[4];
 
 	if (exa_is_zero(f->fee))
 		return;
+	if (call->trades != NULL && f->seq == 0)
+	{
+		TradeBuf   *tb = call->trades;
+		pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+		memcpy(id, &f->trade_id, sizeof(pg_uuid_t));
+		tb->fee[0][tb->nfee] = UUIDPGetDatum(id);
+		tb->fee[1][tb->nfee] = CStringGetTextDatum(f->o->symbol);
+		tb->fee[2][tb->nfee] = CStringGetTextDatum(f->fee_currency);
+		tb->fee[3][tb->nfee] = NumericGetDatum(f->fee);
+		tb->nfee++;
+		return;
+	}
 	values[0] = UUIDPGetDatum(&f->trade_id);
 	values[1] = CStringGetTextDatum(f->o->symbol);
 	values[2] = CStringGetTextDatum(f->fee_currency);
@@ -458,6 +692,7 @@ arg_executed_at(FunctionCallInfo fcinfo, int argno)
 void
 exa_trade_parse(FunctionCallInfo fcinfo, ExaTradeArgs *a)
 {
+	a->prelocked = false;
 	a->order_id = exa_arg_uuid(fcinfo, 0, "order_id");
 	a->quantity = exa_arg_amount(fcinfo, 1, "quantity", EXA_AMOUNT_POSITIVE);
 	a->price = exa_arg_amount(fcinfo, 2, "price", EXA_AMOUNT_POSITIVE);
@@ -500,8 +735,11 @@ exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a)
 	int			nmoves = 0;
 	Datum		result = (Datum) 0;
 
-	exa_matching_refuse_internal_order(order_id, "apply_trade");
-	exa_order_lock_account(order_id, &acct);
+	if (!a->prelocked)
+	{
+		exa_matching_refuse_internal_order(order_id, "apply_trade");
+		exa_order_lock_account(order_id, &acct);
+	}
 	exa_order_lock(order_id, &o);
 	exa_matching_refuse_internal(o.symbol, "apply_trade");
 
@@ -522,30 +760,33 @@ exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a)
 		 * (under REPEATABLE READ the lock raised 40001 instead, since every
 		 * fill updates its order row).
 		 */
+		trades_flush_ref(call, order_id, trade_ref);
 		if (exa_exec(&stmt_trade_by_ref, key, NULL, 1) == 1)
 		{
 			char	   *diff = fill_retry_diff(0, &f);
 
 			if (diff != NULL)
 				trade_ref_conflict(trade_ref, order_id, TRADE_REF_VALUES, diff);
-			return exa_return_row(0);
+			if (call->trades == NULL)
+				return exa_return_row(0);
+			trades_result(call->trades, exa_return_row(0));
+			return (Datum) 0;
 		}
 	}
 
 	fill_check(&f);
 	exa_fill_apply(call, &f, moves, &nmoves, lengthof(moves), NULL, &result);
 	exa_ledger_move(call, moves, nmoves);
-	exa_fill_fee_ledger(&f);
+	exa_fill_fee_ledger(call, &f);
 	return result;
 }
 
 /*
- * apply_match, step 1: lock both accounts (ascending account_id; the owners
- * are read first without a lock) and both orders (ascending order_id), then
- * check that they are a BUY and a SELL of one market.
+ * apply_match, step 1a: lock both accounts (ascending account_id; the
+ * owners are read first without a lock).
  */
 static void
-match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell)
+match_lock_accounts(pg_uuid_t *buy_id, pg_uuid_t *sell_id)
 {
 	Datum		ids[2] = {UUIDPGetDatum(buy_id), UUIDPGetDatum(sell_id)};
 	pg_uuid_t	acct_of[2];
@@ -568,6 +809,19 @@ match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell)
 	exa_ledger_lock_account(c <= 0 ? &acct_of[0] : &acct_of[1], false, &acct);
 	if (c != 0)
 		exa_ledger_lock_account(c < 0 ? &acct_of[1] : &acct_of[0], false, &acct);
+}
+
+/*
+ * apply_match, step 1: lock both accounts (unless a batch holds them) and
+ * both orders (ascending order_id), then check that they are a BUY and a
+ * SELL of one market.
+ */
+static void
+match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell,
+		   bool prelocked)
+{
+	if (!prelocked)				/* else a batch holds the accounts' rows */
+		match_lock_accounts(buy_id, sell_id);
 
 	if (exa_uuid_cmp(buy_id, sell_id) < 0)
 	{
@@ -602,8 +856,8 @@ match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell)
  * false: nothing was stored under trade_ref, apply the match.
  */
 static bool
-match_retry(const char *trade_ref, pg_uuid_t *buy_id, pg_uuid_t *sell_id,
-			Fill *fb, Fill *fs, ReturnSetInfo *rsinfo)
+match_retry(ExaCall *call, const char *trade_ref, pg_uuid_t *buy_id,
+			pg_uuid_t *sell_id, Fill *fb, Fill *fs, ReturnSetInfo *rsinfo)
 {
 	Datum		kb[2] = {UUIDPGetDatum(buy_id), CStringGetTextDatum(trade_ref)};
 	Datum		ks[2] = {UUIDPGetDatum(sell_id), CStringGetTextDatum(trade_ref)};
@@ -614,13 +868,18 @@ match_retry(const char *trade_ref, pg_uuid_t *buy_id, pg_uuid_t *sell_id,
 	bool		isnull;
 	Datum		mb = (Datum) 0;
 	Datum		ms;
+	Datum		rb = (Datum) 0;
 
+	trades_flush_ref(call, buy_id, trade_ref);
+	trades_flush_ref(call, sell_id, trade_ref);
 	have_buy = exa_exec(&stmt_trade_by_ref, kb, NULL, 1) == 1;
 	if (have_buy)
 	{
 		if ((diff = fill_retry_diff(0, fb)) != NULL)
 			trade_ref_conflict(trade_ref, buy_id, TRADE_REF_VALUES, diff);
 		tb = SPI_copytuple(SPI_tuptable->vals[0]);
+		if (call->trades != NULL)
+			rb = exa_return_row(0);
 		mb = exa_col_named(0, "match_id", &isnull);
 		if (isnull)
 			trade_ref_conflict(trade_ref, buy_id, TRADE_REF_NO_MATCH_ID, NULL);
@@ -638,6 +897,12 @@ match_retry(const char *trade_ref, pg_uuid_t *buy_id, pg_uuid_t *sell_id,
 	if (!have_buy || isnull ||
 		exa_uuid_cmp(DatumGetUUIDP(mb), DatumGetUUIDP(ms)) != 0)
 		trade_ref_conflict(trade_ref, sell_id, TRADE_REF_OTHER_MATCH, NULL);
+	if (call->trades != NULL)
+	{
+		trades_result(call->trades, rb);
+		trades_result(call->trades, exa_return_row(0));
+		return true;
+	}
 	tuplestore_puttuple(rsinfo->setResult, tb);
 	tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
 	return true;
@@ -674,6 +939,7 @@ exa_apply_match(PG_FUNCTION_ARGS)
 void
 exa_match_parse(FunctionCallInfo fcinfo, ExaMatchArgs *a)
 {
+	a->prelocked = false;
 	a->buy_id = exa_arg_uuid(fcinfo, 0, "buy_order_id");
 	a->sell_id = exa_arg_uuid(fcinfo, 1, "sell_order_id");
 	a->quantity = exa_arg_amount(fcinfo, 2, "quantity", EXA_AMOUNT_POSITIVE);
@@ -709,9 +975,12 @@ exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo)
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	bool		buy_is_maker;
 
-	exa_matching_refuse_internal_order(buy_id, "apply_match");
-	exa_matching_refuse_internal_order(sell_id, "apply_match");
-	match_lock(buy_id, sell_id, &buy, &sell);
+	if (!a->prelocked)
+	{
+		exa_matching_refuse_internal_order(buy_id, "apply_match");
+		exa_matching_refuse_internal_order(sell_id, "apply_match");
+	}
+	match_lock(buy_id, sell_id, &buy, &sell, a->prelocked);
 	exa_matching_refuse_internal(buy.symbol, "apply_match");
 
 	if (a->maker != NULL)
@@ -735,7 +1004,7 @@ exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo)
 	exa_fill_fee(&fs, a->sell_fee, NULL);
 
 	if (trade_ref != NULL &&
-		match_retry(trade_ref, buy_id, sell_id, &fb, &fs, rsinfo))
+		match_retry(call, trade_ref, buy_id, sell_id, &fb, &fs, rsinfo))
 		return;
 
 	fill_check(&fb);
@@ -746,6 +1015,6 @@ exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo)
 	exa_fill_apply(call, &fb, moves, &nmoves, lengthof(moves), rsinfo, NULL);
 	exa_fill_apply(call, &fs, moves, &nmoves, lengthof(moves), rsinfo, NULL);
 	exa_ledger_move(call, moves, nmoves);
-	exa_fill_fee_ledger(&fb);
-	exa_fill_fee_ledger(&fs);
+	exa_fill_fee_ledger(call, &fb);
+	exa_fill_fee_ledger(call, &fs);
 }

@@ -49,7 +49,7 @@ extern void exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmove
 					   int maxmoves, ReturnSetInfo *rsinfo, Datum *result);
 
 /* After the moves: the fee_ledger row of a non-zero fee. */
-extern void exa_fill_fee_ledger(Fill *f);
+extern void exa_fill_fee_ledger(ExaCall *call, Fill *f);
 
 /* apply_trade's arguments, as exa_trade_parse() checked them. */
 typedef struct ExaTradeArgs
@@ -62,6 +62,9 @@ typedef struct ExaTradeArgs
 	TimestampTz executed_at;
 	char	   *trade_ref;		/* NULL when none */
 	const char *liquidity;		/* NULL when none */
+	bool		prelocked;		/* a batch's lock pass holds the order row
+								 * and its account's, and found its market
+								 * EXTERNAL */
 } ExaTradeArgs;
 
 /* apply_trade's body, in the caller's ExaCall (batch.c runs it per item). */
@@ -79,9 +82,22 @@ typedef struct ExaMatchArgs
 	Numeric		sell_fee;
 	char	   *trade_ref;		/* NULL when none */
 	const char *maker;			/* NULL: the older order */
+	bool		prelocked;		/* as ExaTradeArgs.prelocked, both orders */
 } ExaMatchArgs;
 
 extern void exa_match_parse(FunctionCallInfo fcinfo, ExaMatchArgs *a);
 extern void exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo);
+
+/*
+ * A fill batch (apply_trades, apply_matches: README "Batches") keeps its
+ * trade rows, at most max_rows, from here on, and writes them with one
+ * INSERT ... RETURNING when exa_trades_emit() is called or a retry must
+ * read them; their fee_ledger rows follow.  The calls' result rows (new
+ * trades and retries' stored ones) are kept in order too, and
+ * exa_trades_emit() puts them into rsinfo's tuplestore: the calls return
+ * nothing themselves.
+ */
+extern void exa_trades_defer(ExaCall *call, int max_rows);
+extern void exa_trades_emit(ExaCall *call, ReturnSetInfo *rsinfo);
 
 #endif							/* EXA_TRADES_H */
