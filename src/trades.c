@@ -42,6 +42,7 @@
 #include "utils/tuplestore.h"
 
 #include "args.h"
+#include "catalog_version.h"
 #include "exchange_adapter.h"
 #include "ledger.h"
 #include "orders.h"
@@ -111,6 +112,52 @@ static ExaStmt stmt_order_accounts = {
 	2, {UUIDOID, UUIDOID},
 	NULL
 };
+
+/*
+ * apply_trade's account lock (1.1 catalog): the order's account row FOR
+ * SHARE, found only when the order exists and its market is not INTERNAL.
+ * It answers exa_matching_refuse_internal_order()'s question in the
+ * statement that locks, and locks nothing when the answer is LX012.
+ */
+static ExaStmt stmt_trade_lock_account = {
+	"SELECT a.account_id, a.status::pg_catalog.text, a.kyc_status::pg_catalog.text"
+	"  FROM exchange.accounts a"
+	" WHERE a.account_id OPERATOR(pg_catalog.=)"
+	"       (SELECT o.account_id FROM exchange.orders o"
+	"          JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
+	"         WHERE o.order_id OPERATOR(pg_catalog.=) $1"
+	"           AND m.matching OPERATOR(pg_catalog.<>) 'INTERNAL')"
+	"   FOR SHARE OF a",
+	1, {UUIDOID},
+	NULL
+};
+
+/*
+ * Refuse an order of an INTERNAL market (LX012) before any lock, then lock
+ * its account (lock order 1): one statement on the 1.1 catalog when the
+ * order exists and its market is EXTERNAL, the call's usual case.
+ * Otherwise the two steps run apart, as before the merge, and give the
+ * refusal (LX012, nothing locked), the missing order (LX003, or 40001 under
+ * a transaction snapshot), or, should the market have switched back to
+ * EXTERNAL in between, the lock.
+ */
+static void
+trade_lock_account(pg_uuid_t *order_id, const char *what, ExaAccount *acct)
+{
+	Datum		key[1] = {UUIDPGetDatum(order_id)};
+
+	if (exa_catalog_is_1_1() &&
+		exa_exec(&stmt_trade_lock_account, key, NULL, 1) == 1)
+	{
+		memcpy(&acct->account_id, DatumGetUUIDP(exa_col_notnull(0, 1)),
+			   sizeof(pg_uuid_t));
+		acct->status = exa_account_status_from_text(exa_col_cstring(0, 2));
+		acct->kyc_status = exa_kyc_status_from_text(exa_col_cstring(0, 3));
+		return;
+	}
+	exa_matching_refuse_internal_order(order_id, what);
+	exa_order_lock_account(order_id, acct);
+}
 
 /* The asset a fill pays in and the one it receives. */
 static const char *
@@ -500,8 +547,7 @@ exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a)
 	int			nmoves = 0;
 	Datum		result = (Datum) 0;
 
-	exa_matching_refuse_internal_order(order_id, "apply_trade");
-	exa_order_lock_account(order_id, &acct);
+	trade_lock_account(order_id, "apply_trade", &acct);
 	exa_order_lock(order_id, &o);
 	exa_matching_refuse_internal(o.symbol, "apply_trade");
 
