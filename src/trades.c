@@ -159,6 +159,54 @@ trade_lock_account(pg_uuid_t *order_id, const char *what, ExaAccount *acct)
 	exa_order_lock_account(order_id, acct);
 }
 
+/*
+ * apply_trade's market, read after the order lock (1.1 catalog): its mode
+ * for the LX012 re-check and the columns a fill needs, which the order lock
+ * then need not join.
+ */
+static ExaStmt stmt_trade_market = {
+	"SELECT matching::pg_catalog.text, base_asset::pg_catalog.text,"
+	"       quote_asset::pg_catalog.text, maker_fee_rate, taker_fee_rate,"
+	"       tick_size, lot_size"
+	"  FROM exchange.markets WHERE symbol OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID},
+	NULL
+};
+
+/*
+ * Lock order 2: the order row FOR UPDATE; then, with a fresh snapshot as
+ * before, refuse an order whose market became INTERNAL meanwhile (LX012).
+ * On the 1.1 catalog the re-check's statement also reads the market's
+ * columns of the fill (assets, fee rates, tick and lot sizes, which no call
+ * changes), so the lock reads the order row alone.
+ */
+static void
+trade_lock_order(pg_uuid_t *order_id, const char *what, ExaOrder *o)
+{
+	Datum		key[1];
+
+	if (!exa_catalog_is_1_1())
+	{
+		exa_order_lock(order_id, o);
+		exa_matching_refuse_internal(o->symbol, what);
+		return;
+	}
+	exa_order_lock_row(order_id, o);
+	key[0] = CStringGetTextDatum(o->symbol);
+	if (exa_exec(&stmt_trade_market, key, NULL, 1) != 1)
+		elog(ERROR, "market \"%s\" of order %s does not exist", o->symbol,
+			 exa_uuid_str(order_id));
+	if (exa_matching_from_text(exa_col_cstring(0, 1)) == EXA_MATCHING_INTERNAL)
+		exa_matching_raise_internal(o->symbol, what);
+	o->base_asset = exa_col_cstring(0, 2);
+	o->quote_asset = exa_col_cstring(0, 3);
+	o->maker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 4));
+	o->taker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 5));
+	o->tick_size = DatumGetNumericCopy(exa_col_notnull(0, 6));
+	o->lot_size = DatumGetNumericCopy(exa_col_notnull(0, 7));
+	SPI_freetuptable(SPI_tuptable);	/* as exa_order_lock(): batch calls */
+}
+
 /* The asset a fill pays in and the one it receives. */
 static const char *
 fill_received_asset(const ExaOrder *o)
@@ -548,8 +596,7 @@ exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a)
 	Datum		result = (Datum) 0;
 
 	trade_lock_account(order_id, "apply_trade", &acct);
-	exa_order_lock(order_id, &o);
-	exa_matching_refuse_internal(o.symbol, "apply_trade");
+	trade_lock_order(order_id, "apply_trade", &o);
 
 	f.o = &o;
 	f.quantity = a->quantity;
