@@ -174,17 +174,46 @@ static ExaStmt stmt_trade_market = {
 };
 
 /*
- * Lock order 2: the order row FOR UPDATE; then, with a fresh snapshot as
- * before, refuse an order whose market became INTERNAL meanwhile (LX012).
- * On the 1.1 catalog the re-check's statement also reads the market's
- * columns of the fill (assets, fee rates, tick and lot sizes, which no call
- * changes), so the lock reads the order row alone.
+ * After the order locks (1.1 catalog), with a fresh snapshot as before:
+ * refuse a market that became INTERNAL meanwhile (LX012), else read into
+ * each of the n orders (of that one market) its columns for the fill:
+ * assets, fee rates, tick and lot sizes, which no call changes once the
+ * market exists.  The order locks (exa_order_lock_row) then need not join
+ * the market.
+ */
+static void
+trade_market(ExaOrder **orders, int n, const char *what)
+{
+	const char *symbol = orders[0]->symbol;
+	Datum		key[1] = {CStringGetTextDatum(symbol)};
+
+	if (exa_exec(&stmt_trade_market, key, NULL, 1) != 1)
+		elog(ERROR, "market \"%s\" of order %s does not exist", symbol,
+			 exa_uuid_str(&orders[0]->order_id));
+	if (exa_matching_from_text(exa_col_cstring(0, 1)) == EXA_MATCHING_INTERNAL)
+		exa_matching_raise_internal(symbol, what);
+	for (int i = 0; i < n; i++)
+	{
+		ExaOrder   *o = orders[i];
+
+		o->base_asset = exa_col_cstring(0, 2);
+		o->quote_asset = exa_col_cstring(0, 3);
+		o->maker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 4));
+		o->taker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 5));
+		o->tick_size = DatumGetNumericCopy(exa_col_notnull(0, 6));
+		o->lot_size = DatumGetNumericCopy(exa_col_notnull(0, 7));
+	}
+	SPI_freetuptable(SPI_tuptable);	/* as exa_order_lock(): batch calls */
+}
+
+/*
+ * Lock order 2: the order row FOR UPDATE; then the LX012 re-check, which on
+ * the 1.1 catalog also reads the market's columns of the fill
+ * (trade_market).  The 1.0 catalog has no INTERNAL market.
  */
 static void
 trade_lock_order(pg_uuid_t *order_id, const char *what, ExaOrder *o)
 {
-	Datum		key[1];
-
 	if (!exa_catalog_is_1_1())
 	{
 		exa_order_lock(order_id, o);
@@ -192,19 +221,7 @@ trade_lock_order(pg_uuid_t *order_id, const char *what, ExaOrder *o)
 		return;
 	}
 	exa_order_lock_row(order_id, o);
-	key[0] = CStringGetTextDatum(o->symbol);
-	if (exa_exec(&stmt_trade_market, key, NULL, 1) != 1)
-		elog(ERROR, "market \"%s\" of order %s does not exist", o->symbol,
-			 exa_uuid_str(order_id));
-	if (exa_matching_from_text(exa_col_cstring(0, 1)) == EXA_MATCHING_INTERNAL)
-		exa_matching_raise_internal(o->symbol, what);
-	o->base_asset = exa_col_cstring(0, 2);
-	o->quote_asset = exa_col_cstring(0, 3);
-	o->maker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 4));
-	o->taker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 5));
-	o->tick_size = DatumGetNumericCopy(exa_col_notnull(0, 6));
-	o->lot_size = DatumGetNumericCopy(exa_col_notnull(0, 7));
-	SPI_freetuptable(SPI_tuptable);	/* as exa_order_lock(): batch calls */
+	trade_market(&o, 1, what);
 }
 
 /* The asset a fill pays in and the one it receives. */
@@ -645,6 +662,10 @@ match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell)
 	ExaAccount	acct;
 	int			c;
 
+	/* the market's columns come with the LX012 re-check (trade_market) */
+	void		(*lock) (pg_uuid_t *, ExaOrder *) =
+		exa_catalog_is_1_1() ? exa_order_lock_row : exa_order_lock;
+
 	if (exa_exec_recheck(&stmt_order_accounts, ids, NULL, 0, "order %s or %s",
 						 exa_uuid_str(buy_id), exa_uuid_str(sell_id)) != 2)
 		ereport(ERROR,
@@ -664,13 +685,13 @@ match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell)
 
 	if (exa_uuid_cmp(buy_id, sell_id) < 0)
 	{
-		exa_order_lock(buy_id, buy);
-		exa_order_lock(sell_id, sell);
+		lock(buy_id, buy);
+		lock(sell_id, sell);
 	}
 	else
 	{
-		exa_order_lock(sell_id, sell);
-		exa_order_lock(buy_id, buy);
+		lock(sell_id, sell);
+		lock(buy_id, buy);
 	}
 
 	if (buy->side != EXA_SIDE_BUY || sell->side != EXA_SIDE_SELL)
@@ -805,7 +826,12 @@ exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo)
 	exa_matching_refuse_internal_order(buy_id, "apply_match");
 	exa_matching_refuse_internal_order(sell_id, "apply_match");
 	match_lock(buy_id, sell_id, &buy, &sell);
-	exa_matching_refuse_internal(buy.symbol, "apply_match");
+	if (exa_catalog_is_1_1())
+	{
+		ExaOrder   *both[2] = {&buy, &sell};
+
+		trade_market(both, 2, "apply_match");
+	}
 
 	if (a->maker != NULL)
 		buy_is_maker = exa_order_side_from_text(a->maker) == EXA_SIDE_BUY;
