@@ -160,9 +160,9 @@ trade_lock_account(pg_uuid_t *order_id, const char *what, ExaAccount *acct)
 }
 
 /*
- * apply_trade's market, read after the order lock (1.1 catalog): its mode
- * for the LX012 re-check and the columns a fill needs, which the order lock
- * then need not join.
+ * The market of apply_trade's order or apply_match's two, read after the
+ * order locks (1.1 catalog): its mode for the LX012 re-check and the
+ * columns a fill needs, which the order locks then need not join.
  */
 static ExaStmt stmt_trade_market = {
 	"SELECT matching::pg_catalog.text, base_asset::pg_catalog.text,"
@@ -207,9 +207,10 @@ trade_market(ExaOrder **orders, int n, const char *what)
 }
 
 /*
- * Lock order 2: the order row FOR UPDATE; then the LX012 re-check, which on
- * the 1.1 catalog also reads the market's columns of the fill
- * (trade_market).  The 1.0 catalog has no INTERNAL market.
+ * Lock order 2: the order row FOR UPDATE; then the LX012 re-check, which
+ * also reads the market's columns of the fill (trade_market).  A 1.0
+ * catalog has no INTERNAL market and no matching column: the order is read
+ * with its market by exa_order_lock().
  */
 static void
 trade_lock_order(pg_uuid_t *order_id, const char *what, ExaOrder *o)
@@ -217,7 +218,6 @@ trade_lock_order(pg_uuid_t *order_id, const char *what, ExaOrder *o)
 	if (!exa_catalog_is_1_1())
 	{
 		exa_order_lock(order_id, o);
-		exa_matching_refuse_internal(o->symbol, what);
 		return;
 	}
 	exa_order_lock_row(order_id, o);
