@@ -455,12 +455,18 @@ void
 exa_matching_refuse_internal(const char *symbol, const char *what)
 {
 	if (exa_catalog_is_1_1() && market_is_internal(symbol))
-		ereport(ERROR,
-				(errcode(ERRCODE_EXA_MATCHED_INTERNALLY),
-				 errmsg("market \"%s\" is matched internally", symbol),
-				 errdetail("%s acts on the book from outside the database; an INTERNAL market's orders are matched, and its stops triggered, by place_order.",
-						   what),
-				 errhint("Switch the market to EXTERNAL with exchange.set_market_matching() while it is HALTED.")));
+		exa_matching_raise_internal(symbol, what);
+}
+
+void
+exa_matching_raise_internal(const char *symbol, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_EXA_MATCHED_INTERNALLY),
+			 errmsg("market \"%s\" is matched internally", symbol),
+			 errdetail("%s acts on the book from outside the database; an INTERNAL market's orders are matched, and its stops triggered, by place_order.",
+					   what),
+			 errhint("Switch the market to EXTERNAL with exchange.set_market_matching() while it is HALTED.")));
 }
 
 /* ------------------------------------------------------------------------

@@ -77,6 +77,10 @@ extern bool exa_matching_plan_empty(MatchPlan *plan);
 /* LX012 when symbol is an INTERNAL market (fills from outside refused). */
 extern void exa_matching_refuse_internal(const char *symbol, const char *what);
 
+/* That LX012, raised: for a caller that read the market's mode itself. */
+extern void exa_matching_raise_internal(const char *symbol, const char *what)
+			pg_attribute_noreturn();
+
 /*
  * The same, asked before any lock of an order's call (apply_trade,
  * apply_match), so that a refused call never waits on the book's rows.

@@ -78,16 +78,29 @@ static ExaStmt stmt_order_account = {
 	NULL
 };
 
+/* The order's columns (1-14), then its market's (15-20). */
+#define LOCK_ORDER_COLUMNS \
+	"SELECT o.order_id, o.account_id, o.symbol::pg_catalog.text, o.side::pg_catalog.text," \
+	"       o.order_type::pg_catalog.text, o.status::pg_catalog.text," \
+	"       o.time_in_force::pg_catalog.text, o.lock_asset::pg_catalog.text," \
+	"       o.quantity, o.price, o.filled_quantity, o.filled_value, o.locked_amount," \
+	"       o.created_at"
+
 static ExaStmt stmt_lock_order = {
-	"SELECT o.order_id, o.account_id, o.symbol::pg_catalog.text, o.side::pg_catalog.text,"
-	"       o.order_type::pg_catalog.text, o.status::pg_catalog.text,"
-	"       o.time_in_force::pg_catalog.text, o.lock_asset::pg_catalog.text,"
+	LOCK_ORDER_COLUMNS ","
 	"       m.base_asset::pg_catalog.text, m.quote_asset::pg_catalog.text,"
-	"       o.quantity, o.price, o.filled_quantity, o.filled_value, o.locked_amount,"
-	"       m.maker_fee_rate, m.taker_fee_rate, o.created_at,"
-	"       m.tick_size, m.lot_size"
+	"       m.maker_fee_rate, m.taker_fee_rate, m.tick_size, m.lot_size"
 	"  FROM exchange.orders o"
 	"  JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
+	" WHERE o.order_id OPERATOR(pg_catalog.=) $1"
+	"   FOR UPDATE OF o",
+	1, {UUIDOID},
+	NULL
+};
+
+static ExaStmt stmt_lock_order_row = {
+	LOCK_ORDER_COLUMNS
+	"  FROM exchange.orders o"
 	" WHERE o.order_id OPERATOR(pg_catalog.=) $1"
 	"   FOR UPDATE OF o",
 	1, {UUIDOID},
@@ -144,14 +157,18 @@ num_copy(Numeric n)
 	return n == NULL ? NULL : DatumGetNumericCopy(NumericGetDatum(n));
 }
 
-void
-exa_order_lock(pg_uuid_t *order_id, ExaOrder *o)
+/*
+ * The order row FOR UPDATE into *o, with its market's columns when market;
+ * numbers copied out of the SPI result, which is freed.
+ */
+static void
+order_lock(pg_uuid_t *order_id, ExaOrder *o, bool market)
 {
 	Datum		key[1] = {UUIDPGetDatum(order_id)};
 	bool		isnull;
 	Datum		price;
 
-	if (exa_exec(&stmt_lock_order, key, NULL, 1) != 1)
+	if (exa_exec(market ? &stmt_lock_order : &stmt_lock_order_row, key, NULL, 1) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXA_NOT_FOUND),
 				 errmsg("order %s does not exist", exa_uuid_str(order_id))));
@@ -163,19 +180,28 @@ exa_order_lock(pg_uuid_t *order_id, ExaOrder *o)
 	o->status = exa_order_status_from_text(exa_col_cstring(0, 6));
 	o->time_in_force = exa_time_in_force_from_text(exa_col_cstring(0, 7));
 	o->lock_asset = exa_col_cstring(0, 8);
-	o->base_asset = exa_col_cstring(0, 9);
-	o->quote_asset = exa_col_cstring(0, 10);
-	o->quantity = DatumGetNumeric(exa_col_notnull(0, 11));
-	price = exa_col(0, 12, &isnull);
+	o->quantity = DatumGetNumeric(exa_col_notnull(0, 9));
+	price = exa_col(0, 10, &isnull);
 	o->price = isnull ? NULL : DatumGetNumeric(price);
-	o->filled_quantity = DatumGetNumeric(exa_col_notnull(0, 13));
-	o->filled_value = DatumGetNumeric(exa_col_notnull(0, 14));
-	o->locked_amount = DatumGetNumeric(exa_col_notnull(0, 15));
-	o->maker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 16));
-	o->taker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 17));
-	o->created_at = DatumGetTimestampTz(exa_col_notnull(0, 18));
-	o->tick_size = DatumGetNumeric(exa_col_notnull(0, 19));
-	o->lot_size = DatumGetNumeric(exa_col_notnull(0, 20));
+	o->filled_quantity = DatumGetNumeric(exa_col_notnull(0, 11));
+	o->filled_value = DatumGetNumeric(exa_col_notnull(0, 12));
+	o->locked_amount = DatumGetNumeric(exa_col_notnull(0, 13));
+	o->created_at = DatumGetTimestampTz(exa_col_notnull(0, 14));
+	if (market)
+	{
+		o->base_asset = exa_col_cstring(0, 15);
+		o->quote_asset = exa_col_cstring(0, 16);
+		o->maker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 17));
+		o->taker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 18));
+		o->tick_size = DatumGetNumeric(exa_col_notnull(0, 19));
+		o->lot_size = DatumGetNumeric(exa_col_notnull(0, 20));
+	}
+	else
+	{
+		o->base_asset = o->quote_asset = NULL;
+		o->maker_fee_rate = o->taker_fee_rate = NULL;
+		o->tick_size = o->lot_size = NULL;
+	}
 
 	/*
 	 * Keep copies and free the result: a batch call locks up to millions of
@@ -191,6 +217,18 @@ exa_order_lock(pg_uuid_t *order_id, ExaOrder *o)
 	o->tick_size = num_copy(o->tick_size);
 	o->lot_size = num_copy(o->lot_size);
 	SPI_freetuptable(SPI_tuptable);
+}
+
+void
+exa_order_lock(pg_uuid_t *order_id, ExaOrder *o)
+{
+	order_lock(order_id, o, true);
+}
+
+void
+exa_order_lock_row(pg_uuid_t *order_id, ExaOrder *o)
+{
+	order_lock(order_id, o, false);
 }
 
 bool

@@ -49,6 +49,12 @@ extern void exa_order_lock_account(pg_uuid_t *order_id, ExaAccount *acct);
 /* Lock order 2: the order row FOR UPDATE, read with its market. */
 extern void exa_order_lock(pg_uuid_t *order_id, ExaOrder *out);
 
+/*
+ * The same without the market: base_asset, quote_asset, the fee rates,
+ * tick_size and lot_size are left NULL for the caller to fill.
+ */
+extern void exa_order_lock_row(pg_uuid_t *order_id, ExaOrder *out);
+
 extern bool exa_order_is_live(ExaOrderStatus status);
 extern bool exa_order_is_buy(const ExaOrder *o);
 

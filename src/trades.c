@@ -43,6 +43,7 @@
 #include "utils/tuplestore.h"
 
 #include "args.h"
+#include "catalog_version.h"
 #include "exchange_adapter.h"
 #include "ledger.h"
 #include "orders.h"
@@ -326,6 +327,117 @@ exa_trades_emit(ExaCall *call, ReturnSetInfo *rsinfo)
 		tuplestore_puttuple(rsinfo->setResult, &tuple);
 	}
 	tb->nres = 0;
+}
+
+/*
+ * apply_trade's account lock (1.1 catalog): the order's account row FOR
+ * SHARE, found only when the order exists and its market is not INTERNAL.
+ * It answers exa_matching_refuse_internal_order()'s question in the
+ * statement that locks, and locks nothing when the answer is LX012.
+ */
+static ExaStmt stmt_trade_lock_account = {
+	"SELECT a.account_id, a.status::pg_catalog.text, a.kyc_status::pg_catalog.text"
+	"  FROM exchange.accounts a"
+	" WHERE a.account_id OPERATOR(pg_catalog.=)"
+	"       (SELECT o.account_id FROM exchange.orders o"
+	"          JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
+	"         WHERE o.order_id OPERATOR(pg_catalog.=) $1"
+	"           AND m.matching OPERATOR(pg_catalog.<>) 'INTERNAL')"
+	"   FOR SHARE OF a",
+	1, {UUIDOID},
+	NULL
+};
+
+/*
+ * Refuse an order of an INTERNAL market (LX012) before any lock, then lock
+ * its account (lock order 1): one statement on the 1.1 catalog when the
+ * order exists and its market is EXTERNAL, the call's usual case.
+ * Otherwise the two steps run apart, as before the merge, and give the
+ * refusal (LX012, nothing locked), the missing order (LX003, or 40001 under
+ * a transaction snapshot), or, should the market have switched back to
+ * EXTERNAL in between, the lock.
+ */
+static void
+trade_lock_account(pg_uuid_t *order_id, const char *what, ExaAccount *acct)
+{
+	Datum		key[1] = {UUIDPGetDatum(order_id)};
+
+	if (exa_catalog_is_1_1() &&
+		exa_exec(&stmt_trade_lock_account, key, NULL, 1) == 1)
+	{
+		memcpy(&acct->account_id, DatumGetUUIDP(exa_col_notnull(0, 1)),
+			   sizeof(pg_uuid_t));
+		acct->status = exa_account_status_from_text(exa_col_cstring(0, 2));
+		acct->kyc_status = exa_kyc_status_from_text(exa_col_cstring(0, 3));
+		return;
+	}
+	exa_matching_refuse_internal_order(order_id, what);
+	exa_order_lock_account(order_id, acct);
+}
+
+/*
+ * The market of apply_trade's order or apply_match's two, read after the
+ * order locks (1.1 catalog): its mode for the LX012 re-check and the
+ * columns a fill needs, which the order locks then need not join.
+ */
+static ExaStmt stmt_trade_market = {
+	"SELECT matching::pg_catalog.text, base_asset::pg_catalog.text,"
+	"       quote_asset::pg_catalog.text, maker_fee_rate, taker_fee_rate,"
+	"       tick_size, lot_size"
+	"  FROM exchange.markets WHERE symbol OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID},
+	NULL
+};
+
+/*
+ * After the order locks (1.1 catalog), with a fresh snapshot as before:
+ * refuse a market that became INTERNAL meanwhile (LX012), else read into
+ * each of the n orders (of that one market) its columns for the fill:
+ * assets, fee rates, tick and lot sizes, which no call changes once the
+ * market exists.  The order locks (exa_order_lock_row) then need not join
+ * the market.
+ */
+static void
+trade_market(ExaOrder **orders, int n, const char *what)
+{
+	const char *symbol = orders[0]->symbol;
+	Datum		key[1] = {CStringGetTextDatum(symbol)};
+
+	if (exa_exec(&stmt_trade_market, key, NULL, 1) != 1)
+		elog(ERROR, "market \"%s\" of order %s does not exist", symbol,
+			 exa_uuid_str(&orders[0]->order_id));
+	if (exa_matching_from_text(exa_col_cstring(0, 1)) == EXA_MATCHING_INTERNAL)
+		exa_matching_raise_internal(symbol, what);
+	for (int i = 0; i < n; i++)
+	{
+		ExaOrder   *o = orders[i];
+
+		o->base_asset = exa_col_cstring(0, 2);
+		o->quote_asset = exa_col_cstring(0, 3);
+		o->maker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 4));
+		o->taker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 5));
+		o->tick_size = DatumGetNumericCopy(exa_col_notnull(0, 6));
+		o->lot_size = DatumGetNumericCopy(exa_col_notnull(0, 7));
+	}
+	SPI_freetuptable(SPI_tuptable);	/* as exa_order_lock(): batch calls */
+}
+
+/*
+ * Lock order 2: the order row FOR UPDATE; then the LX012 re-check, which
+ * also reads the market's columns of the fill (trade_market).  A 1.0
+ * catalog has no INTERNAL market and no matching column: the order is read
+ * with its market by exa_order_lock().
+ */
+static void
+trade_lock_order(pg_uuid_t *order_id, const char *what, ExaOrder *o)
+{
+	if (!exa_catalog_is_1_1())
+	{
+		exa_order_lock(order_id, o);
+		return;
+	}
+	exa_order_lock_row(order_id, o);
+	trade_market(&o, 1, what);
 }
 
 /* The asset a fill pays in and the one it receives. */
@@ -735,13 +847,9 @@ exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a)
 	int			nmoves = 0;
 	Datum		result = (Datum) 0;
 
-	if (!a->prelocked)
-	{
-		exa_matching_refuse_internal_order(order_id, "apply_trade");
-		exa_order_lock_account(order_id, &acct);
-	}
-	exa_order_lock(order_id, &o);
-	exa_matching_refuse_internal(o.symbol, "apply_trade");
+	if (!a->prelocked)			/* else a batch holds the account row */
+		trade_lock_account(order_id, "apply_trade", &acct);
+	trade_lock_order(order_id, "apply_trade", &o);
 
 	f.o = &o;
 	f.quantity = a->quantity;
@@ -820,18 +928,22 @@ static void
 match_lock(pg_uuid_t *buy_id, pg_uuid_t *sell_id, ExaOrder *buy, ExaOrder *sell,
 		   bool prelocked)
 {
+	/* the market's columns come with the LX012 re-check (trade_market) */
+	void		(*lock) (pg_uuid_t *, ExaOrder *) =
+		exa_catalog_is_1_1() ? exa_order_lock_row : exa_order_lock;
+
 	if (!prelocked)				/* else a batch holds the accounts' rows */
 		match_lock_accounts(buy_id, sell_id);
 
 	if (exa_uuid_cmp(buy_id, sell_id) < 0)
 	{
-		exa_order_lock(buy_id, buy);
-		exa_order_lock(sell_id, sell);
+		lock(buy_id, buy);
+		lock(sell_id, sell);
 	}
 	else
 	{
-		exa_order_lock(sell_id, sell);
-		exa_order_lock(buy_id, buy);
+		lock(sell_id, sell);
+		lock(buy_id, buy);
 	}
 
 	if (buy->side != EXA_SIDE_BUY || sell->side != EXA_SIDE_SELL)
@@ -981,7 +1093,12 @@ exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo)
 		exa_matching_refuse_internal_order(sell_id, "apply_match");
 	}
 	match_lock(buy_id, sell_id, &buy, &sell, a->prelocked);
-	exa_matching_refuse_internal(buy.symbol, "apply_match");
+	if (exa_catalog_is_1_1())
+	{
+		ExaOrder   *both[2] = {&buy, &sell};
+
+		trade_market(both, 2, "apply_match");
+	}
 
 	if (a->maker != NULL)
 		buy_is_maker = exa_order_side_from_text(a->maker) == EXA_SIDE_BUY;
