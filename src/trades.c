@@ -133,6 +133,7 @@ typedef struct TradeBuf
 	Datum	   *res;
 	HTAB	   *refs;			/* (order_id, trade_ref) of the rows */
 	int			max;
+	List	   *markets;		/* ExaOrder: the market columns read once */
 } TradeBuf;
 
 typedef struct TradeRefKey
@@ -423,13 +424,53 @@ trade_market(ExaOrder **orders, int n, const char *what)
 }
 
 /*
+ * trade_market() for the items of a fill batch whose orders the lock pass
+ * locked: each market is checked and read once, after every order of the
+ * batch is locked, which is when a single call would check it.
+ */
+static void
+trade_market_once(ExaCall *call, ExaOrder **orders, int n, const char *what)
+{
+	ListCell   *lc;
+	ExaOrder   *m = NULL;
+
+	foreach(lc, call->trades->markets)
+	{
+		if (strcmp(((ExaOrder *) lfirst(lc))->symbol, orders[0]->symbol) == 0)
+		{
+			m = (ExaOrder *) lfirst(lc);
+			break;
+		}
+	}
+	if (m == NULL)
+	{
+		trade_market(orders, 1, what);
+		m = palloc(sizeof(ExaOrder));
+		memcpy(m, orders[0], sizeof(ExaOrder));
+		m->symbol = pstrdup(orders[0]->symbol);
+		call->trades->markets = lappend(call->trades->markets, m);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		orders[i]->base_asset = m->base_asset;
+		orders[i]->quote_asset = m->quote_asset;
+		orders[i]->maker_fee_rate = m->maker_fee_rate;
+		orders[i]->taker_fee_rate = m->taker_fee_rate;
+		orders[i]->tick_size = m->tick_size;
+		orders[i]->lot_size = m->lot_size;
+	}
+}
+
+/*
  * Lock order 2: the order row FOR UPDATE; then the LX012 re-check, which
- * also reads the market's columns of the fill (trade_market).  A 1.0
+ * also reads the market's columns of the fill (trade_market; once per
+ * market in a fill batch, for the orders its lock pass locked).  A 1.0
  * catalog has no INTERNAL market and no matching column: the order is read
  * with its market by exa_order_lock().
  */
 static void
-trade_lock_order(pg_uuid_t *order_id, const char *what, ExaOrder *o)
+trade_lock_order(ExaCall *call, pg_uuid_t *order_id, bool prelocked,
+				 const char *what, ExaOrder *o)
 {
 	if (!exa_catalog_is_1_1())
 	{
@@ -437,7 +478,10 @@ trade_lock_order(pg_uuid_t *order_id, const char *what, ExaOrder *o)
 		return;
 	}
 	exa_order_lock_row(order_id, o);
-	trade_market(&o, 1, what);
+	if (prelocked && call->trades != NULL)
+		trade_market_once(call, &o, 1, what);
+	else
+		trade_market(&o, 1, what);
 }
 
 /* The asset a fill pays in and the one it receives. */
@@ -849,7 +893,7 @@ exa_apply_trade_call(ExaCall *call, ExaTradeArgs *a)
 
 	if (!a->prelocked)			/* else a batch holds the account row */
 		trade_lock_account(order_id, "apply_trade", &acct);
-	trade_lock_order(order_id, "apply_trade", &o);
+	trade_lock_order(call, order_id, a->prelocked, "apply_trade", &o);
 
 	f.o = &o;
 	f.quantity = a->quantity;
@@ -1097,7 +1141,10 @@ exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo)
 	{
 		ExaOrder   *both[2] = {&buy, &sell};
 
-		trade_market(both, 2, "apply_match");
+		if (a->prelocked && call->trades != NULL)
+			trade_market_once(call, both, 2, "apply_match");
+		else
+			trade_market(both, 2, "apply_match");
 	}
 
 	if (a->maker != NULL)

@@ -344,4 +344,15 @@ SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_matches(%L)$$,
 					   'quantity', 0.1, 'price', 100))));
 SELECT count(*) FROM exchange.apply_matches('[]');
 
+-- 10. An item naming an order of an INTERNAL market raises LX012 for the whole call, with its
+-- index, after a valid item: nothing is written.
+SELECT * FROM pg_temp.counts();
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_trades(%L)$$, jsonb_build_array(
+	jsonb_build_object('order_id', pg_temp.id('b_t1'), 'quantity', 0.1, 'price', 99),
+	jsonb_build_object('order_id', pg_temp.id('i2'), 'quantity', 0.1, 'price', 101))));
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_matches(%L)$$, jsonb_build_array(
+	jsonb_build_object('buy_order_id', pg_temp.id('i3'), 'sell_order_id', pg_temp.id('i2'),
+					   'quantity', 0.1, 'price', 101))));
+SELECT * FROM pg_temp.counts();
+
 SELECT * FROM exchange.check_invariants();
