@@ -323,6 +323,20 @@ batch_put(ReturnSetInfo *rsinfo, Datum row)
 	tuplestore_puttuple(rsinfo->setResult, &tuple);
 }
 
+/* A fill batch's trades, written at its end (exa_trades_defer), in order. */
+static void
+batch_put_trades(ExaCall *call, ReturnSetInfo *rsinfo)
+{
+	Datum	   *rows;
+	int			n;
+
+	if (call->trades == NULL)
+		return;
+	n = exa_trades_results(call, &rows);
+	for (int i = 0; i < n; i++)
+		batch_put(rsinfo, rows[i]);
+}
+
 /* ------------------------------------------------------------------------
  * place_orders
  * ------------------------------------------------------------------------
@@ -839,8 +853,7 @@ apply_trades_run(void *arg)
 			batch_put(rsinfo, row);
 	}
 	exa_batch_item = 0;
-	if (call.trades != NULL)
-		exa_trades_emit(&call, rsinfo);
+	batch_put_trades(&call, rsinfo);
 	batch_call_end(&call);
 }
 
@@ -910,8 +923,7 @@ apply_matches_run(void *arg)
 		exa_apply_match_call(&call, &b->args[i], rsinfo);
 	}
 	exa_batch_item = 0;
-	if (call.trades != NULL)
-		exa_trades_emit(&call, rsinfo);
+	batch_put_trades(&call, rsinfo);
 	batch_call_end(&call);
 }
 

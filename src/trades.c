@@ -310,24 +310,16 @@ trades_flush_ref(ExaCall *call, const pg_uuid_t *order_id, const char *trade_ref
 		trades_flush(call->trades);
 }
 
-void
-exa_trades_emit(ExaCall *call, ReturnSetInfo *rsinfo)
+int
+exa_trades_results(ExaCall *call, Datum **rows)
 {
 	TradeBuf   *tb = call->trades;
+	int			n = tb->nres;
 
 	trades_flush(tb);
-	for (int i = 0; i < tb->nres; i++)
-	{
-		HeapTupleHeader td = DatumGetHeapTupleHeader(tb->res[i]);
-		HeapTupleData tuple;
-
-		tuple.t_len = HeapTupleHeaderGetDatumLength(td);
-		ItemPointerSetInvalid(&tuple.t_self);
-		tuple.t_tableOid = InvalidOid;
-		tuple.t_data = td;
-		tuplestore_puttuple(rsinfo->setResult, &tuple);
-	}
+	*rows = tb->res;
 	tb->nres = 0;
+	return n;
 }
 
 /*

@@ -91,13 +91,13 @@ extern void exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *
 /*
  * A fill batch (apply_trades, apply_matches: README "Batches") keeps its
  * trade rows, at most max_rows, from here on, and writes them with one
- * INSERT ... RETURNING when exa_trades_emit() is called or a retry must
+ * INSERT ... RETURNING when exa_trades_results() is called or a retry must
  * read them; their fee_ledger rows follow.  The calls' result rows (new
- * trades and retries' stored ones) are kept in order too, and
- * exa_trades_emit() puts them into rsinfo's tuplestore: the calls return
- * nothing themselves.
+ * trades and retries' stored ones) are kept in order too: the calls return
+ * nothing themselves, and exa_trades_results() writes what is kept and
+ * gives the rows (as composite Datums) in order.
  */
 extern void exa_trades_defer(ExaCall *call, int max_rows);
-extern void exa_trades_emit(ExaCall *call, ReturnSetInfo *rsinfo);
+extern int	exa_trades_results(ExaCall *call, Datum **rows);
 
 #endif							/* EXA_TRADES_H */
