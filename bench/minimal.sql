@@ -197,7 +197,8 @@ BEGIN
 	VALUES (pg_current_xact_id(),
 	        ARRAY['cache:balance:' || place_order.account_id || ':' || lock_asset_,
 	              'cache:balances:' || place_order.account_id, 'cache:order:' || result.order_id,
-	              'cache:orders:' || place_order.account_id, 'cache:book:' || place_order.symbol]);
+	              'cache:orders:' || place_order.account_id, 'cache:book:' || place_order.symbol,
+	              'cache:ticker:' || place_order.symbol]);
 	RETURN result;
 END $$;
 
@@ -288,7 +289,8 @@ BEGIN
 	VALUES (pg_current_xact_id(),
 	        ARRAY['cache:order:' || o.order_id, 'cache:orders:' || o.account_id,
 	              'cache:trades:' || o.account_id, 'cache:balances:' || o.account_id,
-	              'cache:book:' || o.symbol, 'cache:balance:' || o.account_id || ':' || o.lock_asset,
+	              'cache:book:' || o.symbol, 'cache:ticker:' || o.symbol,
+	              'cache:balance:' || o.account_id || ':' || o.lock_asset,
 	              'cache:balance:' || o.account_id || ':' || received]);
 	RETURN result;
 END $$;

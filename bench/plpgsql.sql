@@ -368,7 +368,7 @@ BEGIN
 	             ARRAY['cache:order:' || new_id, 'cache:orders:' || acct,
 	                   'cache:balance:' || acct || ':' || lock_asset, 'cache:balances:' || acct]
 	        END
-	        || CASE WHEN new_status IN ('OPEN', 'PARTIAL') THEN ARRAY['cache:book:' || sym]
+	        || CASE WHEN new_status IN ('OPEN', 'PARTIAL') THEN ARRAY['cache:book:' || sym, 'cache:ticker:' || sym]
 	                ELSE '{}'::text[] END);
 	RETURN result;
 END $$;
@@ -630,7 +630,7 @@ BEGIN
 
 	keys := ARRAY['cache:order:' || oid_, 'cache:orders:' || o.account_id,
 	              'cache:trades:' || o.account_id, 'cache:balances:' || o.account_id,
-	              'cache:book:' || o.symbol];
+	              'cache:book:' || o.symbol, 'cache:ticker:' || o.symbol];
 	FOREACH i IN ARRAY ord LOOP
 		CONTINUE WHEN das[i] = 0 AND dls[i] = 0;	-- a move that changes nothing writes nothing
 		UPDATE exchange.balances b
