@@ -108,7 +108,7 @@ INSERT INTO exchange.balance_journal (account_id, asset, delta_available, delta_
 \if :fee_u > 0
 INSERT INTO exchange.fee_ledger (trade_id, market, asset, amount) VALUES (:tid, :sym, (ARRAY[:quote, :base])[:buy + 1], :fee_u * 0.00000001);
 \endif
-INSERT INTO exchange.outbox (xid, kind, keys) VALUES (pg_catalog.pg_current_xact_id(), 'cache', ARRAY[E'cache\x3aorder\x3a' || :oid::text, E'cache\x3aorders\x3a' || :acct::text, E'cache\x3atrades\x3a' || :acct::text, E'cache\x3abalances\x3a' || :acct::text, E'cache\x3abook\x3a' || :sym::text, E'cache\x3abalance\x3a' || :acct::text || ':' || (ARRAY[:quote::text, :base::text])[:base_first + 1], E'cache\x3abalance\x3a' || :acct::text || ':' || (ARRAY[:base::text, :quote::text])[:base_first + 1]]);
+INSERT INTO exchange.outbox (xid, kind, keys) VALUES (pg_catalog.pg_current_xact_id(), 'cache', ARRAY[E'cache\x3aorder\x3a' || :oid::text, E'cache\x3aorders\x3a' || :acct::text, E'cache\x3atrades\x3a' || :acct::text, E'cache\x3abalances\x3a' || :acct::text, E'cache\x3abook\x3a' || :sym::text, E'cache\x3aticker\x3a' || :sym::text, E'cache\x3abalance\x3a' || :acct::text || ':' || (ARRAY[:quote::text, :base::text])[:base_first + 1], E'cache\x3abalance\x3a' || :acct::text || ':' || (ARRAY[:base::text, :quote::text])[:base_first + 1]]);
 COMMIT;
 \else
 ROLLBACK;
