@@ -242,7 +242,11 @@ trades_result(TradeBuf *tb, Datum row)
 static void
 trades_add(TradeBuf *tb, Datum *values, const char *nulls, const char *trade_ref)
 {
-	int			k = tb->n++;
+	int			k;
+
+	if (tb->nres >= tb->max)	/* each kept row has a result slot */
+		elog(ERROR, "fill batch has more than %d result rows", tb->max);
+	k = tb->n++;
 
 	for (int c = 0; c < TRADE_NCOLS; c++)
 	{
