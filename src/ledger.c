@@ -20,6 +20,7 @@
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -403,6 +404,9 @@ static ExaStmt stmt_balance_row = {
 typedef struct JournalBuf
 {
 	MemoryContext cxt;			/* where the rows live until written */
+	bool		keep;			/* a call's buffer (exa_call_defer_journal):
+								 * it outlives the moves, so their values are
+								 * copied */
 	int			n;
 	int			cap;
 	Datum	   *acct;
@@ -442,22 +446,23 @@ static ExaStmt stmt_journal_rows = {
 	NULL
 };
 
-/* A copy of a uuid in the current memory context, NULL for NULL. */
-static pg_uuid_t *
-uuid_copy(const pg_uuid_t *id)
+/* id as a Datum, copied into the current context when keep; NULL: 0. */
+static Datum
+uuid_datum(pg_uuid_t *id, bool keep)
 {
 	pg_uuid_t  *c;
 
-	if (id == NULL)
-		return NULL;
+	if (id == NULL || !keep)
+		return UUIDPGetDatum(id);
 	c = palloc(sizeof(pg_uuid_t));
 	memcpy(c, id, sizeof(pg_uuid_t));
-	return c;
+	return UUIDPGetDatum(c);
 }
 
 /*
- * Add a journal row to jb, its values copied into jb's context: a batch
- * call's rows outlive the item that made them.
+ * Add a journal row to jb.  A call's buffer (jb->keep) outlives the moves
+ * whose rows it holds -- a batch's items -- so their values are copied into
+ * its context; exa_ledger_move's own buffer is written before it returns.
  */
 static void
 journal_add(JournalBuf *jb, pg_uuid_t *acct, const char *asset, Numeric da,
@@ -490,14 +495,14 @@ journal_add(JournalBuf *jb, pg_uuid_t *acct, const char *asset, Numeric da,
 #undef JB_GROW
 		jb->cap = cap;
 	}
-	jb->acct[jb->n] = UUIDPGetDatum(uuid_copy(acct));
+	jb->acct[jb->n] = uuid_datum(acct, jb->keep);
 	jb->asset[jb->n] = CStringGetTextDatum(asset);
-	jb->da[jb->n] = NumericGetDatum(DatumGetNumericCopy(NumericGetDatum(da)));
-	jb->dl[jb->n] = NumericGetDatum(DatumGetNumericCopy(NumericGetDatum(dl)));
+	jb->da[jb->n] = jb->keep ? datumCopy(NumericGetDatum(da), false, -1) : NumericGetDatum(da);
+	jb->dl[jb->n] = jb->keep ? datumCopy(NumericGetDatum(dl), false, -1) : NumericGetDatum(dl);
 	jb->kind[jb->n] = CStringGetTextDatum(kind);
-	jb->order_id[jb->n] = order_id ? UUIDPGetDatum(uuid_copy(order_id)) : (Datum) 0;
-	jb->trade_id[jb->n] = trade_id ? UUIDPGetDatum(uuid_copy(trade_id)) : (Datum) 0;
-	jb->hold_id[jb->n] = hold_id ? UUIDPGetDatum(uuid_copy(hold_id)) : (Datum) 0;
+	jb->order_id[jb->n] = uuid_datum(order_id, jb->keep);
+	jb->trade_id[jb->n] = uuid_datum(trade_id, jb->keep);
+	jb->hold_id[jb->n] = uuid_datum(hold_id, jb->keep);
 	jb->reference[jb->n] = reference ? CStringGetTextDatum(reference) : (Datum) 0;
 	jb->nulls[0][jb->n] = order_id == NULL;
 	jb->nulls[1][jb->n] = trade_id == NULL;
@@ -555,6 +560,7 @@ void
 exa_call_defer_journal(ExaCall *call)
 {
 	call->journal = palloc0(sizeof(struct JournalBuf));
+	call->journal->keep = true;
 }
 
 static int
@@ -690,6 +696,17 @@ ledger_apply(LedgerMove *m, Numeric da, Numeric dl, bool soft)
 	return true;
 }
 
+/* The keys a move on (account_id, asset) makes stale. */
+static void
+move_keys(ExaCall *call, pg_uuid_t *account_id, const char *asset)
+{
+	char		acct[EXA_UUID_STR_LEN];
+
+	exa_uuid_format(account_id, acct);
+	exa_call_key(call, "cache:balance:%s:%s", acct, asset);
+	exa_call_key(call, "cache:balances:%s", acct);
+}
+
 /*
  * One move: the UPDATE, then its journal row, buffered in jb when given
  * (written by journal_flush), else inserted now.
@@ -701,7 +718,6 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft, JournalBuf *jb)
 	Numeric		dl = m->delta_locked ? m->delta_locked : exa_zero();
 	Datum		values[10];
 	char		nulls[10];
-	char	   *acct = exa_uuid_str(m->account_id);
 
 	if (!ledger_apply(m, da, dl, soft))
 		return false;
@@ -710,8 +726,7 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft, JournalBuf *jb)
 	{
 		journal_add(jb, m->account_id, m->asset, da, dl, m->kind, m->order_id,
 					m->trade_id, m->hold_id, m->reference);
-		exa_call_key(call, "cache:balance:%s:%s", acct, m->asset);
-		exa_call_key(call, "cache:balances:%s", acct);
+		move_keys(call, m->account_id, m->asset);
 		return true;
 	}
 
@@ -731,9 +746,7 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft, JournalBuf *jb)
 	nulls[7] = m->hold_id ? ' ' : 'n';
 	nulls[8] = m->reference ? ' ' : 'n';
 	exa_exec(&stmt_journal, values, nulls, 0);
-
-	exa_call_key(call, "cache:balance:%s:%s", acct, m->asset);
-	exa_call_key(call, "cache:balances:%s", acct);
+	move_keys(call, m->account_id, m->asset);
 	return true;
 }
 
@@ -777,7 +790,6 @@ ledger_move_run(ExaCall *call, LedgerMove *run, int n, JournalBuf *jb)
 {
 	Numeric		sum_a = exa_zero();
 	Numeric		sum_l = exa_zero();
-	char	   *acct = exa_uuid_str(run[0].account_id);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -793,8 +805,7 @@ ledger_move_run(ExaCall *call, LedgerMove *run, int n, JournalBuf *jb)
 					run[i].delta_available ? run[i].delta_available : exa_zero(),
 					run[i].delta_locked ? run[i].delta_locked : exa_zero(),
 					run[0].kind, run[i].order_id, NULL, NULL, NULL);
-	exa_call_key(call, "cache:balance:%s:%s", acct, run[0].asset);
-	exa_call_key(call, "cache:balances:%s", acct);
+	move_keys(call, run[0].account_id, run[0].asset);
 }
 
 void
@@ -1056,7 +1067,6 @@ set_move(ExaCall *call, LedgerMove *m, bool soft)
 	ExaBalanceSet *set = call->balances;
 	SetRow	   *r = set_find(set, m->account_id, m->asset);
 	MemoryContext oldcxt;
-	char	   *acct;
 
 	Assert(!m->want_row);
 	if (r == NULL)
@@ -1079,9 +1089,7 @@ set_move(ExaCall *call, LedgerMove *m, bool soft)
 	MemoryContextSwitchTo(oldcxt);
 	journal_add(call->journal, m->account_id, m->asset, da, dl, m->kind,
 				m->order_id, m->trade_id, m->hold_id, m->reference);
-	acct = exa_uuid_str(m->account_id);
-	exa_call_key(call, "cache:balance:%s:%s", acct, m->asset);
-	exa_call_key(call, "cache:balances:%s", acct);
+	move_keys(call, m->account_id, m->asset);
 	return true;
 }
 

@@ -399,6 +399,20 @@ order_keys(ExaCall *call, ExaOrder *o, bool book)
 		exa_call_book_keys(call, o->symbol);
 }
 
+/* The keys a placed order makes stale. */
+static void
+place_keys(ExaCall *call, ExaPlaceArgs *a, pg_uuid_t *order_id,
+		   const char *lock_asset, ExaOrderStatus status)
+{
+	ExaOrder	o = {0};
+
+	memcpy(&o.order_id, order_id, sizeof(pg_uuid_t));
+	memcpy(&o.account_id, a->account_id, sizeof(pg_uuid_t));
+	o.symbol = a->symbol;
+	o.lock_asset = (char *) lock_asset;
+	order_keys(call, &o, order_in_book(status));
+}
+
 /* The move that gives a closed order's whole lock back to available. */
 static void
 order_release_move(ExaOrder *o, LedgerMove *release)
@@ -872,15 +886,7 @@ exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
 	result = exa_return_row(0);
 
 	exa_order_event(call, order_id, NULL, exa_order_status_name(status), NULL, reject);
-	{
-		ExaOrder	o = {0};
-
-		memcpy(&o.order_id, order_id, sizeof(pg_uuid_t));
-		memcpy(&o.account_id, account_id, sizeof(pg_uuid_t));
-		o.symbol = symbol;
-		o.lock_asset = lock_asset;
-		order_keys(call, &o, order_in_book(status));
-	}
+	place_keys(call, a, order_id, lock_asset, status);
 	if (plan != NULL && reject == NULL && !exa_matching_plan_empty(plan))
 		result = exa_matching_execute(call, plan);
 	return result;
@@ -1116,7 +1122,6 @@ exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts, int n,
 		Numeric		lock_amount;
 		pg_uuid_t  *order_id;
 		ExaOrderStatus status;
-		ExaOrder	o = {0};
 
 		*item = i + 1;
 		if (a->client_order_id != NULL &&
@@ -1129,11 +1134,7 @@ exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts, int n,
 		status = place_lock_funds(call, a, order_id, lock_asset, &lock_amount, &reject);
 		place_pending_add(p, i, a, order_id, status, lock_asset, lock_amount, reject);
 		exa_order_event(call, order_id, NULL, exa_order_status_name(status), NULL, reject);
-		memcpy(&o.order_id, order_id, sizeof(pg_uuid_t));
-		memcpy(&o.account_id, a->account_id, sizeof(pg_uuid_t));
-		o.symbol = a->symbol;
-		o.lock_asset = lock_asset;
-		order_keys(call, &o, order_in_book(status));
+		place_keys(call, a, order_id, lock_asset, status);
 	}
 	*item = 0;
 	place_pending_flush(p, results);
