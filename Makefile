@@ -34,7 +34,8 @@ OBJS = \
 	src/worker_status.o \
 	src/registry.o \
 	src/compat_1_0.o \
-	src/row_checks.o
+	src/row_checks.o \
+	src/check_cache.o
 
 # Every install and upgrade script: the released 1.0 script (never edited), the 1.0 -> 1.1
 # upgrade, and the full 1.1 script that fresh installs use (both paths give one catalog:

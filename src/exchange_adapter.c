@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 
 #include "exchange_adapter.h"
+#include "stmt.h"
 #include "worker_status.h"
 
 PG_MODULE_MAGIC;
@@ -584,6 +585,7 @@ _PG_init(void)
 	define_registry_settings();
 	define_drop_settings();
 	MarkGUCPrefixReserved(EXA_GUC_PREFIX);
+	exa_check_cache_init();
 
 	if (process_shared_preload_libraries_in_progress)
 	{

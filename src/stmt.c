@@ -6,9 +6,11 @@
  * Owns the per-backend plan cache of the API's SQL (see stmt.h), and the
  * re-check of reads against the latest snapshot under REPEATABLE READ and
  * SERIALIZABLE (as PostgreSQL's foreign-key checks in ri_triggers.c do).
- * It must not build SQL from text at call time, and it never catches
+ * It must not build SQL from text at call time, and it never swallows
  * errors: an SPI failure is an internal error and aborts the caller's
- * (sub)transaction.
+ * (sub)transaction.  While a statement runs, exa_checks_armed tells
+ * check_cache.c to give it the CHECK constraints, read once, of the tables it
+ * writes; it is restored on the way out, error or not.
  *
  *-------------------------------------------------------------------------
  */
@@ -55,13 +57,33 @@ exa_plan(ExaStmt *stmt)
 	return exa_plan_opts(stmt, 0);
 }
 
+/* SPI_execute_plan, with the checks of check_cache.c. */
+static int
+exa_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
+{
+	bool		armed = exa_checks_armed;
+	int			rc;
+
+	exa_checks_armed = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, values, nulls, false, count);
+	}
+	PG_FINALLY();
+	{
+		exa_checks_armed = armed;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
 uint64
 exa_exec_generic(ExaStmt *stmt, Datum *values, const char *nulls, long count)
 {
 	int			rc;
 
-	rc = SPI_execute_plan(exa_plan_opts(stmt, CURSOR_OPT_GENERIC_PLAN),
-						  values, nulls, false, count);
+	rc = exa_execute_plan(exa_plan_opts(stmt, CURSOR_OPT_GENERIC_PLAN),
+						  values, nulls, count);
 	if (rc < 0)
 		elog(ERROR, "statement failed (%s): %s",
 			 SPI_result_code_string(rc), stmt->sql);
@@ -73,7 +95,7 @@ exa_exec(ExaStmt *stmt, Datum *values, const char *nulls, long count)
 {
 	int			rc;
 
-	rc = SPI_execute_plan(exa_plan(stmt), values, nulls, false, count);
+	rc = exa_execute_plan(exa_plan(stmt), values, nulls, count);
 	if (rc < 0)
 		elog(ERROR, "statement failed (%s): %s",
 			 SPI_result_code_string(rc), stmt->sql);

@@ -20,6 +20,14 @@
 
 #define EXA_STMT_MAXARGS 16
 
+/*
+ * check_cache.c: true while stmt.c runs one of the API's statements, whose
+ * tables' CHECK constraints are then taken, read once, from a per-backend
+ * cache instead of being rebuilt from their stored text.
+ */
+extern bool exa_checks_armed;
+extern void exa_check_cache_init(void);
+
 typedef struct ExaStmt
 {
 	const char *sql;
