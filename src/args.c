@@ -6,7 +6,8 @@
  * Owns the input rules of README "Order lifecycle and arithmetic": an amount is an exact multiple of
  * 1e-8 (round(x, 8) = x by value; trailing zeros are fine), finite, within
  * numeric(24,8), and positive where a positive amount is needed.  Functions
- * here only raise; they never touch the database.
+ * here only raise; they never touch the database.  Also the ids the API
+ * makes (exa_new_uuid).
  *
  *-------------------------------------------------------------------------
  */
@@ -376,4 +377,37 @@ exa_diff_num(StringInfo diff, const char *column, Numeric stored, Numeric given)
 	if (stored == NULL || given == NULL ? stored != given : exa_cmp(stored, given) != 0)
 		exa_diff_append(diff, column, stored ? exa_num_str(stored) : NULL,
 						given ? exa_num_str(given) : NULL);
+}
+
+/*
+ * A new order, trade or match id: a random (version 4) uuid, as
+ * gen_random_uuid() makes it, from strong random bytes drawn
+ * EXA_UUID_POOL ids at a time (one pg_strong_random() call for 64 ids
+ * rather than one per id: a batch makes thousands).  Bytes handed out are
+ * wiped from the pool.  The pool is per backend; the postmaster never
+ * fills it, so no forked process shares one.
+ */
+#define EXA_UUID_POOL 64
+
+pg_uuid_t *
+exa_new_uuid(void)
+{
+	static uint8 pool[EXA_UUID_POOL * UUID_LEN];
+	static int	next = EXA_UUID_POOL;
+	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+
+	if (next == EXA_UUID_POOL)
+	{
+		if (!pg_strong_random(pool, sizeof(pool)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random values")));
+		next = 0;
+	}
+	memcpy(uuid->data, pool + next * UUID_LEN, UUID_LEN);
+	explicit_bzero(pool + next * UUID_LEN, UUID_LEN);
+	next++;
+	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x40;	/* version 4 */
+	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	return uuid;
 }

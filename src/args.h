@@ -30,6 +30,7 @@ extern Numeric exa_check_amount(Numeric value, const char *name, int flags);
 /* 1e16: the first value numeric(24,8) cannot hold. */
 extern Numeric exa_amount_limit(void);
 
+extern pg_uuid_t *exa_new_uuid(void);
 extern pg_uuid_t *exa_arg_uuid(FunctionCallInfo fcinfo, int argno,
 							   const char *name);
 

@@ -52,7 +52,6 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
 #include "args.h"
@@ -1108,8 +1107,7 @@ exa_matching_execute(ExaCall *call, MatchPlan *plan)
 				{
 					bool		taker_buy = act->a->side == EXA_SIDE_BUY;
 					MOrder	   *legs[2];
-					pg_uuid_t  *match_id =
-						DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+					pg_uuid_t  *match_id = exa_new_uuid();
 
 					legs[0] = taker_buy ? act->a : act->b;
 					legs[1] = taker_buy ? act->b : act->a;

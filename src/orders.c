@@ -39,7 +39,6 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
 #include "utils/tuplestore.h"
 
@@ -854,7 +853,7 @@ exa_place_order_call(ExaCall *call, ExaPlaceArgs *a)
 	reject = place_refusal(&acct, &m, quantity, price, stop_price);
 
 	lock_amount = place_lock_amount(a, &m, &lock_asset);
-	order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+	order_id = exa_new_uuid();
 
 	if (reject == NULL && internal == NULL && m.internal)
 		exa_matching_refuse_unlocked(symbol);
@@ -1130,7 +1129,7 @@ exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts, int n,
 		m = place_market_once(&markets, a->symbol);
 		reject = place_refusal(accts[i], m, a->quantity, a->price, a->stop_price);
 		lock_amount = place_lock_amount(a, m, &lock_asset);
-		order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+		order_id = exa_new_uuid();
 		status = place_lock_funds(call, a, order_id, lock_asset, &lock_amount, &reject);
 		place_pending_add(p, i, a, order_id, status, lock_asset, lock_amount, reject);
 		exa_order_event(call, order_id, NULL, exa_order_status_name(status), NULL, reject);

@@ -37,7 +37,6 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 #include "utils/hsearch.h"
 #include "utils/tuplestore.h"
@@ -667,8 +666,7 @@ exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 		new_locked = exa_sub(o->locked_amount, f->quantity);
 	release = exa_sub(o->locked_amount, new_locked);
 
-	memcpy(&f->trade_id, DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0)),
-		   sizeof(pg_uuid_t));
+	memcpy(&f->trade_id, exa_new_uuid(), sizeof(pg_uuid_t));
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = UUIDPGetDatum(&f->trade_id);
 	values[1] = UUIDPGetDatum(&o->order_id);
@@ -1170,7 +1168,7 @@ exa_apply_match_call(ExaCall *call, ExaMatchArgs *a, ReturnSetInfo *rsinfo)
 	fill_check(&fb);
 	fill_check(&fs);
 
-	match_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+	match_id = exa_new_uuid();
 	fb.match_id = fs.match_id = match_id;
 	exa_fill_apply(call, &fb, moves, &nmoves, lengthof(moves), rsinfo, NULL);
 	exa_fill_apply(call, &fs, moves, &nmoves, lengthof(moves), rsinfo, NULL);
