@@ -352,6 +352,26 @@ static ExaStmt stmt_move = {
 	NULL
 };
 
+/*
+ * A credit run (credit_run_length) on one row, applied at once: available
+ * up by $3, the run's sum, where $4, the highest point the moves one by one
+ * would reach above the row's available (and total), stays below the
+ * limit.  Nothing else can fail: locked does not change, and no move of the
+ * run takes available below what it was (the row's CHECK keeps available and
+ * locked >= 0, so checking the total checks available too).
+ */
+static ExaStmt stmt_move_credit_run = {
+	"UPDATE exchange.balances"
+	"   SET available_balance = available_balance OPERATOR(pg_catalog.+) $3,"
+	"       locked_balance = locked_balance,"
+	"       last_updated = pg_catalog.now()"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"   AND symbol OPERATOR(pg_catalog.=) $2"
+	"   AND total_balance OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.<) " BALANCE_LIMIT,
+	4, {UUIDOID, TEXTOID, NUMERICOID, NUMERICOID},
+	NULL
+};
+
 static ExaStmt stmt_probe_balance = {
 	"SELECT available_balance, locked_balance FROM exchange.balances"
 	" WHERE account_id OPERATOR(pg_catalog.=) $1"
@@ -808,6 +828,98 @@ ledger_move_run(ExaCall *call, LedgerMove *run, int n, JournalBuf *jb)
 	move_keys(call, run[0].account_id, run[0].asset);
 }
 
+/*
+ * Is m a credit of available only (a fill's proceeds: trades.c)?
+ */
+static bool
+move_is_credit(const LedgerMove *m)
+{
+	return !m->want_row && m->delta_available != NULL &&
+		(m->delta_locked == NULL || exa_is_zero(m->delta_locked)) &&
+		exa_cmp(m->delta_available, exa_zero()) > 0;
+}
+
+/*
+ * The length of the credit run starting at m[0], among the n moves from
+ * m[0]: moves on m[0]'s balance row, each a credit of available only
+ * (move_is_credit) followed by at most one debit of available only no
+ * larger than it -- a fill's proceeds and the fee taken from them (README
+ * "Order lifecycle and arithmetic", fee), for one fill or for the fills of
+ * a sweep.  One by one, such moves never take available below where it
+ * started, so the only check that can fail is the limit, at the highest
+ * point they reach: *sum is their total and *peak that highest point, both
+ * relative to the row's balance.  0 when m[0] does not start a run.
+ */
+static int
+credit_run_length(LedgerMove *m, int n, Numeric *sum, Numeric *peak)
+{
+	Numeric		s = exa_zero();
+	Numeric		top = exa_zero();
+	int			len = 0;
+
+	while (len < n && move_is_credit(&m[len]) &&
+		   (len == 0 ||
+			(exa_uuid_cmp(m[len].account_id, m[0].account_id) == 0 &&
+			 strcmp(m[len].asset, m[0].asset) == 0)))
+	{
+		LedgerMove *credit = &m[len++];
+		LedgerMove *debit = len < n ? &m[len] : NULL;
+
+		s = exa_add(s, credit->delta_available);
+		if (exa_cmp(s, top) > 0)
+			top = s;
+		if (debit != NULL && !debit->want_row && debit->delta_available != NULL &&
+			(debit->delta_locked == NULL || exa_is_zero(debit->delta_locked)) &&
+			exa_cmp(debit->delta_available, exa_zero()) < 0 &&
+			exa_cmp(exa_add(credit->delta_available, debit->delta_available),
+					exa_zero()) >= 0 &&
+			exa_uuid_cmp(debit->account_id, m[0].account_id) == 0 &&
+			strcmp(debit->asset, m[0].asset) == 0)
+		{
+			s = exa_add(s, debit->delta_available);
+			len++;
+		}
+	}
+	*sum = s;
+	*peak = top;
+	return len;
+}
+
+/*
+ * A credit run of n >= 2 moves (credit_run_length) on one balance row: one
+ * UPDATE by their sum instead of one per move -- a fill's fee in the
+ * received asset would otherwise update the row its proceeds just updated,
+ * a statement and a foreign-key check more.  The journal rows are the
+ * moves' own, in the order given, as one by one.  When the UPDATE finds no
+ * row to change (the row is missing, or a move would pass the limit), the
+ * moves run one by one, which creates the row or raises what the first
+ * failing move raises.
+ */
+static void
+ledger_move_credit_run(ExaCall *call, LedgerMove *run, int n, Numeric sum,
+					   Numeric peak, JournalBuf *jb)
+{
+	Datum		mv[4];
+
+	mv[0] = UUIDPGetDatum(run[0].account_id);
+	mv[1] = CStringGetTextDatum(run[0].asset);
+	mv[2] = NumericGetDatum(sum);
+	mv[3] = NumericGetDatum(peak);
+	if (exa_exec(&stmt_move_credit_run, mv, NULL, 1) != 1)
+	{
+		for (int i = 0; i < n; i++)
+			ledger_move_one(call, &run[i], false, jb);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		journal_add(jb, run[i].account_id, run[i].asset,
+					run[i].delta_available,
+					run[i].delta_locked ? run[i].delta_locked : exa_zero(),
+					run[i].kind, run[i].order_id, run[i].trade_id,
+					run[i].hold_id, run[i].reference);
+	move_keys(call, run[0].account_id, run[0].asset);
+}
+
 void
 exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 {
@@ -859,6 +971,19 @@ exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves)
 			run = &moves[i];
 			nrun = 1;
 			continue;
+		}
+		if (move_is_credit(m) && i + 1 < nmoves)
+		{
+			Numeric		sum;
+			Numeric		peak;
+			int			n = credit_run_length(m, nmoves - i, &sum, &peak);
+
+			if (n >= 2)
+			{
+				ledger_move_credit_run(call, m, n, sum, peak, jb);
+				i += n - 1;
+				continue;
+			}
 		}
 		ledger_move_one(call, m, false, jb);
 	}

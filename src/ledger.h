@@ -152,8 +152,11 @@ typedef struct LedgerMove
  * move and adds the keys cache:balance:<acct>:<asset> and
  * cache:balances:<acct>.  Consecutive releases of one row caused by orders
  * only (a batch cancel or expire) are applied as one UPDATE and one journal
- * INSERT, with the same rows as one by one.  The caller holds the account
- * locks already.
+ * INSERT, with the same rows as one by one; so are consecutive credits of
+ * one row's available, each followed by at most one debit of available no
+ * larger than it (a fill's proceeds and the fee taken from them), with the
+ * same checks, errors and journal rows as one by one.  The caller holds the
+ * account locks already.
  */
 extern void exa_ledger_move(ExaCall *call, LedgerMove *moves, int nmoves);
 

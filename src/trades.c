@@ -725,6 +725,10 @@ exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	m = fill_next_move(f, "TRADE", fill_received_asset(o), moves, nmoves, maxmoves);
 	m->delta_available = buy ? f->quantity : f->notional;
 
+	/*
+	 * The fee after the proceeds: in the received asset it is taken from
+	 * them, and exa_ledger_move() applies both with one UPDATE of the row.
+	 */
 	if (!exa_is_zero(f->fee))
 	{
 		m = fill_next_move(f, "FEE", f->fee_currency, moves, nmoves, maxmoves);

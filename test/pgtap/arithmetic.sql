@@ -3,7 +3,8 @@
 --   * average_price is round_half_even8(filled_value / filled_quantity) at every magnitude (at
 --     2e12 and more too, where numeric division keeps fewer than 8 decimals);
 --   * a deposit (or any balance move) that would take a balance beyond numeric(24,8) is 22003
---     naming the account and the asset, and changes nothing;
+--     naming the account and the asset, and changes nothing; a fill's credit is checked before
+--     its fee in the same asset is taken;
 --   * a fill whose notional trunc8(q x p) is 0 is refused (22023) on either side, apply_trade
 --     and apply_match, and writes nothing;
 --   * a fill's price is a multiple of the market's tick_size and its quantity of its lot_size
@@ -16,7 +17,7 @@
 BEGIN;
 CREATE EXTENSION exchange_adapter;
 
-SELECT plan(44);
+SELECT plan(48);
 
 CREATE TEMP TABLE ids (label text PRIMARY KEY, id uuid NOT NULL);
 CREATE FUNCTION pg_temp.id(l text) RETURNS uuid LANGUAGE sql STABLE AS
@@ -105,6 +106,40 @@ SELECT throws_ok(format($$SELECT exchange.deposit(%L, 'OVF', 0.00000001)$$, pg_t
 SELECT is(pg_temp.ledger(), (SELECT l FROM before_ovf), 'the refused deposits changed nothing');
 SELECT lives_ok(format($$SELECT exchange.deposit(%L, 'OVF2', 9999999999999999.99999999)$$, pg_temp.id('rich')),
 	'the largest numeric(24,8) amount is still a valid deposit');
+-- A fill credits its proceeds, then takes a fee in the received asset from them: two moves in
+-- sequence (README "Order lifecycle and arithmetic", fee), each checked.  A credit that would
+-- take the balance beyond numeric(24,8) is 22003 even when the credit less the fee would not,
+-- and the error describes the credit; the same fill one unit lower goes through.
+SELECT symbol FROM exchange.create_market('OVX-OVQ', 'OVX', 'OVQ') \gset
+SELECT pg_temp.trader('rich_seller') \gset
+SELECT symbol FROM exchange.deposit(pg_temp.id('rich_seller'), 'OVX', 10) \gset
+SELECT symbol FROM exchange.deposit(pg_temp.id('rich_seller'), 'OVQ', 9999999999999999) \gset
+INSERT INTO ids SELECT 'ovf_sell', order_id
+  FROM exchange.place_order(pg_temp.id('rich_seller'), 'OVX-OVQ', 'SELL', 'LIMIT', 2, 2);
+DELETE FROM before_ovf;
+INSERT INTO before_ovf SELECT pg_temp.ledger();
+CREATE FUNCTION pg_temp.fill_error(p_sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	v_state text;
+	v_detail text;
+BEGIN
+	EXECUTE p_sql;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_detail = PG_EXCEPTION_DETAIL;
+	RETURN v_state || ': ' || v_detail;
+END
+$$;
+SELECT is(pg_temp.fill_error(format($$SELECT exchange.apply_trade(%L, 1, 2, 1.5, 'OVQ')$$, pg_temp.id('ovf_sell'))),
+	'22003: Available balance is 9999999999999999.00000000 and locked balance 0.00000000; the change is 2.00000000 available and 0 locked. Balances are numeric(24,8), below 1e16.',
+	'apply_trade: proceeds of 2 on 9999999999999999 are 22003 describing the credit, though the fee of 1.5 would bring the net under 1e16');
+SELECT is(pg_temp.ledger(), (SELECT l FROM before_ovf), 'the refused fill changed nothing');
+SELECT symbol FROM exchange.withdraw(pg_temp.id('rich_seller'), 'OVQ', 2) \gset
+SELECT lives_ok(format($$SELECT exchange.apply_trade(%L, 1, 2, 1.5, 'OVQ')$$, pg_temp.id('ovf_sell')),
+	'the same fill on 9999999999999997 goes through: its proceeds take the balance to 9999999999999999');
+SELECT is((SELECT available_balance FROM exchange.balances
+			WHERE account_id = pg_temp.id('rich_seller') AND symbol = 'OVQ'),
+		  9999999999999997.50000000::numeric, 'it credited 2 and took the fee of 1.5');
 
 -- 3. A fill whose notional truncates to 0 is refused ----------------------------------------------
 SELECT symbol FROM exchange.create_market('DUST-USDT', 'DUST', 'USDT') \gset

@@ -62,6 +62,14 @@ SELECT * FROM pg_temp.o('a4');
 SELECT * FROM pg_temp.balances();
 SELECT last_price, trade_seq, last_trade_at IS NOT NULL AS traded
   FROM exchange.markets WHERE symbol = 'TMS-USDT';
+-- Each account's journal rows of t1 in the order written: its lock, then the fills settled
+-- by asset (lock order 4), each in execution order, a fill's fee right after the proceeds it
+-- is taken from (README "Matching engine": settled as apply_match settles).
+SELECT pg_temp.l(j.account_id) AS account, j.asset, j.delta_available, j.delta_locked, j.kind,
+       pg_temp.l(j.order_id) AS "order", t.seq AS execution
+  FROM exchange.balance_journal j LEFT JOIN exchange.trades t USING (trade_id)
+ WHERE j.seq > (SELECT upto FROM pg_temp.shown WHERE what = 'journal')
+ ORDER BY 1, j.seq;
 
 -- README "Market data": executions of one call share executed_at and go by seq, so the ticker's
 -- last price and the candle's open and close are the market's, whatever the trades' uuids.

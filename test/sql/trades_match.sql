@@ -52,6 +52,12 @@ SELECT j.asset, sum(j.delta_available + j.delta_locked) AS net
   FROM exchange.balance_journal j JOIN exchange.trades t USING (trade_id)
  WHERE t.trade_id IN (pg_temp.id('m1_buy'), pg_temp.id('m1_sell')) AND j.kind = 'TRADE'
  GROUP BY 1 ORDER BY 1;
+-- Each side's journal rows of m1 in the order written: by asset (lock order), and on the
+-- received asset the proceeds, then the fee taken from them.
+SELECT pg_temp.l(j.account_id) AS account, j.asset, j.delta_available, j.delta_locked, j.kind
+  FROM exchange.balance_journal j
+ WHERE j.trade_id IN (pg_temp.id('m1_buy'), pg_temp.id('m1_sell'))
+ ORDER BY 1, j.seq;
 
 -- 2. The retry returns the same two trades and writes nothing, also with the computed fees
 -- and the maker given explicitly.

@@ -37,6 +37,22 @@ SELECT * FROM pg_temp.new_fees();
 -- 2. Below the limit: LX006, nothing changes.
 SELECT * FROM pg_temp.fails($$ SELECT exchange.apply_trade(pg_temp.id('sell'), 0.5, 49.999) $$);
 
+-- From here to step 5, a trigger of our own records each UPDATE of the seller's balance rows
+-- (README "Order lifecycle and arithmetic", fee): a fee in the received asset is taken from the
+-- proceeds by the UPDATE that credits them (one UPDATE of the row, two journal rows); a fee in
+-- another asset is its own UPDATE of that asset's row.
+CREATE TEMP TABLE seen_updates (n serial, asset text, available_before numeric,
+                                available_after numeric, locked_before numeric, locked_after numeric);
+CREATE FUNCTION pg_temp.see_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO pg_temp.seen_updates (asset, available_before, available_after, locked_before, locked_after)
+	VALUES (NEW.symbol, OLD.available_balance, NEW.available_balance, OLD.locked_balance, NEW.locked_balance);
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER trades_sell_see_update AFTER UPDATE ON exchange.balances
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.see_update();
+
 -- 3. 0.3333 at 50.017, taker: the fee is rounded up to 0.03334134.
 SELECT pg_temp.label(trade_id, 'f2'), side, quantity, price, fee, fee_currency, liquidity
   FROM exchange.apply_trade(pg_temp.id('sell'), 0.3333, 50.017, liquidity => 'TAKER');
@@ -54,6 +70,11 @@ SELECT * FROM pg_temp.balances();
 SELECT * FROM pg_temp.new_journal();
 SELECT * FROM pg_temp.new_events();
 SELECT * FROM pg_temp.new_fees();
+
+-- The UPDATEs of steps 3 and 4: f2's USDT proceeds less its fee in one, f3's TSL fee apart.
+DROP TRIGGER trades_sell_see_update ON exchange.balances;
+SELECT asset, available_before, available_after, locked_before, locked_after
+  FROM pg_temp.seen_updates ORDER BY n;
 
 -- 5. Cancel: the remaining 0.8167 TSL come back; the fills stay.
 SELECT pg_temp.l(order_id), status, filled_quantity, average_price, locked_amount,
