@@ -1,12 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * catalog_version.c
- *	  The extension's installed SQL version, read once per transaction.
+ *	  The extension's installed SQL version, read once per backend.
  *
  * This file owns the answer to "which catalog am I running on": it reads
- * pg_extension.extversion of exchange_adapter at the first question of a
- * transaction and forgets it when the transaction ends (an ALTER EXTENSION
- * ... UPDATE commits between two transactions of a session).  It reads the
+ * pg_extension.extversion of exchange_adapter at the first question and
+ * keeps it until any change of pg_proc reaches this backend.  Every way the
+ * answer can change does change pg_proc: CREATE EXTENSION and DROP
+ * EXTENSION create and drop the API's functions, and the one update there
+ * is, 1.0 to 1.1, creates functions.  A change committed by another session
+ * is seen at this backend's next transaction (PostgreSQL delivers it then),
+ * one of this transaction's own at its next statement, and an aborted one
+ * is forgotten with the abort.  (It used to be read at the first question
+ * of every transaction: one catalog scan per API call.)  It reads the
  * catalog directly (no SPI), so it can be asked from anywhere, and it must
  * never write.
  *
@@ -17,38 +23,29 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "catalog_version.h"
 #include "exchange_adapter.h"
 
-/* extversion, valid while exa_version_known; in TopMemoryContext */
+/* extversion, valid while exa_version_known */
 static char exa_version[NAMEDATALEN];
 static bool exa_version_known = false;
 static bool exa_version_missing = false;
 static bool exa_version_callback = false;
 
+/* Any change of pg_proc: read the version again at the next question. */
 static void
-exa_version_xact_end(XactEvent event, void *arg)
+exa_version_proc_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			exa_version_known = false;
-			break;
-		default:
-			break;
-	}
+	exa_version_known = false;
 }
 
 const char *
@@ -63,7 +60,7 @@ exa_catalog_version(void)
 		return exa_version_missing ? NULL : exa_version;
 	if (!exa_version_callback)
 	{
-		RegisterXactCallback(exa_version_xact_end, NULL);
+		CacheRegisterSyscacheCallback(PROCOID, exa_version_proc_changed, (Datum) 0);
 		exa_version_callback = true;
 	}
 
@@ -88,8 +85,7 @@ exa_catalog_version(void)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 
-	/* outside a transaction (no callback would forget it): do not cache */
-	exa_version_known = IsTransactionState();
+	exa_version_known = true;
 	return exa_version_missing ? NULL : exa_version;
 }
 

@@ -123,6 +123,13 @@ is(q1(q{SELECT count(*) FROM pg_proc
          WHERE probin = '$libdir/exchange_adapter' AND prosrc !~ '^exa_'}),
 	'28', 'the 1.0 catalog binds the 28 unprefixed symbols of 1.0');
 
+# A session that stays open across the update: the catalog version it read at its first call
+# (src/catalog_version.c keeps it per backend) must not outlive the update another session
+# commits.  Its first order is a 1.0 order; its next one, after the update, is checked below.
+my $bg = $node->background_psql('app');
+$bg->query_safe(q{SELECT exchange.place_order(account_id, 'BTC-USDT', 'BUY', 'LIMIT', 0.001, 100)
+                    FROM exchange.accounts WHERE user_id = 'alice'});
+
 # Every row, before the update, in its 1.0 columns (the columns 1.1 adds are left out, and
 # checked below: defaults on markets, NULL on orders and trades).
 my @tables = qw(accounts markets orders trades balances holds balance_journal order_events
@@ -161,6 +168,13 @@ is(q1(q{SELECT count(*) FILTER (WHERE matching = 'EXTERNAL' AND self_trade = 'EX
 	't00', 'the columns 1.1 adds hold their defaults on 1.0 rows');
 is(q1('SELECT count(*) FROM exchange.check_invariants()'), '0',
 	'check_invariants() is empty after the update');
+# A 1.1 order has a book_seq; the 1.0 statement, which a stale version would choose, leaves it NULL.
+is($bg->query_safe(q{SELECT book_seq IS NOT NULL
+                       FROM exchange.place_order((SELECT account_id FROM exchange.accounts
+                                                   WHERE user_id = 'alice'),
+                                                 'BTC-USDT', 'BUY', 'LIMIT', 0.001, 100)}),
+	't', 'a session open across the update places its next order as 1.1 does');
+$bg->quit;
 
 # The update rebinds every C function to its exa_ symbol: no member of either catalog is bound
 # by an unprefixed name (the 1.0 wrappers are unreachable from a 1.1 catalog).
