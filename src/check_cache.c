@@ -16,15 +16,16 @@
  * from them, which ExecRelCheck then uses instead of building its own.
  * The constraints checked, their order, and the errors they raise are
  * PostgreSQL's own; only the reading of their text is saved.  Statements
- * not run by the API (psql, a user's function, a trigger's statement under
- * an API call) are left to PostgreSQL.
+ * not run by the API (psql, a user's function) are left to PostgreSQL, and
+ * so are the tables of other schemas that a statement under an API call (a
+ * trigger's) writes.
  *
  * Only the trees are kept: the executable state (ExprState) is still built
  * per statement, in the statement's memory, as ExecRelCheck builds it.  An
  * ExprState may keep per-query state (a hashed "= ANY" keeps its hash table
  * in the query's memory), so it must not outlive its statement; a tree is
  * read-only to the executor, as a cached plan's are.
-
+ *
  * Invalidation: a relcache invalidation of a table (any ALTER TABLE, a
  * constraint added or dropped, the table dropped) retires its entry, and
  * any change of pg_proc (a check's function replaced) retires them all; the

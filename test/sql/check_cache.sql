@@ -58,7 +58,12 @@ SELECT pg_temp.buy(7);
 ALTER TABLE exchange.orders ADD CONSTRAINT cch_tx CHECK (quantity <> 7) NOT VALID;
 SELECT sqlstate, message FROM pg_temp.fails($$SELECT pg_temp.buy(7)$$);
 SELECT pg_temp.buy(8);
+-- what the change retired is kept until the transaction ends, then freed
+SELECT count(*) > 0 AS retired_kept FROM pg_backend_memory_contexts
+ WHERE parent = 'exchange_adapter retired checks';
 ROLLBACK;
+SELECT count(*) AS retired_left FROM pg_backend_memory_contexts
+ WHERE parent = 'exchange_adapter retired checks';
 SELECT pg_temp.buy(7);
 
 -- 5. The journal: a check refusing LOCK rows refuses lock_balance's move (23514 naming it,
