@@ -2,8 +2,10 @@
  *
  * matching.c
  *	  The matching engine of INTERNAL markets: place_order's matching,
- *	  self-trade prevention and stop cascades, set_market_matching, and the
- *	  market lock that every call changing an INTERNAL book takes first.
+ *	  self-trade prevention and stop cascades, set_market_matching, the
+ *	  market lock that every call changing an INTERNAL book takes first, and
+ *	  the top of the book against which place_orders decides the items that
+ *	  rest untouched (exa_matching_book_top).
  *
  * Rules (README "Matching engine"): an accepted LIMIT or MARKET order (a
  * STOP once triggered) takes resting orders of the other side, best price

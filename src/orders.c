@@ -1198,6 +1198,13 @@ exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts, int n,
 		}
 		lock_amount = place_lock_amount(a, m, &lock_asset);
 		order_id = DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
+
+		/*
+		 * (An INTERNAL item refused INSUFFICIENT_FUNDS here draws no
+		 * book_seq, where place_order's plan draws one before the funds
+		 * are checked: a gap in the sequence, the row REJECTED with none
+		 * either way.)
+		 */
 		status = place_lock_funds(call, a, order_id, lock_asset, &lock_amount, &reject);
 		if (m->locked && status == EXA_ORDER_OPEN)
 			place_rested(m, a);
