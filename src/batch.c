@@ -16,11 +16,16 @@
  * Statements are merged (README "Batches"): the journal rows and order
  * events of all items are written at the end, one INSERT each; the balance
  * rows the lock pass read are held in memory (exa_call_hold_balances) and
- * written with one UPDATE; and place_orders on EXTERNAL markets decides
- * every item before it writes their order rows with one INSERT
- * (exa_place_merged).  A batch naming an INTERNAL market runs its items
- * through the matching engine one by one, which reads the book and the
- * balances itself.
+ * written with one UPDATE; and place_orders decides its items in memory
+ * and writes their order rows with one INSERT (exa_place_merged).  On an
+ * INTERNAL market that holds only for an item that rests untouched — a GTC
+ * LIMIT order that does not reach the best opposite price of the book, read
+ * once under the market's lock and kept up to date with the batch's own
+ * resting items, no stop due; any other accepted item there (one that may
+ * cross, MARKET, IOC, FOK, STOP, or a stop due) first has the rows decided
+ * before it written, then runs through the matching engine as place_order,
+ * which reads the book and the balances itself; the top of that market's
+ * book is then read again.
  *
  * Locks: before the first item runs, the union of what the items need, in
  * the global order (README "Concurrency", ledger.h), each set ascending:
@@ -349,7 +354,7 @@ typedef struct PlaceBatch
 	JsonbValue *items;
 	ExaPlaceArgs *args;
 	ExaAccount **accts;			/* each item's account, as locked */
-	bool		internal;		/* an item's market is INTERNAL */
+	List	   *internal;		/* the INTERNAL markets locked (symbols) */
 } PlaceBatch;
 
 static int
@@ -412,7 +417,7 @@ place_lock_markets_accounts(PlaceBatch *b)
 	nsym = sort_unique((void **) symbols, b->n, cstring_cmp);
 	for (int i = 0; i < nsym; i++)
 		if (exa_matching_lock_market(symbols[i]) != NULL)
-			b->internal = true;
+			b->internal = lappend(b->internal, symbols[i]);
 	nacc = sort_unique((void **) accounts, b->n, uuid_ptr_cmp);
 	b->accts = palloc(sizeof(ExaAccount *) * b->n);
 	for (int i = 0; i < nacc; i++)
@@ -507,12 +512,12 @@ place_orders_run(void *arg)
 	 */
 	if (set != NULL)
 		exa_call_hold_balances(&call, set);
-	if (b->n > 1 && !b->internal && exa_catalog_is_1_1())
+	if (b->n > 1 && exa_catalog_is_1_1())
 	{
-		/* EXTERNAL markets only: decided item by item, written together */
+		/* decided item by item, written together (INTERNAL: see above) */
 		Datum	   *results = palloc(sizeof(Datum) * b->n);
 
-		exa_place_merged(&call, b->args, b->accts, b->n, results,
+		exa_place_merged(&call, b->args, b->accts, b->n, b->internal, results,
 						 &exa_batch_item);
 		for (int i = 0; i < b->n; i++)
 			batch_put(rsinfo, results[i]);
@@ -533,7 +538,7 @@ place_orders_run(void *arg)
 Datum
 exa_place_orders(PG_FUNCTION_ARGS)
 {
-	PlaceBatch	b;
+	PlaceBatch	b = {0};
 
 	b.fcinfo = fcinfo;
 	b.items = batch_items(fcinfo, "orders", &b.n);

@@ -2,8 +2,10 @@
  *
  * matching.c
  *	  The matching engine of INTERNAL markets: place_order's matching,
- *	  self-trade prevention and stop cascades, set_market_matching, and the
- *	  market lock that every call changing an INTERNAL book takes first.
+ *	  self-trade prevention and stop cascades, set_market_matching, the
+ *	  market lock that every call changing an INTERNAL book takes first, and
+ *	  the top of the book against which place_orders decides the items that
+ *	  rest untouched (exa_matching_book_top).
  *
  * Rules (README "Matching engine"): an accepted LIMIT or MARKET order (a
  * STOP once triggered) takes resting orders of the other side, best price
@@ -218,6 +220,38 @@ static ExaStmt stmt_stops = {
 	"     OR (side OPERATOR(pg_catalog.=) 'SELL' AND stop_price OPERATOR(pg_catalog.>=) $2))"
 	"   AND order_id OPERATOR(pg_catalog.<>) ALL ($3)",
 	3, {TEXTOID, NUMERICOID, UUIDARRAYOID},
+	NULL
+};
+
+/*
+ * The top of the book for exa_matching_book_top(): the best resting bid and
+ * ask (the conditions of stmt_bids and stmt_asks: the first maker
+ * plan_take() would reach), and whether a PENDING stop's condition holds at
+ * the market's last_price (what plan_stops() would trigger first).  Each
+ * part is one index probe: orders_book_idx, orders_stop_idx.
+ */
+static ExaStmt stmt_book_top = {
+	"SELECT (SELECT o.price FROM exchange.orders o"
+	"         WHERE o.symbol OPERATOR(pg_catalog.=) $1 AND o.side OPERATOR(pg_catalog.=) 'BUY'"
+	"           AND o.status IN ('OPEN', 'PARTIAL') AND o.price IS NOT NULL"
+	"         ORDER BY o.price DESC LIMIT 1),"
+	"       (SELECT o.price FROM exchange.orders o"
+	"         WHERE o.symbol OPERATOR(pg_catalog.=) $1 AND o.side OPERATOR(pg_catalog.=) 'SELL'"
+	"           AND o.status IN ('OPEN', 'PARTIAL') AND o.price IS NOT NULL"
+	"         ORDER BY o.price LIMIT 1),"
+	"       m.last_price IS NOT NULL AND"
+	"       (EXISTS (SELECT FROM exchange.orders o"
+	"                 WHERE o.symbol OPERATOR(pg_catalog.=) $1"
+	"                   AND o.status OPERATOR(pg_catalog.=) 'PENDING'"
+	"                   AND o.side OPERATOR(pg_catalog.=) 'BUY'"
+	"                   AND o.stop_price OPERATOR(pg_catalog.<=) m.last_price)"
+	"        OR EXISTS (SELECT FROM exchange.orders o"
+	"                    WHERE o.symbol OPERATOR(pg_catalog.=) $1"
+	"                      AND o.status OPERATOR(pg_catalog.=) 'PENDING'"
+	"                      AND o.side OPERATOR(pg_catalog.=) 'SELL'"
+	"                      AND o.stop_price OPERATOR(pg_catalog.>=) m.last_price))"
+	"  FROM exchange.markets m WHERE m.symbol OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID},
 	NULL
 };
 
@@ -466,6 +500,24 @@ exa_matching_raise_internal(const char *symbol, const char *what)
 			 errdetail("%s acts on the book from outside the database; an INTERNAL market's orders are matched, and its stops triggered, by place_order.",
 					   what),
 			 errhint("Switch the market to EXTERNAL with exchange.set_market_matching() while it is HALTED.")));
+}
+
+void
+exa_matching_book_top(const char *symbol, Numeric *best_bid, Numeric *best_ask,
+					   bool *stops_due)
+{
+	Datum		key[1] = {CStringGetTextDatum(symbol)};
+	bool		isnull;
+	Datum		d;
+
+	if (exa_exec(&stmt_book_top, key, NULL, 1) != 1)
+		elog(ERROR, "market \"%s\" vanished under its lock", symbol);
+	d = exa_col(0, 1, &isnull);
+	*best_bid = isnull ? NULL : DatumGetNumericCopy(d);
+	d = exa_col(0, 2, &isnull);
+	*best_ask = isnull ? NULL : DatumGetNumericCopy(d);
+	*stops_due = DatumGetBool(exa_col_notnull(0, 3));
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* ------------------------------------------------------------------------

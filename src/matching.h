@@ -74,6 +74,18 @@ extern Datum exa_matching_execute(ExaCall *call, MatchPlan *plan);
 /* Nothing to write: the order rests (or waits, a stop) as inserted. */
 extern bool exa_matching_plan_empty(MatchPlan *plan);
 
+/*
+ * The top of an INTERNAL market's book, read under its row lock (which the
+ * caller holds): the best resting bid and ask (NULL when a side is empty)
+ * and whether a PENDING stop's condition holds at the market's last_price.
+ * An accepted GTC LIMIT order that does not reach the best opposite price,
+ * on a market where no stop is due, rests as placed: exa_matching_plan()
+ * would plan nothing for it (place_orders decides such items in memory,
+ * exa_place_merged).
+ */
+extern void exa_matching_book_top(const char *symbol, Numeric *best_bid,
+								  Numeric *best_ask, bool *stops_due);
+
 /* LX012 when symbol is an INTERNAL market (fills from outside refused). */
 extern void exa_matching_refuse_internal(const char *symbol, const char *what);
 

@@ -608,6 +608,12 @@ typedef struct PlaceMarket
 	ExaMarketStatus status;
 	bool		internal;		/* matching INTERNAL (a 1.1 catalog only) */
 	char	   *symbol;			/* place_orders' cache of markets */
+	/* place_orders on an INTERNAL market the batch holds locked: */
+	bool		locked;
+	bool		top_read;		/* the three below are current */
+	Numeric		best_bid;		/* NULL: no resting BUY */
+	Numeric		best_ask;		/* NULL: no resting SELL */
+	bool		stops_due;		/* a PENDING stop holds at last_price */
 } PlaceMarket;
 
 /* place_order, step 3: the market, unlocked (a committed HALT applies). */
@@ -1056,9 +1062,12 @@ place_pending_create(int n)
 	return p;
 }
 
-/* The market of an item, read once per symbol for the whole batch. */
+/*
+ * The market of an item, read once per symbol for the whole batch; locked
+ * lists the INTERNAL markets whose rows the batch holds (symbols).
+ */
 static PlaceMarket *
-place_market_once(List **markets, const char *symbol)
+place_market_once(List **markets, const char *symbol, List *locked)
 {
 	ListCell   *lc;
 	PlaceMarket *m;
@@ -1072,11 +1081,58 @@ place_market_once(List **markets, const char *symbol)
 	m = palloc0(sizeof(PlaceMarket));
 	place_read_market(symbol, m);
 	m->symbol = pstrdup(symbol);
+	foreach(lc, locked)
+		if (strcmp((char *) lfirst(lc), symbol) == 0)
+			m->locked = true;
 	/* INTERNAL since the batch locked its markets: as place_order does */
-	if (m->internal)
+	if (m->internal && !m->locked)
 		exa_matching_refuse_unlocked(symbol);
 	*markets = lappend(*markets, m);
 	return m;
+}
+
+/*
+ * Would place_order rest item a, accepted so far (no refusal) on the
+ * INTERNAL market m, as it inserts it — no execution, no expiry, no stop
+ * triggered?  True for a GTC LIMIT order whose price does not reach the
+ * best opposite price of the book as the batch's earlier items left it, on
+ * a market where no PENDING stop holds at last_price: exa_matching_plan()
+ * then stops at the first maker, which does not cross (or finds none),
+ * rests the order, and plan_stops() triggers nothing (README "Matching
+ * engine").  The top of the book is read under the market's lock at the
+ * market's first such item and after each item the engine places; the
+ * items decided here raise their own side's best price.
+ */
+static bool
+place_rests_untouched(PlaceMarket *m, ExaPlaceArgs *a)
+{
+	if (exa_order_type_from_text(a->type) != EXA_TYPE_LIMIT ||
+		exa_time_in_force_from_text(a->tif) != EXA_TIF_GTC)
+		return false;
+	if (!m->top_read)
+	{
+		exa_matching_book_top(m->symbol, &m->best_bid, &m->best_ask,
+							  &m->stops_due);
+		m->top_read = true;
+	}
+	if (m->stops_due)
+		return false;
+	if (exa_order_side_from_text(a->side) == EXA_SIDE_BUY)
+		return m->best_ask == NULL || exa_cmp(a->price, m->best_ask) < 0;
+	return m->best_bid == NULL || exa_cmp(a->price, m->best_bid) > 0;
+}
+
+/* An order of an INTERNAL market rests, decided in memory: the new top. */
+static void
+place_rested(PlaceMarket *m, ExaPlaceArgs *a)
+{
+	if (exa_order_side_from_text(a->side) == EXA_SIDE_BUY)
+	{
+		if (m->best_bid == NULL || exa_cmp(a->price, m->best_bid) > 0)
+			m->best_bid = a->price;
+	}
+	else if (m->best_ask == NULL || exa_cmp(a->price, m->best_ask) < 0)
+		m->best_ask = a->price;
 }
 
 /*
@@ -1107,7 +1163,7 @@ place_merged_retry(PlacePending *p, ExaPlaceArgs *a, Datum *results, int i)
 
 void
 exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts, int n,
-				 Datum *results, int *item)
+				 List *locked, Datum *results, int *item)
 {
 	PlacePending *p = place_pending_create(n);
 	List	   *markets = NIL;
@@ -1126,11 +1182,31 @@ exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts, int n,
 		if (a->client_order_id != NULL &&
 			place_merged_retry(p, a, results, i))
 			continue;
-		m = place_market_once(&markets, a->symbol);
+		m = place_market_once(&markets, a->symbol, locked);
 		reject = place_refusal(accts[i], m, a->quantity, a->price, a->stop_price);
+		if (m->locked && reject == NULL && !place_rests_untouched(m, a))
+		{
+			/*
+			 * It may match, expire or trigger: the matching engine places
+			 * it, on a book that holds the rows decided before it.
+			 */
+			place_pending_flush(p, results);
+			results[i] = exa_place_order_call(call, a);
+			m->top_read = false;
+			continue;
+		}
 		lock_amount = place_lock_amount(a, m, &lock_asset);
 		order_id = exa_new_uuid();
+
+		/*
+		 * (An INTERNAL item refused INSUFFICIENT_FUNDS here draws no
+		 * book_seq, where place_order's plan draws one before the funds
+		 * are checked: a gap in the sequence, the row REJECTED with none
+		 * either way.)
+		 */
 		status = place_lock_funds(call, a, order_id, lock_asset, &lock_amount, &reject);
+		if (m->locked && status == EXA_ORDER_OPEN)
+			place_rested(m, a);
 		place_pending_add(p, i, a, order_id, status, lock_asset, lock_amount, reject);
 		exa_order_event(call, order_id, NULL, exa_order_status_name(status), NULL, reject);
 		place_keys(call, a, order_id, lock_asset, status);

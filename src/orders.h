@@ -100,17 +100,21 @@ extern Datum exa_place_order_call(ExaCall *call, ExaPlaceArgs *a);
 extern char *exa_arg_reason(FunctionCallInfo fcinfo, int argno);
 
 /*
- * place_orders on EXTERNAL markets of a 1.1 catalog, statements merged
- * (README "Batches"): each item decided as exa_place_order_call() decides
- * it, on the account rows and balance rows the batch holds locked (accts[i]
- * is item i's account as locked; the call holds their balance rows:
- * exa_call_hold_balances), its order row written with the others by one
- * INSERT.  results[i] gets item i's row; *item is the item running
- * (1-based), for the errdetail.  The call must defer its journal and
- * events.
+ * place_orders on a 1.1 catalog, statements merged (README "Batches"): each
+ * item decided as exa_place_order_call() decides it, on the account rows
+ * and balance rows the batch holds locked (accts[i] is item i's account as
+ * locked; the call holds their balance rows: exa_call_hold_balances), its
+ * order row written with the others by one INSERT.  locked lists the
+ * INTERNAL markets whose rows the batch holds (symbols, lock order 0): on
+ * those an item that would rest untouched (a GTC LIMIT order that does not
+ * reach the best opposite price, no stop due) is decided the same way;
+ * any other accepted item is placed by exa_place_order_call(), the matching
+ * engine, after the rows decided before it are written.  results[i] gets
+ * item i's row; *item is the item running (1-based), for the errdetail.
+ * The call must defer its journal and events.
  */
 extern void exa_place_merged(ExaCall *call, ExaPlaceArgs *args, ExaAccount **accts,
-							 int n, Datum *results, int *item);
+							 int n, List *locked, Datum *results, int *item);
 
 /*
  * A batch call's order events, from here on, are kept until

@@ -18,7 +18,7 @@
 BEGIN;
 CREATE EXTENSION exchange_adapter;
 
-SELECT plan(135);
+SELECT plan(146);
 
 -- Labels for generated ids -------------------------------------------------------------------
 CREATE TEMP TABLE ids (label text PRIMARY KEY, id uuid NOT NULL UNIQUE);
@@ -329,6 +329,79 @@ SELECT is(pg_temp.err(format('SELECT * FROM exchange.place_orders(%L)', jsonb_bu
 	'LX009 Item 2 of 2', 'place_orders: a client_order_id of item 1 with another price is LX009, item 2 of 2');
 SELECT is(pg_temp.state(), :'state0', 'place_orders: the refused batches changed nothing');
 SELECT is(pg_temp.counts(), :'counts0', 'place_orders: the refused batches wrote no row, no outbox row');
+
+-- (d) an INTERNAL market (README "Batches", "Matching engine"; src/orders.c exa_place_merged):
+-- items that rest untouched (decided in memory against the top of the book and the batch's own
+-- resting items) and items the matching engine places (crossing an earlier item of the batch or
+-- the book, MARKET, FOK), with an EXTERNAL item and a REJECTED one between them, leave what the
+-- single calls leave, time priority (book_seq order) included; an error after an engine item
+-- names its item and writes nothing.
+SELECT symbol FROM exchange.create_market('BI-USDT', 'BI', 'USDT', 0.01, 0.001, 0.001, 1, 0.001, 0.002,
+										  matching => 'INTERNAL') \gset
+SELECT count(*) FROM (SELECT exchange.deposit(pg_temp.id(u), 'BI', 100000)
+						FROM unnest('{ann,bob}'::text[]) u) d \gset
+SELECT pg_temp.place('i_ask', 'bob', 'BI-USDT', 'SELL', 'LIMIT', 0.5, 102) \gset
+SELECT pg_temp.place('i_bid', 'ann', 'BI-USDT', 'BUY', 'LIMIT', 0.5, 98) \gset
+CREATE FUNCTION pg_temp.internal_items() RETURNS jsonb LANGUAGE sql STABLE AS $f$
+	SELECT jsonb_build_array(
+		pg_temp.o('ann', 'BI-USDT', 'BUY', 'LIMIT', 1, 99),				-- rests
+		pg_temp.o('bob', 'BI-USDT', 'SELL', 'LIMIT', 1, 101),			-- rests
+		pg_temp.o('ann', 'BT-USDT', 'BUY', 'LIMIT', 1, 50),				-- EXTERNAL
+		pg_temp.o('bob', 'BI-USDT', 'SELL', 'LIMIT', 0.4, 99),			-- takes item 1
+		pg_temp.o('ann', 'BI-USDT', 'BUY', 'LIMIT', 1.5, 102),			-- takes item 2 and i_ask
+		pg_temp.o('kyc', 'BI-USDT', 'BUY', 'LIMIT', 1, 99),				-- KYC_NOT_APPROVED
+		pg_temp.o('ann', 'BI-USDT', 'BUY', 'LIMIT', 1, 100),			-- rests
+		pg_temp.o('bob', 'BI-USDT', 'SELL', 'LIMIT', 1, 100.5),			-- rests
+		pg_temp.o('bob', 'BI-USDT', 'SELL', 'MARKET', 0.3, NULL),		-- takes item 7
+		pg_temp.o('ann', 'BI-USDT', 'BUY', 'LIMIT', 1, 100.5, '{"time_in_force": "FOK"}'),	-- takes item 8
+		pg_temp.o('ann', 'BI-USDT', 'BUY', 'LIMIT', 0.5, 99.5),			-- rests
+		pg_temp.o('bob', 'BI-USDT', 'SELL', 'LIMIT', 1.2, 99.5))		-- takes items 7 and 11
+$f$;
+-- The book's orders in time priority (book_seq), as side, price, quantity, status.
+CREATE FUNCTION pg_temp.priority() RETURNS text LANGUAGE sql STABLE AS $f$
+	SELECT string_agg(concat_ws(' ', side, price, quantity, status), ',' ORDER BY book_seq)
+	  FROM exchange.orders WHERE symbol = 'BI-USDT' AND book_seq IS NOT NULL
+$f$;
+SELECT coalesce(max(id), 0) AS ob0 FROM exchange.outbox \gset
+SAVEPOINT singles;
+SELECT string_agg(pg_temp.oshape(pg_temp.as_order(r), false), E'\n' ORDER BY r.ordinality) AS single_rows
+  FROM pg_temp.place_each(pg_temp.internal_items()) WITH ORDINALITY r \gset
+SELECT pg_temp.state('{order_id}') AS single_state, pg_temp.outbox_since(:ob0, true) AS single_outbox,
+	   pg_temp.priority() AS single_priority,
+	   (SELECT concat_ws(' ', last_price, trade_seq) FROM exchange.markets WHERE symbol = 'BI-USDT') AS single_market \gset
+ROLLBACK TO SAVEPOINT singles;
+SELECT coalesce(max(id), 0) AS ob1 FROM exchange.outbox \gset
+CREATE TEMP TABLE b_internal AS
+	SELECT r.ordinality AS n, jsonb_populate_record(NULL::exchange.orders, to_jsonb(r) - 'ordinality') AS o
+	  FROM exchange.place_orders(pg_temp.internal_items()) WITH ORDINALITY r;
+SELECT is((SELECT string_agg(pg_temp.oshape(o, false), E'\n' ORDER BY n) FROM b_internal), :'single_rows',
+	'place_orders, INTERNAL: the rows of place_order, item by item, in input order');
+SELECT is((SELECT string_agg((o).status || coalesce(' ' || (o).reject_reason, ''), ',' ORDER BY n) FROM b_internal),
+	'OPEN,OPEN,OPEN,FILLED,FILLED,REJECTED KYC_NOT_APPROVED,OPEN,OPEN,FILLED,FILLED,OPEN,FILLED',
+	'place_orders, INTERNAL: the statuses the items call for, each row as its item left it');
+SELECT is(pg_temp.state('{order_id}'), :'single_state',
+	'place_orders, INTERNAL: the same balances, orders, trades, journal, events and fees as the single calls');
+SELECT is(pg_temp.priority(), :'single_priority',
+	'place_orders, INTERNAL: the same time priority (book_seq order) as the single calls');
+SELECT is((SELECT concat_ws(' ', last_price, trade_seq) FROM exchange.markets WHERE symbol = 'BI-USDT'),
+	:'single_market', 'place_orders, INTERNAL: the same last_price and trade_seq');
+SELECT is(pg_temp.outbox_since(:ob1, true), regexp_replace(:'single_outbox', '^rows [0-9]+', 'rows 1'),
+	'place_orders, INTERNAL: one outbox row, with the union of the single calls'' keys and every execution');
+SELECT is((SELECT count(*) FROM exchange.trades t JOIN b_internal b ON (b.o).order_id = t.order_id
+			WHERE b.n IN (1, 2, 7, 8, 11) AND t.liquidity = 'MAKER'), 6::bigint,
+	'place_orders, INTERNAL: later items traded with the resting items 1, 2, 7 (twice), 8 and 11 as makers');
+SELECT pg_temp.counts() AS counts0, pg_temp.state() AS state0 \gset
+SELECT is(pg_temp.err(format('SELECT * FROM exchange.place_orders(%L)', jsonb_build_array(
+	pg_temp.o('ann', 'BI-USDT', 'BUY', 'LIMIT', 0.1, 90), pg_temp.o('bob', 'BI-USDT', 'SELL', 'LIMIT', 0.1, 90),
+	pg_temp.o('ann', 'NO-USDT', 'BUY', 'LIMIT', 1, 10)))),
+	'LX003 Item 3 of 3', 'place_orders, INTERNAL: an unknown market after an engine item is LX003, item 3 of 3');
+SELECT is(pg_temp.err(format('SELECT * FROM exchange.place_orders(%L)', jsonb_build_array(
+	pg_temp.o('ann', 'BI-USDT', 'BUY', 'LIMIT', 0.1, 90, '{"client_order_id": "i9"}'),
+	pg_temp.o('bob', 'BI-USDT', 'SELL', 'LIMIT', 0.1, 90),
+	pg_temp.o('ann', 'BI-USDT', 'BUY', 'LIMIT', 0.1, 91, '{"client_order_id": "i9"}')))),
+	'LX009 Item 3 of 3', 'place_orders, INTERNAL: a client_order_id of item 1 with another price after an engine item is LX009, item 3 of 3');
+SELECT is(pg_temp.state(), :'state0', 'place_orders, INTERNAL: the refused batches changed nothing');
+SELECT is(pg_temp.counts(), :'counts0', 'place_orders, INTERNAL: the refused batches wrote no row, no outbox row');
 
 -- ===========================================================================================
 -- 2. cancel_order_ids

@@ -355,4 +355,215 @@ SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.apply_matches(%L)$$,
 					   'quantity', 0.1, 'price', 101))));
 SELECT * FROM pg_temp.counts();
 
+-- 11. place_orders on an INTERNAL market (README "Batches", "Matching engine"): an item that
+-- rests untouched is decided in memory against the top of the book (read once under the
+-- market's lock, raised by the batch's own resting items); any other accepted item (crossing an
+-- earlier item of the batch or the book, IOC, FOK, MARKET, STOP, a self-trade, a stop due) runs
+-- through the matching engine after the rows before it are written.  The batch must leave what
+-- the same items leave through place_order one by one, run first in a subtransaction that is
+-- rolled back: the result rows, every order (time priority included), trade, balance, journal
+-- row and order event (in the same order), the market's last_price and trade_seq, the fees and
+-- the outbox keys.
+SELECT symbol, matching FROM exchange.create_market('BIQ-USDT', 'BIQ', 'USDT', 0.01, 0.001,
+	maker_fee_rate => 0.001, taker_fee_rate => 0.002, matching => 'INTERNAL');
+SELECT pg_temp.trader('i_cat'), pg_temp.trader('i_dan');
+SELECT count(*) FROM (
+  SELECT exchange.deposit(pg_temp.id(u), a, 1000)
+    FROM unnest('{i_cat,i_dan}'::text[]) u, unnest('{USDT,BIQ,BAT}'::text[]) a) d;
+-- the book before: a bid at 95, an ask at 105, a SELL stop at 99 (the market has no last price)
+SELECT pg_temp.label(order_id, 'q_bid') FROM exchange.place_order(pg_temp.id('i_cat'), 'BIQ-USDT', 'BUY', 'LIMIT', 1, 95);
+SELECT pg_temp.label(order_id, 'q_ask') FROM exchange.place_order(pg_temp.id('i_dan'), 'BIQ-USDT', 'SELL', 'LIMIT', 1, 105);
+SELECT pg_temp.label(order_id, 'q_stop') FROM exchange.place_order(pg_temp.id('i_dan'), 'BIQ-USDT', 'SELL', 'STOP', 0.2, 90,
+	stop_price => 99);
+SELECT pg_temp.skip();
+
+-- The results of a scenario s: item n's row (a retry's row is its first item's order).
+CREATE TEMP TABLE ires (s text, n int, o exchange.orders);
+-- An order as its scenario and item ('qa1'), else its label.
+CREATE FUNCTION pg_temp.il(p_id uuid) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce((SELECT s || n FROM pg_temp.ires WHERE (o).order_id = p_id ORDER BY n LIMIT 1),
+					pg_temp.l(p_id))
+$$;
+-- Every uuid of a text as il() names it.
+CREATE FUNCTION pg_temp.imasked(t text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	m text[];
+BEGIN
+	FOR m IN SELECT regexp_matches(t, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', 'g')
+	LOOP
+		t := replace(t, m[1], pg_temp.il(m[1]::uuid));
+	END LOOP;
+	RETURN t;
+END
+$$;
+-- An order row without generated ids; its time priority as its rank among i_cat's and
+-- i_dan's orders (book_seq).
+CREATE FUNCTION pg_temp.ishape(o exchange.orders) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT concat_ws(' ', pg_temp.il(o.order_id), pg_temp.l(o.account_id), o.symbol, o.side,
+					 o.order_type, o.quantity, o.price, o.stop_price, o.time_in_force, o.status,
+					 o.filled_quantity, o.average_price, o.locked_amount, o.lock_asset,
+					 o.reject_reason, o.client_order_id, o.metadata, o.filled_at IS NOT NULL,
+					 o.cancelled_at IS NOT NULL,
+					 'rank ' || (SELECT count(*) FROM exchange.orders x
+								  WHERE x.account_id IN (pg_temp.id('i_cat'), pg_temp.id('i_dan'))
+									AND x.book_seq <= o.book_seq))
+$$;
+-- What i_cat's and i_dan's orders left, as text; the outbox rows after p_outbox: their keys
+-- (a set) and how many executions they carry.
+CREATE FUNCTION pg_temp.istate(p_outbox bigint) RETURNS text
+LANGUAGE sql STABLE AS $$
+	WITH acc (id) AS (SELECT pg_temp.id(u) FROM unnest('{i_cat,i_dan}'::text[]) u)
+	SELECT concat_ws(E'\n',
+		(SELECT string_agg('result ' || s || n || ': ' || pg_temp.ishape(o), E'\n' ORDER BY s, n)
+		   FROM pg_temp.ires),
+		(SELECT string_agg('order ' || pg_temp.ishape(o), E'\n' ORDER BY pg_temp.il(o.order_id))
+		   FROM exchange.orders o WHERE o.account_id IN (SELECT id FROM acc)),
+		(SELECT string_agg(concat_ws(' ', 'trade', pg_temp.il(t.order_id), pg_temp.l(t.account_id),
+									 t.side, t.quantity, t.price, t.fee, t.fee_currency, t.liquidity,
+									 t.seq, t.match_id IS NOT NULL), E'\n' ORDER BY t.seq, t.side)
+		   FROM exchange.trades t WHERE t.account_id IN (SELECT id FROM acc)),
+		(SELECT string_agg(concat_ws(' ', 'journal', pg_temp.l(j.account_id), j.asset, j.delta_available,
+									 j.delta_locked, j.kind, pg_temp.il(j.order_id),
+									 j.trade_id IS NOT NULL), E'\n' ORDER BY j.seq)
+		   FROM exchange.balance_journal j WHERE j.account_id IN (SELECT id FROM acc)),
+		(SELECT string_agg(concat_ws(' ', 'event', pg_temp.il(e.order_id), e.from_status, e.to_status,
+									 e.filled_delta, e.reason), E'\n' ORDER BY e.seq)
+		   FROM exchange.order_events e JOIN exchange.orders o USING (order_id)
+		  WHERE o.account_id IN (SELECT id FROM acc)),
+		(SELECT string_agg(concat_ws(' ', 'balance', account, asset, available, locked), E'\n')
+		   FROM pg_temp.balances() WHERE account IN ('i_cat', 'i_dan')),
+		(SELECT concat_ws(' ', 'market', last_price, trade_seq, last_trade_at IS NOT NULL)
+		   FROM exchange.markets WHERE symbol = 'BIQ-USDT'),
+		(SELECT concat_ws(' ', 'fees', count(*), sum(f.amount))
+		   FROM exchange.fee_ledger f JOIN exchange.trades t USING (trade_id)
+		  WHERE t.account_id IN (SELECT id FROM acc)),
+		(SELECT 'outbox keys ' || string_agg(DISTINCT pg_temp.imasked(k), ' ')
+		   FROM exchange.outbox, unnest(keys) k WHERE id > p_outbox),
+		(SELECT 'outbox executions ' || coalesce(sum(cardinality(trade_ids)), 0)
+		   FROM exchange.outbox WHERE id > p_outbox))
+$$;
+-- The items of scenario s through place_order one by one, in a subtransaction rolled back:
+-- what they left (istate).
+CREATE FUNCTION pg_temp.singles(p_s text, p_items jsonb, p_outbox bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	v text;
+BEGIN
+	BEGIN
+		INSERT INTO pg_temp.ires
+		SELECT p_s, e.n, r FROM jsonb_array_elements(p_items) WITH ORDINALITY e (i, n),
+			   LATERAL pg_temp.place_one(e.i) r;
+		v := pg_temp.istate(p_outbox);
+		RAISE EXCEPTION USING ERRCODE = 'ZZ998', MESSAGE = 'roll the single calls back';
+	EXCEPTION WHEN SQLSTATE 'ZZ998' THEN
+		RETURN v;
+	END;
+END
+$$;
+CREATE FUNCTION pg_temp.as_order(r anyelement) RETURNS exchange.orders
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_populate_record(NULL::exchange.orders, to_jsonb(r) - 'ordinality')
+$$;
+-- The same items through place_orders: its result rows into ires.
+CREATE FUNCTION pg_temp.batch(p_s text, p_items jsonb) RETURNS void
+LANGUAGE sql AS $$
+	INSERT INTO pg_temp.ires
+	SELECT p_s, r.ordinality, pg_temp.as_order(r) FROM exchange.place_orders(p_items) WITH ORDINALITY r
+$$;
+CREATE FUNCTION pg_temp.io(p_who text, p_symbol text, p_side text, p_type text, p_qty numeric,
+						   p_price numeric, p_more jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object('account_id', pg_temp.id(p_who), 'symbol', p_symbol, 'side', p_side,
+							  'order_type', p_type, 'quantity', p_qty, 'price', p_price) || p_more
+$$;
+
+-- Scenario qa.
+CREATE FUNCTION pg_temp.qa() RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_array(
+		-- 1, 2: rest on both sides
+		pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 1, 96),
+		pg_temp.io('i_dan', 'BIQ-USDT', 'SELL', 'LIMIT', 1, 104),
+		-- 3: an EXTERNAL market between them
+		pg_temp.io('i_cat', 'BAT-USDT', 'BUY', 'LIMIT', 1, 10),
+		-- 4: crosses item 1 (last price 96); the stop at 99 triggers and takes item 1 too
+		pg_temp.io('i_dan', 'BIQ-USDT', 'SELL', 'LIMIT', 0.5, 96),
+		-- 5: crosses item 2 and the book's ask at 105
+		pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 2, 105),
+		-- 6, 7: rest again, on the book as the engine left it
+		pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 1, 97),
+		pg_temp.io('i_dan', 'BIQ-USDT', 'SELL', 'LIMIT', 1, 110),
+		-- 8: TICK_SIZE
+		pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 1, 96.001),
+		-- 9: IOC that crosses nothing: expires
+		pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 0.1, 90, '{"time_in_force": "IOC"}'),
+		-- 10: INSUFFICIENT_FUNDS
+		pg_temp.io('i_dan', 'BIQ-USDT', 'SELL', 'LIMIT', 5000, 120),
+		-- 11, 12: rests with a client_order_id, then its retry
+		pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 0.5, 98, '{"client_order_id": "q1"}'),
+		pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 0.5, 98, '{"client_order_id": "q1"}'),
+		-- 13: a STOP, PENDING
+		pg_temp.io('i_cat', 'BIQ-USDT', 'SELL', 'STOP', 0.1, 50, '{"stop_price": 80}'),
+		-- 14: crosses its own bid (item 11): EXPIRE_MAKER, then rests at 98
+		pg_temp.io('i_cat', 'BIQ-USDT', 'SELL', 'LIMIT', 0.1, 98),
+		-- 15: rests below item 14
+		pg_temp.io('i_dan', 'BIQ-USDT', 'BUY', 'LIMIT', 0.1, 97.5),
+		-- 16: MARKET SELL: expires item 15 (its own), takes item 6
+		pg_temp.io('i_dan', 'BIQ-USDT', 'SELL', 'MARKET', 0.1, NULL),
+		-- 17: FOK that cannot complete
+		pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 2, 110, '{"time_in_force": "FOK"}'),
+		-- 18: rests
+		pg_temp.io('i_dan', 'BIQ-USDT', 'SELL', 'LIMIT', 0.3, 111))
+$$;
+BEGIN;
+SELECT coalesce(max(id), 0) AS ob FROM exchange.outbox \gset
+SELECT pg_temp.singles('qa', pg_temp.qa(), :ob) AS single_state \gset
+SELECT pg_temp.batch('qa', pg_temp.qa());
+COMMIT;
+SELECT n, pg_temp.ishape(o) AS batch_row FROM ires WHERE s = 'qa' ORDER BY n;
+SELECT pg_temp.istate(:ob) = :'single_state' AS same_as_single_calls;
+SELECT pg_temp.il(t.order_id) AS "order", pg_temp.l(t.account_id) AS account, t.side, t.quantity,
+	   t.price, t.fee, t.liquidity, t.seq
+  FROM exchange.trades t WHERE t.symbol = 'BIQ-USDT' ORDER BY t.seq, t.side;
+SELECT * FROM pg_temp.new_outbox();
+
+-- Scenario qb: a stop due.  A BUY stop placed while the market was EXTERNAL holds at its last
+-- price; the next accepted place_order triggers it, so the batch's first item, a bid that would
+-- rest, goes through the engine; item 2 then rests on the book the engine left.
+SELECT status FROM exchange.set_market_status('BIQ-USDT', 'HALTED');
+SELECT matching FROM exchange.set_market_matching('BIQ-USDT', 'EXTERNAL');
+SELECT status FROM exchange.set_market_status('BIQ-USDT', 'ACTIVE');
+SELECT pg_temp.label(order_id, 'q_due') FROM exchange.place_order(pg_temp.id('i_dan'), 'BIQ-USDT', 'BUY', 'STOP', 0.1, 120,
+	stop_price => 50);
+SELECT status FROM exchange.set_market_status('BIQ-USDT', 'HALTED');
+SELECT matching FROM exchange.set_market_matching('BIQ-USDT', 'INTERNAL');
+SELECT status FROM exchange.set_market_status('BIQ-USDT', 'ACTIVE');
+SELECT pg_temp.skip();
+CREATE FUNCTION pg_temp.qb() RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_array(
+		pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 0.1, 60),
+		pg_temp.io('i_dan', 'BIQ-USDT', 'SELL', 'LIMIT', 0.1, 150))
+$$;
+BEGIN;
+SELECT coalesce(max(id), 0) AS ob FROM exchange.outbox \gset
+SELECT pg_temp.singles('qb', pg_temp.qb(), :ob) AS single_state \gset
+SELECT pg_temp.batch('qb', pg_temp.qb());
+COMMIT;
+SELECT n, pg_temp.ishape(o) AS batch_row FROM ires WHERE s = 'qb' ORDER BY n;
+SELECT pg_temp.istate(:ob) = :'single_state' AS same_as_single_calls;
+SELECT * FROM pg_temp.o('q_due');
+
+-- An error of an item after the engine placed one: the whole call fails with its index and
+-- writes nothing.
+SELECT * FROM pg_temp.counts();
+SELECT * FROM pg_temp.fails(format($$SELECT * FROM exchange.place_orders(%L)$$, jsonb_build_array(
+	pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 0.1, 80),
+	pg_temp.io('i_dan', 'BIQ-USDT', 'SELL', 'LIMIT', 0.1, 80),
+	pg_temp.io('i_cat', 'BIQ-USDT', 'BUY', 'LIMIT', 0.2, 98, '{"client_order_id": "q1"}'))));
+SELECT * FROM pg_temp.counts();
+
 SELECT * FROM exchange.check_invariants();
