@@ -28,14 +28,20 @@
  *
  * Invalidation: a relcache invalidation of a table (any ALTER TABLE, a
  * constraint added or dropped, the table dropped) retires its entry, and
- * any change of pg_proc (a check's function replaced) retires them all; the
- * next statement reads them again.  A retired entry's trees may still be in
+ * any change of pg_proc (a check's function replaced) or pg_type (a
+ * domain's constraints) retires them all, as the plan cache does; the next
+ * statement reads them again.  A retired entry's trees may still be in
  * use by a statement running at the time (an ExprState points into its
  * tree), so they are freed only at the end of the top-level transaction.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+/* This mirrors ExecRelCheck (execMain.c) of PostgreSQL 15 to 17. */
+#if PG_VERSION_NUM >= 180000
+#error "check_cache.c: ExecRelCheck changed in PostgreSQL 18 (constraints not enforced, virtual generated columns)"
+#endif
 
 #include "access/xact.h"
 #include "executor/executor.h"
@@ -92,7 +98,7 @@ check_cache_relcache_cb(Datum arg, Oid relid)
 }
 
 static void
-check_cache_proc_cb(Datum arg, int cacheid, uint32 hashvalue)
+check_cache_catalog_cb(Datum arg, int cacheid, uint32 hashvalue)
 {
 	check_cache_relcache_cb(arg, InvalidOid);
 }
@@ -106,36 +112,45 @@ check_cache_xact_cb(XactEvent event, void *arg)
 		MemoryContextReset(check_retired_cxt);
 }
 
-/* (Re)read the checks of rel into entry, retiring what it held. */
+/*
+ * (Re)read the checks of rel into entry, retiring what it held.  Reading
+ * them opens catalogs, which processes pending invalidations: the entry is
+ * marked valid before, so that one arriving meanwhile leaves it invalid.
+ * This statement still uses what was read; the next one reads again.  The
+ * trees are read into a context under the retired ones and moved to the
+ * live ones only when complete, so an error meanwhile leaves the entry as
+ * it was (and the new context is freed at transaction end).
+ */
 static void
 check_entry_prepare(CheckEntry *entry, Relation rel)
 {
 	TupleConstr *constr = rel->rd_att->constr;
+	int			ncheck = constr->num_check;
+	MemoryContext cxt = NULL;
 	MemoryContext old;
+	Expr	  **exprs = NULL;
+	bool		ours;
 
+	entry->valid = true;
+	ours = (RelationGetNamespace(rel) == exa_schema_oid(true));
+	if (ours)
+	{
+		cxt = AllocSetContextCreate(check_retired_cxt, "exchange_adapter check",
+									ALLOCSET_SMALL_SIZES);
+		MemoryContextCopyAndSetIdentifier(cxt, RelationGetRelationName(rel));
+		old = MemoryContextSwitchTo(cxt);
+		exprs = palloc(sizeof(Expr *) * ncheck);
+		for (int i = 0; i < ncheck; i++)
+			exprs[i] = expression_planner(stringToNode(constr->check[i].ccbin));
+		MemoryContextSwitchTo(old);
+		MemoryContextSetParent(cxt, check_cache_cxt);
+	}
 	if (entry->cxt != NULL)
 		MemoryContextSetParent(entry->cxt, check_retired_cxt);
-	entry->cxt = NULL;
-	entry->exprs = NULL;
-	entry->ncheck = 0;
-	entry->valid = false;
-	entry->ours = (RelationGetNamespace(rel) == exa_schema_oid(true));
-	if (!entry->ours)
-	{
-		entry->valid = true;
-		return;
-	}
-
-	entry->cxt = AllocSetContextCreate(check_cache_cxt, "exchange_adapter check",
-									   ALLOCSET_SMALL_SIZES);
-	MemoryContextCopyAndSetIdentifier(entry->cxt, RelationGetRelationName(rel));
-	old = MemoryContextSwitchTo(entry->cxt);
-	entry->exprs = palloc(sizeof(Expr *) * constr->num_check);
-	for (int i = 0; i < constr->num_check; i++)
-		entry->exprs[i] = expression_planner(stringToNode(constr->check[i].ccbin));
-	MemoryContextSwitchTo(old);
-	entry->ncheck = constr->num_check;
-	entry->valid = true;
+	entry->cxt = cxt;
+	entry->exprs = exprs;
+	entry->ncheck = ours ? ncheck : 0;
+	entry->ours = ours;
 }
 
 /* Give each result relation of an API statement its checks, from the trees. */
@@ -160,12 +175,15 @@ check_cache_fill(EState *estate)
 		if (!found)
 		{
 			entry->cxt = NULL;
+			entry->exprs = NULL;
+			entry->ncheck = 0;
+			entry->ours = false;
 			entry->valid = false;
 		}
 		if (!entry->valid ||
 			(entry->ours && entry->ncheck != constr->num_check))
 			check_entry_prepare(entry, rel);
-		if (entry->ours)
+		if (entry->ours && entry->ncheck == constr->num_check)
 		{
 			/* as ExecRelCheck does, from the kept trees */
 			MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
@@ -186,7 +204,11 @@ exa_executor_start(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	if (exa_checks_armed && !(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+	/* as ExecRelCheck, only for statements that may write rows */
+	if (exa_checks_armed && !(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
+		(queryDesc->operation == CMD_INSERT ||
+		 queryDesc->operation == CMD_UPDATE ||
+		 queryDesc->plannedstmt->hasModifyingCTE))
 		check_cache_fill(queryDesc->estate);
 }
 
@@ -209,7 +231,9 @@ exa_check_cache_init(void)
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	CacheRegisterRelcacheCallback(check_cache_relcache_cb, (Datum) 0);
-	CacheRegisterSyscacheCallback(PROCOID, check_cache_proc_cb, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, check_cache_catalog_cb, (Datum) 0);
+	/* a domain's constraints: a cast to one may be folded into the tree */
+	CacheRegisterSyscacheCallback(TYPEOID, check_cache_catalog_cb, (Datum) 0);
 	RegisterXactCallback(check_cache_xact_cb, NULL);
 
 	prev_ExecutorStart = ExecutorStart_hook;

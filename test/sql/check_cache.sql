@@ -52,6 +52,17 @@ SELECT sqlstate, message FROM pg_temp.fails($$SELECT pg_temp.buy(51)$$);
 ALTER TABLE exchange.orders DROP CONSTRAINT cch_fn;
 DROP FUNCTION public.cch_limit(numeric);
 
+-- 3b. A check casting to a domain without constraints (PostgreSQL drops such a cast from the
+--     expression it plans): a constraint added to the domain applies to the next call.
+CREATE DOMAIN public.cch_qty AS numeric;
+ALTER TABLE exchange.orders ADD CONSTRAINT cch_dom CHECK ((quantity::public.cch_qty) IS NOT NULL)
+	NOT VALID;
+SELECT pg_temp.buy(6);
+ALTER DOMAIN public.cch_qty ADD CONSTRAINT cch_qty_max CHECK (VALUE <= 5);
+SELECT sqlstate, message FROM pg_temp.fails($$SELECT pg_temp.buy(6)$$);
+ALTER TABLE exchange.orders DROP CONSTRAINT cch_dom;
+DROP DOMAIN public.cch_qty;
+
 -- 4. Inside one transaction: a constraint added after a call applies to the next call.
 BEGIN;
 SELECT pg_temp.buy(7);
