@@ -1,20 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * catalog_version.c
- *	  The extension's installed SQL version, read once per backend.
+ *	  The extension's installed SQL version, read again only after a change.
  *
  * This file owns the answer to "which catalog am I running on": it reads
  * pg_extension.extversion of exchange_adapter at the first question and
- * keeps it until any change of pg_proc reaches this backend.  Every way the
- * answer can change does change pg_proc: CREATE EXTENSION and DROP
- * EXTENSION create and drop the API's functions, and the one update there
- * is, 1.0 to 1.1, creates functions.  A change committed by another session
- * is seen at this backend's next transaction (PostgreSQL delivers it then),
- * one of this transaction's own at its next statement, and an aborted one
- * is forgotten with the abort.  (It used to be read at the first question
- * of every transaction: one catalog scan per API call.)  It reads the
- * catalog directly (no SPI), so it can be asked from anywhere, and it must
- * never write.
+ * keeps the answer for the rest of the transaction (one API call never
+ * sees it change), and for the transactions after it until a change of
+ * pg_proc reaches this backend: then the next transaction's first question
+ * reads it again.  Every way the answer can change does change pg_proc:
+ * CREATE EXTENSION and DROP EXTENSION create and drop the API's functions,
+ * and the one update there is, 1.0 to 1.1, creates functions.  (It used to
+ * be read at the first question of every transaction: one catalog scan per
+ * API call.)  It reads the catalog directly (no SPI), so it can be asked
+ * from anywhere, and it must never write.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +24,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -35,17 +35,22 @@
 #include "catalog_version.h"
 #include "exchange_adapter.h"
 
-/* extversion, valid while exa_version_known */
+/*
+ * extversion, read in transaction exa_version_lxid; still current unless
+ * exa_version_stale (a pg_proc change arrived since)
+ */
 static char exa_version[NAMEDATALEN];
 static bool exa_version_known = false;
 static bool exa_version_missing = false;
+static bool exa_version_stale = false;
+static LocalTransactionId exa_version_lxid = InvalidLocalTransactionId;
 static bool exa_version_callback = false;
 
-/* Any change of pg_proc: read the version again at the next question. */
+/* Any change of pg_proc: read the version again in the next transaction. */
 static void
 exa_version_proc_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
-	exa_version_known = false;
+	exa_version_stale = true;
 }
 
 const char *
@@ -56,7 +61,8 @@ exa_catalog_version(void)
 	SysScanDesc scan;
 	HeapTuple	tup;
 
-	if (exa_version_known)
+	if (exa_version_known &&
+		(!exa_version_stale || MyProc->lxid == exa_version_lxid))
 		return exa_version_missing ? NULL : exa_version;
 	if (!exa_version_callback)
 	{
@@ -64,6 +70,8 @@ exa_catalog_version(void)
 		exa_version_callback = true;
 	}
 
+	/* a change arriving while the table is opened: read again next time */
+	exa_version_stale = false;
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
 				F_NAMEEQ, CStringGetDatum(EXA_EXTENSION_NAME));
@@ -86,6 +94,7 @@ exa_catalog_version(void)
 	table_close(rel, AccessShareLock);
 
 	exa_version_known = true;
+	exa_version_lxid = MyProc->lxid;
 	return exa_version_missing ? NULL : exa_version;
 }
 
