@@ -497,22 +497,13 @@ journal_add(JournalBuf *jb, pg_uuid_t *acct, const char *asset, Numeric da,
 	if (jb->n == jb->cap)
 	{
 		int			cap = jb->cap ? jb->cap * 2 : 8;
+		Datum	  **cols[] = {&jb->acct, &jb->asset, &jb->da, &jb->dl, &jb->kind,
+		&jb->order_id, &jb->trade_id, &jb->hold_id, &jb->reference};
 
-#define JB_GROW(f, t) \
-		jb->f = jb->f ? repalloc(jb->f, sizeof(t) * cap) : palloc(sizeof(t) * cap)
-		JB_GROW(acct, Datum);
-		JB_GROW(asset, Datum);
-		JB_GROW(da, Datum);
-		JB_GROW(dl, Datum);
-		JB_GROW(kind, Datum);
-		JB_GROW(order_id, Datum);
-		JB_GROW(trade_id, Datum);
-		JB_GROW(hold_id, Datum);
-		JB_GROW(reference, Datum);
-		for (int i = 0; i < 4; i++)
-			jb->nulls[i] = jb->nulls[i] ? repalloc(jb->nulls[i], sizeof(bool) * cap) :
-				palloc(sizeof(bool) * cap);
-#undef JB_GROW
+		for (int i = 0; i < (int) lengthof(cols); i++)
+			*cols[i] = exa_grow_column(*cols[i], sizeof(Datum), cap);
+		for (int i = 0; i < (int) lengthof(jb->nulls); i++)
+			jb->nulls[i] = exa_grow_column(jb->nulls[i], sizeof(bool), cap);
 		jb->cap = cap;
 	}
 	jb->acct[jb->n] = uuid_datum(acct, jb->keep);

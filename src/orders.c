@@ -187,14 +187,7 @@ order_lock(pg_uuid_t *order_id, ExaOrder *o, bool market)
 	o->locked_amount = DatumGetNumeric(exa_col_notnull(0, 13));
 	o->created_at = DatumGetTimestampTz(exa_col_notnull(0, 14));
 	if (market)
-	{
-		o->base_asset = exa_col_cstring(0, 15);
-		o->quote_asset = exa_col_cstring(0, 16);
-		o->maker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 17));
-		o->taker_fee_rate = DatumGetNumeric(exa_col_notnull(0, 18));
-		o->tick_size = DatumGetNumeric(exa_col_notnull(0, 19));
-		o->lot_size = DatumGetNumeric(exa_col_notnull(0, 20));
-	}
+		exa_order_read_market(o, 15);
 	else
 	{
 		o->base_asset = o->quote_asset = NULL;
@@ -211,11 +204,29 @@ order_lock(pg_uuid_t *order_id, ExaOrder *o, bool market)
 	o->filled_quantity = num_copy(o->filled_quantity);
 	o->filled_value = num_copy(o->filled_value);
 	o->locked_amount = num_copy(o->locked_amount);
-	o->maker_fee_rate = num_copy(o->maker_fee_rate);
-	o->taker_fee_rate = num_copy(o->taker_fee_rate);
-	o->tick_size = num_copy(o->tick_size);
-	o->lot_size = num_copy(o->lot_size);
 	SPI_freetuptable(SPI_tuptable);
+}
+
+void
+exa_order_read_market(ExaOrder *o, int col)
+{
+	o->base_asset = exa_col_cstring(0, col);
+	o->quote_asset = exa_col_cstring(0, col + 1);
+	o->maker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, col + 2));
+	o->taker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, col + 3));
+	o->tick_size = DatumGetNumericCopy(exa_col_notnull(0, col + 4));
+	o->lot_size = DatumGetNumericCopy(exa_col_notnull(0, col + 5));
+}
+
+void
+exa_order_copy_market(ExaOrder *dst, const ExaOrder *src)
+{
+	dst->base_asset = src->base_asset;
+	dst->quote_asset = src->quote_asset;
+	dst->maker_fee_rate = src->maker_fee_rate;
+	dst->taker_fee_rate = src->taker_fee_rate;
+	dst->tick_size = src->tick_size;
+	dst->lot_size = src->lot_size;
 }
 
 void
@@ -302,17 +313,13 @@ event_add(EventBuf *eb, pg_uuid_t *order_id, const char *from, const char *to,
 	if (eb->n == eb->cap)
 	{
 		int			cap = eb->cap ? eb->cap * 2 : 16;
+		Datum	  **cols[] = {&eb->order_id, &eb->from, &eb->to, &eb->delta,
+		&eb->reason};
 
-#define EB_GROW(f, t) \
-		eb->f = eb->f ? repalloc(eb->f, sizeof(t) * cap) : palloc(sizeof(t) * cap)
-		EB_GROW(order_id, Datum);
-		EB_GROW(from, Datum);
-		EB_GROW(to, Datum);
-		EB_GROW(delta, Datum);
-		EB_GROW(reason, Datum);
-		EB_GROW(from_null, bool);
-		EB_GROW(reason_null, bool);
-#undef EB_GROW
+		for (int i = 0; i < (int) lengthof(cols); i++)
+			*cols[i] = exa_grow_column(*cols[i], sizeof(Datum), cap);
+		eb->from_null = exa_grow_column(eb->from_null, sizeof(bool), cap);
+		eb->reason_null = exa_grow_column(eb->reason_null, sizeof(bool), cap);
 		eb->cap = cap;
 	}
 	memcpy(id, order_id, sizeof(pg_uuid_t));

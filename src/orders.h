@@ -55,6 +55,16 @@ extern void exa_order_lock(pg_uuid_t *order_id, ExaOrder *out);
  */
 extern void exa_order_lock_row(pg_uuid_t *order_id, ExaOrder *out);
 
+/*
+ * An order's market columns (base_asset, quote_asset, maker_fee_rate,
+ * taker_fee_rate, tick_size, lot_size, in that order) from row 0 of the
+ * current SPI result, starting at column col; numbers copied, so that the
+ * result can be freed.  exa_order_copy_market: the same columns as another
+ * order of that market has them.
+ */
+extern void exa_order_read_market(ExaOrder *o, int col);
+extern void exa_order_copy_market(ExaOrder *dst, const ExaOrder *src);
+
 extern bool exa_order_is_live(ExaOrderStatus status);
 extern bool exa_order_is_buy(const ExaOrder *o);
 

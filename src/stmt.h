@@ -119,4 +119,14 @@ extern Datum exa_uuid_array(List *ids);
  */
 extern Datum exa_datum_array(Datum *elems, bool *nulls, int n, Oid type);
 
+/*
+ * One column of such a row buffer (NULL before its first row) grown to cap
+ * elements of size elem, in the current memory context.
+ */
+static inline void *
+exa_grow_column(void *column, Size elem, int cap)
+{
+	return column ? repalloc(column, elem * cap) : palloc(elem * cap);
+}
+
 #endif							/* EXA_STMT_H */

@@ -404,17 +404,9 @@ trade_market(ExaOrder **orders, int n, const char *what)
 			 exa_uuid_str(&orders[0]->order_id));
 	if (exa_matching_from_text(exa_col_cstring(0, 1)) == EXA_MATCHING_INTERNAL)
 		exa_matching_raise_internal(symbol, what);
-	for (int i = 0; i < n; i++)
-	{
-		ExaOrder   *o = orders[i];
-
-		o->base_asset = exa_col_cstring(0, 2);
-		o->quote_asset = exa_col_cstring(0, 3);
-		o->maker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 4));
-		o->taker_fee_rate = DatumGetNumericCopy(exa_col_notnull(0, 5));
-		o->tick_size = DatumGetNumericCopy(exa_col_notnull(0, 6));
-		o->lot_size = DatumGetNumericCopy(exa_col_notnull(0, 7));
-	}
+	exa_order_read_market(orders[0], 2);
+	for (int i = 1; i < n; i++)
+		exa_order_copy_market(orders[i], orders[0]);
 	SPI_freetuptable(SPI_tuptable);	/* as exa_order_lock(): batch calls */
 }
 
@@ -446,14 +438,7 @@ trade_market_once(ExaCall *call, ExaOrder **orders, int n, const char *what)
 		call->trades->markets = lappend(call->trades->markets, m);
 	}
 	for (int i = 0; i < n; i++)
-	{
-		orders[i]->base_asset = m->base_asset;
-		orders[i]->quote_asset = m->quote_asset;
-		orders[i]->maker_fee_rate = m->maker_fee_rate;
-		orders[i]->taker_fee_rate = m->taker_fee_rate;
-		orders[i]->tick_size = m->tick_size;
-		orders[i]->lot_size = m->lot_size;
-	}
+		exa_order_copy_market(orders[i], m);
 }
 
 /*
