@@ -43,7 +43,11 @@
 #error "check_cache.c: ExecRelCheck changed in PostgreSQL 18 (constraints not enforced, virtual generated columns)"
 #endif
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "optimizer/optimizer.h"
 #include "utils/hsearch.h"
@@ -68,7 +72,31 @@ typedef struct CheckEntry
 	Expr	  **exprs;			/* ncheck planned checks, in constr->check
 								 * order */
 	MemoryContext cxt;			/* holds exprs; NULL when !ours */
+	bool		vouchable;		/* an INSERT into it fires no trigger but
+								 * foreign-key checks the API vouches for */
 } CheckEntry;
+
+/*
+ * The foreign keys whose referenced row every API statement that writes the
+ * referencing row holds locked or wrote itself (README "Data model",
+ * "Foreign keys the API vouches for").  A key not named here -- one a DBA
+ * adds -- keeps its check.
+ */
+static const struct
+{
+	const char *conname;
+	const char *refname;		/* the referenced table, schema exchange */
+}			vouched_fkeys[] = {
+	/* the order: written, or locked FOR UPDATE, by the call */
+	{"order_events_order_id_fkey", "orders"},
+	/* the account: locked FOR SHARE or more by the call */
+	{"balance_journal_account_id_fkey", "accounts"},
+	/* the trade: written by the same call */
+	{"fee_ledger_trade_id_fkey", "trades"},
+};
+
+/* Set by stmt.c for one statement whose foreign keys the API vouches for. */
+bool		exa_fk_vouch = false;
 
 static HTAB *check_cache = NULL;
 static MemoryContext check_cache_cxt = NULL;	/* parent of live entries */
@@ -113,6 +141,56 @@ check_cache_xact_cb(XactEvent event, void *arg)
 }
 
 /*
+ * May an INSERT into rel skip its foreign-key checks?  Only when every
+ * trigger an INSERT would fire is the check of a key in vouched_fkeys, and
+ * the table has no rules: under session_replication_role = replica those
+ * checks are not queued, and neither would any other trigger that fires on
+ * origin be, while one that fires on replica would start to.  A trigger
+ * disabled, or firing only on UPDATE or DELETE, does not matter.
+ */
+static bool
+check_entry_vouchable(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+
+	if (rel->rd_rel->relhasrules)
+		return false;
+	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *trig = &trigdesc->triggers[i];
+		HeapTuple	tup;
+		Form_pg_constraint con;
+		bool		known = false;
+
+		if (trig->tgenabled == TRIGGER_DISABLED ||
+			!TRIGGER_FOR_INSERT(trig->tgtype))
+			continue;
+		if (trig->tgenabled != TRIGGER_FIRES_ON_ORIGIN ||
+			RI_FKey_trigger_type(trig->tgfoid) != RI_TRIGGER_FK ||
+			!OidIsValid(trig->tgconstraint))
+			return false;
+		tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(trig->tgconstraint));
+		if (!HeapTupleIsValid(tup))
+			return false;
+		con = (Form_pg_constraint) GETSTRUCT(tup);
+		for (size_t k = 0; k < lengthof(vouched_fkeys); k++)
+		{
+			char	   *refname = get_rel_name(con->confrelid);
+
+			known |= (con->contype == CONSTRAINT_FOREIGN &&
+					  strcmp(NameStr(con->conname), vouched_fkeys[k].conname) == 0 &&
+					  get_rel_namespace(con->confrelid) == RelationGetNamespace(rel) &&
+					  refname != NULL &&
+					  strcmp(refname, vouched_fkeys[k].refname) == 0);
+		}
+		ReleaseSysCache(tup);
+		if (!known)
+			return false;
+	}
+	return true;
+}
+
+/*
  * (Re)read the checks of rel into entry, retiring what it held.  Reading
  * them opens catalogs, which processes pending invalidations: the entry is
  * marked valid before, so that one arriving meanwhile leaves it invalid.
@@ -125,7 +203,7 @@ static void
 check_entry_prepare(CheckEntry *entry, Relation rel)
 {
 	TupleConstr *constr = rel->rd_att->constr;
-	int			ncheck = constr->num_check;
+	int			ncheck = constr != NULL ? constr->num_check : 0;
 	MemoryContext cxt = NULL;
 	MemoryContext old;
 	Expr	  **exprs = NULL;
@@ -151,6 +229,32 @@ check_entry_prepare(CheckEntry *entry, Relation rel)
 	entry->exprs = exprs;
 	entry->ncheck = ours ? ncheck : 0;
 	entry->ours = ours;
+	entry->vouchable = ours && check_entry_vouchable(rel);
+}
+
+/* rel's entry, read again if an invalidation retired it. */
+static CheckEntry *
+check_entry_get(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	TupleConstr *constr = rel->rd_att->constr;
+	CheckEntry *entry;
+	bool		found;
+
+	entry = hash_search(check_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->cxt = NULL;
+		entry->exprs = NULL;
+		entry->ncheck = 0;
+		entry->ours = false;
+		entry->vouchable = false;
+		entry->valid = false;
+	}
+	if (!entry->valid ||
+		(entry->ours && entry->ncheck != (constr ? constr->num_check : 0)))
+		check_entry_prepare(entry, rel);
+	return entry;
 }
 
 /* Give each result relation of an API statement its checks, from the trees. */
@@ -164,25 +268,12 @@ check_cache_fill(EState *estate)
 		ResultRelInfo *rri = lfirst(lc);
 		Relation	rel = rri->ri_RelationDesc;
 		TupleConstr *constr = rel->rd_att->constr;
-		Oid			relid = RelationGetRelid(rel);
 		CheckEntry *entry;
-		bool		found;
 
 		if (constr == NULL || constr->num_check == 0 ||
 			rri->ri_ConstraintExprs != NULL)
 			continue;
-		entry = hash_search(check_cache, &relid, HASH_ENTER, &found);
-		if (!found)
-		{
-			entry->cxt = NULL;
-			entry->exprs = NULL;
-			entry->ncheck = 0;
-			entry->ours = false;
-			entry->valid = false;
-		}
-		if (!entry->valid ||
-			(entry->ours && entry->ncheck != constr->num_check))
-			check_entry_prepare(entry, rel);
+		entry = check_entry_get(rel);
 		if (entry->ours && entry->ncheck == constr->num_check)
 		{
 			/* as ExecRelCheck does, from the kept trees */
@@ -194,6 +285,24 @@ check_cache_fill(EState *estate)
 			MemoryContextSwitchTo(old);
 		}
 	}
+}
+
+/* Does every table the statement writes qualify (check_entry_vouchable)? */
+static bool
+check_cache_vouchable(EState *estate)
+{
+	ListCell   *lc;
+
+	if (estate->es_opened_result_relations == NIL)
+		return false;
+	foreach(lc, estate->es_opened_result_relations)
+	{
+		ResultRelInfo *rri = lfirst(lc);
+
+		if (!check_entry_get(rri->ri_RelationDesc)->vouchable)
+			return false;
+	}
+	return true;
 }
 
 static void
@@ -210,6 +319,21 @@ exa_executor_start(QueryDesc *queryDesc, int eflags)
 		 queryDesc->operation == CMD_UPDATE ||
 		 queryDesc->plannedstmt->hasModifyingCTE))
 		check_cache_fill(queryDesc->estate);
+
+	/*
+	 * An INSERT whose foreign keys the API vouches for: the flag is for
+	 * this statement only, not for those its triggers or checks run.
+	 * stmt.c restores the role when the statement ends, error or not.
+	 */
+	if (exa_fk_vouch)
+	{
+		exa_fk_vouch = false;
+		if (queryDesc->operation == CMD_INSERT &&
+			!queryDesc->plannedstmt->hasModifyingCTE &&
+			!(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
+			check_cache_vouchable(queryDesc->estate))
+			SessionReplicationRole = SESSION_REPLICATION_ROLE_REPLICA;
+	}
 }
 
 /* From _PG_init: the hook, the cache, and its invalidation callbacks. */

@@ -549,7 +549,7 @@ journal_flush(ExaCall *call, JournalBuf *jb)
 		memset(nulls, ' ', sizeof(nulls));
 		for (int i = 0; i < 4; i++)
 			nulls[5 + i] = jb->nulls[i][0] ? 'n' : ' ';
-		exa_exec(&stmt_journal, values, nulls, 0);
+		exa_exec_vouched(&stmt_journal, values, nulls, 0);
 		jb->n = 0;
 		return;
 	}
@@ -563,7 +563,7 @@ journal_flush(ExaCall *call, JournalBuf *jb)
 	values[7] = exa_datum_array(jb->trade_id, jb->nulls[1], jb->n, UUIDOID);
 	values[8] = exa_datum_array(jb->hold_id, jb->nulls[2], jb->n, UUIDOID);
 	values[9] = exa_datum_array(jb->reference, jb->nulls[3], jb->n, TEXTOID);
-	exa_exec(&stmt_journal_rows, values, NULL, 0);
+	exa_exec_vouched(&stmt_journal_rows, values, NULL, 0);
 	jb->n = 0;
 }
 
@@ -756,7 +756,7 @@ ledger_move_one(ExaCall *call, LedgerMove *m, bool soft, JournalBuf *jb)
 	nulls[6] = m->trade_id ? ' ' : 'n';
 	nulls[7] = m->hold_id ? ' ' : 'n';
 	nulls[8] = m->reference ? ' ' : 'n';
-	exa_exec(&stmt_journal, values, nulls, 0);
+	exa_exec_vouched(&stmt_journal, values, nulls, 0);
 	move_keys(call, m->account_id, m->asset);
 	return true;
 }

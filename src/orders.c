@@ -350,7 +350,7 @@ exa_order_events_flush(ExaCall *call)
 	values[3] = exa_datum_array(eb->to, NULL, eb->n, TEXTOID);
 	values[4] = exa_datum_array(eb->delta, NULL, eb->n, NUMERICOID);
 	values[5] = exa_datum_array(eb->reason, eb->reason_null, eb->n, TEXTOID);
-	exa_exec(&stmt_insert_event_rows, values, NULL, 0);
+	exa_exec_vouched(&stmt_insert_event_rows, values, NULL, 0);
 	eb->n = 0;
 }
 
@@ -373,7 +373,7 @@ exa_order_event(ExaCall *call, pg_uuid_t *order_id, const char *from,
 	values[3] = NumericGetDatum(filled_delta ? filled_delta : exa_zero());
 	values[4] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	values[5] = PointerGetDatum(exa_call_actor(call));
-	exa_exec(&stmt_insert_event, values, nulls, 0);
+	exa_exec_vouched(&stmt_insert_event, values, nulls, 0);
 }
 
 /* The result row of an order call: to the tuplestore, or as a Datum. */
@@ -1435,7 +1435,7 @@ close_orders(ExaCall *call, List *ids, const char *to_status,
 	values[2] = CStringGetTextDatum(to_status);
 	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	values[4] = PointerGetDatum(exa_call_actor(call));
-	exa_exec(&stmt_insert_events, values, nulls, 0);
+	exa_exec_vouched(&stmt_insert_events, values, nulls, 0);
 
 	values[0] = live_array;
 	values[1] = CStringGetTextDatum(to_status);

@@ -18,6 +18,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -59,12 +60,15 @@ exa_plan(ExaStmt *stmt)
 
 /* SPI_execute_plan, with the checks of check_cache.c. */
 static int
-exa_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
+exa_execute_plan(SPIPlanPtr plan, bool vouch_fks, Datum *values,
+				 const char *nulls, long count)
 {
 	bool		armed = exa_checks_armed;
+	int			role = SessionReplicationRole;
 	int			rc;
 
 	exa_checks_armed = true;
+	exa_fk_vouch = vouch_fks;
 	PG_TRY();
 	{
 		rc = SPI_execute_plan(plan, values, nulls, false, count);
@@ -72,6 +76,8 @@ exa_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 	PG_FINALLY();
 	{
 		exa_checks_armed = armed;
+		exa_fk_vouch = false;
+		SessionReplicationRole = role;
 	}
 	PG_END_TRY();
 	return rc;
@@ -83,7 +89,7 @@ exa_exec_generic(ExaStmt *stmt, Datum *values, const char *nulls, long count)
 	int			rc;
 
 	rc = exa_execute_plan(exa_plan_opts(stmt, CURSOR_OPT_GENERIC_PLAN),
-						  values, nulls, count);
+						  false, values, nulls, count);
 	if (rc < 0)
 		elog(ERROR, "statement failed (%s): %s",
 			 SPI_result_code_string(rc), stmt->sql);
@@ -95,7 +101,19 @@ exa_exec(ExaStmt *stmt, Datum *values, const char *nulls, long count)
 {
 	int			rc;
 
-	rc = exa_execute_plan(exa_plan(stmt), values, nulls, count);
+	rc = exa_execute_plan(exa_plan(stmt), false, values, nulls, count);
+	if (rc < 0)
+		elog(ERROR, "statement failed (%s): %s",
+			 SPI_result_code_string(rc), stmt->sql);
+	return SPI_processed;
+}
+
+uint64
+exa_exec_vouched(ExaStmt *stmt, Datum *values, const char *nulls, long count)
+{
+	int			rc;
+
+	rc = exa_execute_plan(exa_plan(stmt), true, values, nulls, count);
 	if (rc < 0)
 		elog(ERROR, "statement failed (%s): %s",
 			 SPI_result_code_string(rc), stmt->sql);

@@ -28,6 +28,12 @@
 extern bool exa_checks_armed;
 extern void exa_check_cache_init(void);
 
+/*
+ * check_cache.c: set by exa_exec_vouched for its INSERT, whose foreign-key
+ * checks are then not queued when the table qualifies.
+ */
+extern bool exa_fk_vouch;
+
 typedef struct ExaStmt
 {
 	const char *sql;
@@ -43,6 +49,17 @@ typedef struct ExaStmt
  */
 extern uint64 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls,
 					   long count);
+
+/*
+ * exa_exec for an INSERT whose every referenced row, for each foreign key
+ * check_cache.c vouches for on its table, the caller holds locked (FOR
+ * SHARE or stronger) or wrote in this transaction: those keys' checks,
+ * which would find that row and lock it FOR KEY SHARE, are not queued
+ * (README "Data model", "Foreign keys the API vouches for").  Any other
+ * trigger on the table makes it a plain exa_exec.
+ */
+extern uint64 exa_exec_vouched(ExaStmt *stmt, Datum *values, const char *nulls,
+							   long count);
 
 /*
  * exa_exec for a statement whose custom plans always look cheaper than its

@@ -295,7 +295,7 @@ trades_flush(TradeBuf *tb)
 		values[1] = exa_datum_array(tb->fee[1], NULL, tb->nfee, TEXTOID);
 		values[2] = exa_datum_array(tb->fee[2], NULL, tb->nfee, TEXTOID);
 		values[3] = exa_datum_array(tb->fee[3], NULL, tb->nfee, NUMERICOID);
-		exa_exec(&stmt_insert_fee_rows, values, NULL, 0);
+		exa_exec_vouched(&stmt_insert_fee_rows, values, NULL, 0);
 		tb->nfee = 0;
 	}
 }
@@ -758,7 +758,7 @@ exa_fill_fee_ledger(ExaCall *call, Fill *f)
 	values[1] = CStringGetTextDatum(f->o->symbol);
 	values[2] = CStringGetTextDatum(f->fee_currency);
 	values[3] = NumericGetDatum(f->fee);
-	exa_exec(&stmt_insert_fee, values, NULL, 0);
+	exa_exec_vouched(&stmt_insert_fee, values, NULL, 0);
 }
 
 /*
