@@ -34,6 +34,17 @@
  * use by a statement running at the time (an ExprState points into its
  * tree), so they are freed only at the end of the top-level transaction.
  *
+ * Foreign keys the API vouches for (README "Data model"): the same entry
+ * says whether an INSERT into the table fires no trigger but the checks of
+ * the keys in vouched_fkeys, whose referenced row every API statement that
+ * writes the table holds locked or wrote (exa_exec_vouched, stmt.h).  For
+ * such a statement the hook sets session_replication_role to replica, so
+ * that those checks -- each an SPI query that would find the row and lock
+ * it FOR KEY SHARE -- are not queued; stmt.c restores the role when the
+ * statement ends.  The variable is set directly, not through the GUC:
+ * its assign hook would reset the whole plan cache, twice per call, for
+ * the sake of rules, and a table with rules is never vouched for.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -93,6 +104,24 @@ static const struct
 	{"balance_journal_account_id_fkey", "accounts"},
 	/* the trade: written by the same call */
 	{"fee_ledger_trade_id_fkey", "trades"},
+	/* the account: locked FOR SHARE or more by the call */
+	{"orders_account_id_fkey", "accounts"},
+
+	/*
+	 * the market: place_order and place_orders read it FOR KEY SHARE; an
+	 * INTERNAL one the call holds FOR NO KEY UPDATE already
+	 */
+	{"orders_symbol_fkey", "markets"},
+	/* the order (with its symbol and side): FOR UPDATE or written */
+	{"trades_order_fkey", "orders"},
+
+	/*
+	 * the market: the trade's order references it and is locked by the
+	 * call, so the market cannot go while the call runs (its delete would
+	 * find that order); an order written by this transaction took the
+	 * market's lock itself
+	 */
+	{"trades_symbol_fkey", "markets"},
 };
 
 /* Set by stmt.c for one statement whose foreign keys the API vouches for. */

@@ -281,7 +281,7 @@ trades_flush(TradeBuf *tb)
 	{
 		for (int c = 0; c < TRADE_NCOLS; c++)
 			values[c] = exa_datum_array(tb->col[c], tb->null[c], tb->n, trade_col_types[c]);
-		if (exa_exec(&stmt_insert_trade_rows, values, NULL, 0) != (uint64) tb->n)
+		if (exa_exec_vouched(&stmt_insert_trade_rows, values, NULL, 0) != (uint64) tb->n)
 			elog(ERROR, "a trade row of the batch was not inserted");
 		for (int k = 0; k < tb->n; k++)
 			tb->res[tb->slot[k]] = exa_return_row(k);
@@ -673,7 +673,7 @@ exa_fill_apply(ExaCall *call, Fill *f, LedgerMove *moves, int *nmoves,
 	if (call->trades != NULL && f->seq == 0)
 		trades_add(call->trades, values, nulls, f->trade_ref);
 	else
-		exa_exec(f->seq > 0 ? &stmt_insert_trade_seq : &stmt_insert_trade, values, nulls, 1);
+		exa_exec_vouched(f->seq > 0 ? &stmt_insert_trade_seq : &stmt_insert_trade, values, nulls, 1);
 
 	/*
 	 * The trade feed (README "Trade feed"): an execution is one trade
