@@ -16,6 +16,9 @@
  *		closed_account		a CLOSED account holds no funds, live order or hold
  *							(README "Order lifecycle and arithmetic": an account
  *							closes only when it holds nothing)
+ *		foreign_keys		every row the API writes under a foreign key it
+ *							vouches for (README "Data model") references a row
+ *							that exists
  *	 4. event_replay		each order's events replay along the lifecycle
  *							table to its status and filled quantity
  *	 5. book_crossed		an INTERNAL market's resting bids all lie below
@@ -170,6 +173,38 @@ static const char invariants_sql_head[] =
 	"           FROM exchange.holds WHERE remaining <> 0) h ON h.account_id = a.account_id"
 	"  WHERE a.status = 'CLOSED'"
 	"  GROUP BY a.account_id"
+	" UNION ALL"
+	" SELECT 'foreign_keys', pg_catalog.format("
+	"   '%s %s references %s %s, which does not exist', k.tbl, k.id, k.ref, k.key)"
+	"   FROM (SELECT 'orders' AS tbl, o.order_id::pg_catalog.text AS id,"
+	"                'accounts' AS ref, o.account_id::pg_catalog.text AS key"
+	"           FROM exchange.orders o WHERE NOT EXISTS"
+	"                (SELECT FROM exchange.accounts a WHERE a.account_id = o.account_id)"
+	"         UNION ALL"
+	"         SELECT 'orders', o.order_id::pg_catalog.text, 'markets', o.symbol::pg_catalog.text"
+	"           FROM exchange.orders o WHERE NOT EXISTS"
+	"                (SELECT FROM exchange.markets m WHERE m.symbol = o.symbol)"
+	"         UNION ALL"
+	"         SELECT 'trades', t.trade_id::pg_catalog.text, 'orders', t.order_id::pg_catalog.text"
+	"           FROM exchange.trades t WHERE NOT EXISTS"
+	"                (SELECT FROM exchange.orders o WHERE o.order_id = t.order_id)"
+	"         UNION ALL"
+	"         SELECT 'trades', t.trade_id::pg_catalog.text, 'markets', t.symbol::pg_catalog.text"
+	"           FROM exchange.trades t WHERE NOT EXISTS"
+	"                (SELECT FROM exchange.markets m WHERE m.symbol = t.symbol)"
+	"         UNION ALL"
+	"         SELECT 'balance_journal', j.seq::pg_catalog.text, 'accounts',"
+	"                j.account_id::pg_catalog.text"
+	"           FROM exchange.balance_journal j WHERE NOT EXISTS"
+	"                (SELECT FROM exchange.accounts a WHERE a.account_id = j.account_id)"
+	"         UNION ALL"
+	"         SELECT 'order_events', e.seq::pg_catalog.text, 'orders', e.order_id::pg_catalog.text"
+	"           FROM exchange.order_events e WHERE NOT EXISTS"
+	"                (SELECT FROM exchange.orders o WHERE o.order_id = e.order_id)"
+	"         UNION ALL"
+	"         SELECT 'fee_ledger', f.seq::pg_catalog.text, 'trades', f.trade_id::pg_catalog.text"
+	"           FROM exchange.fee_ledger f WHERE NOT EXISTS"
+	"                (SELECT FROM exchange.trades t WHERE t.trade_id = f.trade_id)) k"
 	/* 4 */
 	" UNION ALL"
 	" SELECT 'event_replay', pg_catalog.format("

@@ -112,7 +112,7 @@ BEGIN
 END
 $$;
 
-SELECT plan(21);
+SELECT plan(28);
 
 SELECT results_eq(
 	$$ SELECT account_id::text || ' ' || symbol || ' ' || available_balance || '/' || locked_balance
@@ -186,6 +186,71 @@ SELECT is(pg_temp.violations_after($$ ALTER TABLE exchange.trades DROP CONSTRAIN
 SELECT is(pg_temp.violations_after($$ ALTER TABLE exchange.trades DROP CONSTRAINT trades_order_fkey;
 									   UPDATE exchange.trades SET side = 'BUY' WHERE trade_id = pg_temp.id('ext_trade') $$),
 		  '{trade_order}', 'a trade on the other side than its order (FK dropped): trade_order');
+-- foreign_keys: a row of each key the API vouches for (README "Data model") whose referenced row
+-- is missing, written after dropping the key; each names the row and what it lacks.
+SELECT is(pg_temp.details_after($$
+			ALTER TABLE exchange.orders DROP CONSTRAINT orders_account_id_fkey;
+			INSERT INTO exchange.orders (order_id, account_id, symbol, order_type, side, quantity, price,
+										 status, time_in_force, lock_asset, reject_reason)
+			VALUES ('00000000-0000-0000-0000-0000000000f3', '00000000-0000-0000-0000-0000000000a1',
+					'INVA-INVQ', 'LIMIT', 'SELL', 1, 10, 'REJECTED', 'GTC', 'INVA', 'MIN_QUANTITY');
+			INSERT INTO exchange.order_events (order_id, to_status, actor)
+			VALUES ('00000000-0000-0000-0000-0000000000f3', 'REJECTED', 'test') $$),
+		  ARRAY['orders 00000000-0000-0000-0000-0000000000f3 references accounts 00000000-0000-0000-0000-0000000000a1, which does not exist'],
+		  'an order of no account: foreign_keys');
+SELECT is(pg_temp.details_after($$
+			ALTER TABLE exchange.orders DROP CONSTRAINT orders_symbol_fkey;
+			INSERT INTO exchange.orders (order_id, account_id, symbol, order_type, side, quantity, price,
+										 status, time_in_force, lock_asset, reject_reason)
+			VALUES ('00000000-0000-0000-0000-0000000000f4', pg_temp.id('seller'),
+					'NOPE-INVQ', 'LIMIT', 'SELL', 1, 10, 'REJECTED', 'GTC', 'NOPE', 'MIN_QUANTITY');
+			INSERT INTO exchange.order_events (order_id, to_status, actor)
+			VALUES ('00000000-0000-0000-0000-0000000000f4', 'REJECTED', 'test') $$),
+		  ARRAY['orders 00000000-0000-0000-0000-0000000000f4 references markets NOPE-INVQ, which does not exist'],
+		  'an order of no market: foreign_keys');
+SELECT is(pg_temp.details_after($$
+			ALTER TABLE exchange.trades DROP CONSTRAINT trades_order_fkey;
+			INSERT INTO exchange.trades (trade_id, order_id, account_id, symbol, side, quantity, price,
+										 fee_currency)
+			VALUES ('00000000-0000-0000-0000-0000000000f5', '00000000-0000-0000-0000-0000000000f6',
+					pg_temp.id('seller'), 'INVA-INVQ', 'SELL', 0.5, 10, 'INVQ') $$),
+		  ARRAY['trades 00000000-0000-0000-0000-0000000000f5 references orders 00000000-0000-0000-0000-0000000000f6, which does not exist'],
+		  'a trade of no order: foreign_keys');
+SELECT is(pg_temp.details_after($$
+			ALTER TABLE exchange.trades DROP CONSTRAINT trades_order_fkey,
+				DROP CONSTRAINT trades_symbol_fkey;
+			ALTER TABLE exchange.orders DROP CONSTRAINT orders_symbol_fkey,
+				DISABLE TRIGGER orders_lifecycle_guard;
+			UPDATE exchange.orders SET symbol = 'NOPE-INVQ' WHERE order_id = pg_temp.id('ext_order');
+			UPDATE exchange.trades SET symbol = 'NOPE-INVQ' WHERE trade_id = pg_temp.id('ext_trade') $$),
+		  ARRAY[format('orders %s references markets NOPE-INVQ, which does not exist', pg_temp.id('ext_order')),
+				format('trades %s references markets NOPE-INVQ, which does not exist', pg_temp.id('ext_trade'))],
+		  'a trade and its order of no market: foreign_keys');
+SELECT matches(array_to_string(pg_temp.details_after($$
+			ALTER TABLE exchange.balance_journal DROP CONSTRAINT balance_journal_account_id_fkey;
+			INSERT INTO exchange.balance_journal (account_id, asset, delta_available, delta_locked, kind, actor)
+			VALUES ('00000000-0000-0000-0000-0000000000a1', 'INVQ', -1, 1, 'LOCK', 'test'),
+				   ('00000000-0000-0000-0000-0000000000a1', 'INVQ', 1, -1, 'UNLOCK', 'test') $$), ';'),
+		  '^balance_journal [0-9]+ references accounts 00000000-0000-0000-0000-0000000000a1, which does not exist;'
+		  'balance_journal [0-9]+ references accounts 00000000-0000-0000-0000-0000000000a1, which does not exist$',
+		  'journal rows of no account: foreign_keys');
+SELECT matches(array_to_string(pg_temp.details_after($$
+			ALTER TABLE exchange.order_events DROP CONSTRAINT order_events_order_id_fkey;
+			INSERT INTO exchange.order_events (order_id, to_status, actor)
+			VALUES ('00000000-0000-0000-0000-0000000000f7', 'OPEN', 'test') $$), ';'),
+		  '^order_events [0-9]+ references orders 00000000-0000-0000-0000-0000000000f7, which does not exist$',
+		  'an event of no order: foreign_keys');
+-- (the fee is taken from a balance, journalled, so that the ledger still adds up)
+SELECT matches(array_to_string(pg_temp.details_after($$
+			ALTER TABLE exchange.fee_ledger DROP CONSTRAINT fee_ledger_trade_id_fkey;
+			INSERT INTO exchange.fee_ledger (trade_id, market, asset, amount)
+			VALUES ('00000000-0000-0000-0000-0000000000f8', 'INVA-INVQ', 'INVQ', 1);
+			UPDATE exchange.balances SET available_balance = available_balance - 1
+			 WHERE account_id = pg_temp.id('buyer') AND symbol = 'INVQ';
+			INSERT INTO exchange.balance_journal (account_id, asset, delta_available, kind, actor)
+			VALUES (pg_temp.id('buyer'), 'INVQ', -1, 'LOCK', 'test') $$), ';'),
+		  '^fee_ledger [0-9]+ references trades 00000000-0000-0000-0000-0000000000f8, which does not exist$',
+		  'a fee of no trade: foreign_keys');
 -- closed_account: an account closed while it still holds funds, an order or a hold.
 SELECT is(pg_temp.violations_after($$ UPDATE exchange.accounts SET status = 'CLOSED'
 									   WHERE account_id = pg_temp.id('holder') $$),
