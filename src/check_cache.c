@@ -38,12 +38,11 @@
  * says whether an INSERT into the table fires no trigger but the checks of
  * the keys in vouched_fkeys, whose referenced row every API statement that
  * writes the table holds locked or wrote (exa_exec_vouched, stmt.h).  For
- * such a statement the hook sets session_replication_role to replica, so
- * that those checks -- each an SPI query that would find the row and lock
- * it FOR KEY SHARE -- are not queued; stmt.c restores the role when the
- * statement ends.  The variable is set directly, not through the GUC:
- * its assign hook would reset the whole plan cache, twice per call, for
- * the sake of rules, and a table with rules is never vouched for.
+ * such a statement the hook turns off the AFTER ROW INSERT triggers in the
+ * statement's own copy of the table's trigger list, so that those checks
+ * -- each an SPI query that would find the row and lock it FOR KEY SHARE --
+ * are not queued.  Nothing else changes: what the INSERT runs (a CHECK's or
+ * a default's function) and any other statement fire every trigger.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,10 +56,13 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "optimizer/optimizer.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -95,33 +97,29 @@ typedef struct CheckEntry
  */
 static const struct
 {
+	const char *relname;		/* the referencing table, schema exchange */
 	const char *conname;
+	const char *columns;		/* its referencing columns, in key order */
 	const char *refname;		/* the referenced table, schema exchange */
 }			vouched_fkeys[] = {
 	/* the order: written, or locked FOR UPDATE, by the call */
-	{"order_events_order_id_fkey", "orders"},
+	{"order_events", "order_events_order_id_fkey", "order_id", "orders"},
 	/* the account: locked FOR SHARE or more by the call */
-	{"balance_journal_account_id_fkey", "accounts"},
+	{"balance_journal", "balance_journal_account_id_fkey", "account_id", "accounts"},
 	/* the trade: written by the same call */
-	{"fee_ledger_trade_id_fkey", "trades"},
+	{"fee_ledger", "fee_ledger_trade_id_fkey", "trade_id", "trades"},
 	/* the account: locked FOR SHARE or more by the call */
-	{"orders_account_id_fkey", "accounts"},
+	{"orders", "orders_account_id_fkey", "account_id", "accounts"},
 
 	/*
 	 * the market: place_order and place_orders read it FOR KEY SHARE; an
 	 * INTERNAL one the call holds FOR NO KEY UPDATE already
 	 */
-	{"orders_symbol_fkey", "markets"},
+	{"orders", "orders_symbol_fkey", "symbol", "markets"},
 	/* the order (with its symbol and side): FOR UPDATE or written */
-	{"trades_order_fkey", "orders"},
-
-	/*
-	 * the market: the trade's order references it and is locked by the
-	 * call, so the market cannot go while the call runs (its delete would
-	 * find that order); an order written by this transaction took the
-	 * market's lock itself
-	 */
-	{"trades_symbol_fkey", "markets"},
+	{"trades", "trades_order_fkey", "order_id,account_id,symbol,side", "orders"},
+	/* the market: read FOR KEY SHARE by the fill's call, as for orders */
+	{"trades", "trades_symbol_fkey", "symbol", "markets"},
 };
 
 /* Set by stmt.c for one statement whose foreign keys the API vouches for. */
@@ -169,32 +167,62 @@ check_cache_xact_cb(XactEvent event, void *arg)
 		MemoryContextReset(check_retired_cxt);
 }
 
+/* The referencing columns of a foreign key, as "a,b,c". */
+static char *
+fkey_columns(Form_pg_constraint con, HeapTuple tup)
+{
+	StringInfoData buf;
+	Datum		d;
+	bool		isnull;
+	Datum	   *attnums;
+	int			n;
+
+	d = SysCacheGetAttr(CONSTROID, tup, Anum_pg_constraint_conkey, &isnull);
+	if (isnull)
+		return pstrdup("");
+	deconstruct_array(DatumGetArrayTypeP(d), INT2OID, sizeof(int16), true,
+					  TYPALIGN_SHORT, &attnums, NULL, &n);
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *att = get_attname(con->conrelid, DatumGetInt16(attnums[i]), true);
+
+		appendStringInfo(&buf, "%s%s", i > 0 ? "," : "", att ? att : "?");
+	}
+	return buf.data;
+}
+
 /*
  * May an INSERT into rel skip its foreign-key checks?  Only when every
- * trigger an INSERT would fire is the check of a key in vouched_fkeys, and
- * the table has no rules: under session_replication_role = replica those
- * checks are not queued, and neither would any other trigger that fires on
- * origin be, while one that fires on replica would start to.  A trigger
- * disabled, or firing only on UPDATE or DELETE, does not matter.
+ * enabled trigger an INSERT would fire is the check of a key in
+ * vouched_fkeys (the same name, on the same table and columns, to the same
+ * table), firing on origin, and the table has no rules: the hook then turns
+ * off the statement's AFTER ROW INSERT triggers, which are those checks and
+ * nothing else.  A trigger disabled, or firing only on UPDATE or DELETE,
+ * does not matter; any other makes the table fire everything as usual.
  */
 static bool
 check_entry_vouchable(Relation rel)
 {
 	TriggerDesc *trigdesc = rel->trigdesc;
+	const char *relname = RelationGetRelationName(rel);
 
-	if (rel->rd_rel->relhasrules)
+	if (rel->rd_rules != NULL)
 		return false;
 	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
 	{
 		Trigger    *trig = &trigdesc->triggers[i];
 		HeapTuple	tup;
 		Form_pg_constraint con;
+		char	   *refname;
+		char	   *columns;
 		bool		known = false;
 
 		if (trig->tgenabled == TRIGGER_DISABLED ||
 			!TRIGGER_FOR_INSERT(trig->tgtype))
 			continue;
 		if (trig->tgenabled != TRIGGER_FIRES_ON_ORIGIN ||
+			!TRIGGER_FOR_ROW(trig->tgtype) || !TRIGGER_FOR_AFTER(trig->tgtype) ||
 			RI_FKey_trigger_type(trig->tgfoid) != RI_TRIGGER_FK ||
 			!OidIsValid(trig->tgconstraint))
 			return false;
@@ -202,16 +230,17 @@ check_entry_vouchable(Relation rel)
 		if (!HeapTupleIsValid(tup))
 			return false;
 		con = (Form_pg_constraint) GETSTRUCT(tup);
+		refname = get_rel_name(con->confrelid);
+		columns = fkey_columns(con, tup);
 		for (size_t k = 0; k < lengthof(vouched_fkeys); k++)
-		{
-			char	   *refname = get_rel_name(con->confrelid);
-
 			known |= (con->contype == CONSTRAINT_FOREIGN &&
+					  con->conrelid == RelationGetRelid(rel) &&
+					  strcmp(relname, vouched_fkeys[k].relname) == 0 &&
 					  strcmp(NameStr(con->conname), vouched_fkeys[k].conname) == 0 &&
+					  strcmp(columns, vouched_fkeys[k].columns) == 0 &&
 					  get_rel_namespace(con->confrelid) == RelationGetNamespace(rel) &&
 					  refname != NULL &&
 					  strcmp(refname, vouched_fkeys[k].refname) == 0);
-		}
 		ReleaseSysCache(tup);
 		if (!known)
 			return false;
@@ -225,40 +254,54 @@ check_entry_vouchable(Relation rel)
  * marked valid before, so that one arriving meanwhile leaves it invalid.
  * This statement still uses what was read; the next one reads again.  The
  * trees are read into a context under the retired ones and moved to the
- * live ones only when complete, so an error meanwhile leaves the entry as
- * it was (and the new context is freed at transaction end).
+ * live ones only when complete; an error meanwhile marks the entry invalid,
+ * to be read again by the next statement (the new context is freed at
+ * transaction end).
  */
 static void
 check_entry_prepare(CheckEntry *entry, Relation rel)
 {
 	TupleConstr *constr = rel->rd_att->constr;
 	int			ncheck = constr != NULL ? constr->num_check : 0;
-	MemoryContext cxt = NULL;
+	MemoryContext volatile cxt = NULL;
 	MemoryContext old;
-	Expr	  **exprs = NULL;
+	Expr	  **volatile exprs = NULL;
 	bool		ours;
+	volatile bool vouchable = false;
 
 	entry->valid = true;
 	ours = (RelationGetNamespace(rel) == exa_schema_oid(true));
-	if (ours)
+	PG_TRY();
 	{
-		cxt = AllocSetContextCreate(check_retired_cxt, "exchange_adapter check",
-									ALLOCSET_SMALL_SIZES);
-		MemoryContextCopyAndSetIdentifier(cxt, RelationGetRelationName(rel));
-		old = MemoryContextSwitchTo(cxt);
-		exprs = palloc(sizeof(Expr *) * ncheck);
-		for (int i = 0; i < ncheck; i++)
-			exprs[i] = expression_planner(stringToNode(constr->check[i].ccbin));
-		MemoryContextSwitchTo(old);
-		MemoryContextSetParent(cxt, check_cache_cxt);
+		vouchable = ours && check_entry_vouchable(rel);
+		if (ours)
+		{
+			cxt = AllocSetContextCreate(check_retired_cxt, "exchange_adapter check",
+										ALLOCSET_SMALL_SIZES);
+			MemoryContextCopyAndSetIdentifier(cxt, RelationGetRelationName(rel));
+			old = MemoryContextSwitchTo(cxt);
+			exprs = palloc(sizeof(Expr *) * ncheck);
+			for (int i = 0; i < ncheck; i++)
+				((Expr **) exprs)[i] = expression_planner(stringToNode(constr->check[i].ccbin));
+			MemoryContextSwitchTo(old);
+		}
 	}
+	PG_CATCH();
+	{
+		/* what the entry holds is out of date: read it again next time */
+		entry->valid = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (cxt != NULL)
+		MemoryContextSetParent(cxt, check_cache_cxt);
 	if (entry->cxt != NULL)
 		MemoryContextSetParent(entry->cxt, check_retired_cxt);
 	entry->cxt = cxt;
 	entry->exprs = exprs;
 	entry->ncheck = ours ? ncheck : 0;
 	entry->ours = ours;
-	entry->vouchable = ours && check_entry_vouchable(rel);
+	entry->vouchable = vouchable;
 }
 
 /* rel's entry, read again if an invalidation retired it. */
@@ -334,6 +377,26 @@ check_cache_vouchable(EState *estate)
 	return true;
 }
 
+/*
+ * The statement's own copy of each table's triggers (InitResultRelInfo
+ * copies rel->trigdesc into the query's memory): its AFTER ROW INSERT
+ * triggers, the vouched keys' checks and nothing else, are not to fire.
+ * Nothing outside this statement changes.
+ */
+static void
+check_cache_vouch(EState *estate)
+{
+	ListCell   *lc;
+
+	foreach(lc, estate->es_opened_result_relations)
+	{
+		ResultRelInfo *rri = lfirst(lc);
+
+		if (rri->ri_TrigDesc != NULL)
+			rri->ri_TrigDesc->trig_insert_after_row = false;
+	}
+}
+
 static void
 exa_executor_start(QueryDesc *queryDesc, int eflags)
 {
@@ -351,8 +414,7 @@ exa_executor_start(QueryDesc *queryDesc, int eflags)
 
 	/*
 	 * An INSERT whose foreign keys the API vouches for: the flag is for
-	 * this statement only, not for those its triggers or checks run.
-	 * stmt.c restores the role when the statement ends, error or not.
+	 * this statement only, not for those its checks or defaults run.
 	 */
 	if (exa_fk_vouch)
 	{
@@ -361,7 +423,7 @@ exa_executor_start(QueryDesc *queryDesc, int eflags)
 			!queryDesc->plannedstmt->hasModifyingCTE &&
 			!(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
 			check_cache_vouchable(queryDesc->estate))
-			SessionReplicationRole = SESSION_REPLICATION_ROLE_REPLICA;
+			check_cache_vouch(queryDesc->estate);
 	}
 }
 

@@ -94,7 +94,7 @@ static ExaStmt stmt_lock_order = {
 	"  FROM exchange.orders o"
 	"  JOIN exchange.markets m ON m.symbol OPERATOR(pg_catalog.=) o.symbol"
 	" WHERE o.order_id OPERATOR(pg_catalog.=) $1"
-	"   FOR UPDATE OF o",
+	"   FOR UPDATE OF o FOR KEY SHARE OF m",
 	1, {UUIDOID},
 	NULL
 };

@@ -18,7 +18,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -64,7 +63,6 @@ exa_execute_plan(SPIPlanPtr plan, bool vouch_fks, Datum *values,
 				 const char *nulls, long count)
 {
 	bool		armed = exa_checks_armed;
-	int			role = SessionReplicationRole;
 	int			rc;
 
 	exa_checks_armed = true;
@@ -77,7 +75,6 @@ exa_execute_plan(SPIPlanPtr plan, bool vouch_fks, Datum *values,
 	{
 		exa_checks_armed = armed;
 		exa_fk_vouch = false;
-		SessionReplicationRole = role;
 	}
 	PG_END_TRY();
 	return rc;

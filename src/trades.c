@@ -374,13 +374,16 @@ trade_lock_account(pg_uuid_t *order_id, const char *what, ExaAccount *acct)
 /*
  * The market of apply_trade's order or apply_match's two, read after the
  * order locks (1.1 catalog): its mode for the LX012 re-check and the
- * columns a fill needs, which the order locks then need not join.
+ * columns a fill needs, which the order locks then need not join.  FOR KEY
+ * SHARE: the lock the trade's trades_symbol_fkey check would take, which
+ * its INSERT then skips (check_cache.c).
  */
 static ExaStmt stmt_trade_market = {
 	"SELECT matching::pg_catalog.text, base_asset::pg_catalog.text,"
 	"       quote_asset::pg_catalog.text, maker_fee_rate, taker_fee_rate,"
 	"       tick_size, lot_size"
-	"  FROM exchange.markets WHERE symbol OPERATOR(pg_catalog.=) $1",
+	"  FROM exchange.markets WHERE symbol OPERATOR(pg_catalog.=) $1"
+	"   FOR KEY SHARE",
 	1, {TEXTOID},
 	NULL
 };
