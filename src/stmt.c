@@ -57,10 +57,13 @@ exa_plan(ExaStmt *stmt)
 	return exa_plan_opts(stmt, 0);
 }
 
-/* SPI_execute_plan, with the checks of check_cache.c. */
-static int
-exa_execute_plan(SPIPlanPtr plan, bool vouch_fks, Datum *values,
-				 const char *nulls, long count)
+/*
+ * Run stmt's plan with the checks of check_cache.c (and, when vouch_fks, its
+ * vouched foreign keys); raises on any SPI failure, returns SPI_processed.
+ */
+static uint64
+exa_execute_plan(ExaStmt *stmt, SPIPlanPtr plan, bool vouch_fks,
+				 Datum *values, const char *nulls, long count)
 {
 	bool		armed = exa_checks_armed;
 	int			rc;
@@ -77,44 +80,29 @@ exa_execute_plan(SPIPlanPtr plan, bool vouch_fks, Datum *values,
 		exa_fk_vouch = false;
 	}
 	PG_END_TRY();
-	return rc;
+	if (rc < 0)
+		elog(ERROR, "statement failed (%s): %s",
+			 SPI_result_code_string(rc), stmt->sql);
+	return SPI_processed;
 }
 
 uint64
 exa_exec_generic(ExaStmt *stmt, Datum *values, const char *nulls, long count)
 {
-	int			rc;
-
-	rc = exa_execute_plan(exa_plan_opts(stmt, CURSOR_OPT_GENERIC_PLAN),
-						  false, values, nulls, count);
-	if (rc < 0)
-		elog(ERROR, "statement failed (%s): %s",
-			 SPI_result_code_string(rc), stmt->sql);
-	return SPI_processed;
+	return exa_execute_plan(stmt, exa_plan_opts(stmt, CURSOR_OPT_GENERIC_PLAN),
+							false, values, nulls, count);
 }
 
 uint64
 exa_exec(ExaStmt *stmt, Datum *values, const char *nulls, long count)
 {
-	int			rc;
-
-	rc = exa_execute_plan(exa_plan(stmt), false, values, nulls, count);
-	if (rc < 0)
-		elog(ERROR, "statement failed (%s): %s",
-			 SPI_result_code_string(rc), stmt->sql);
-	return SPI_processed;
+	return exa_execute_plan(stmt, exa_plan(stmt), false, values, nulls, count);
 }
 
 uint64
 exa_exec_vouched(ExaStmt *stmt, Datum *values, const char *nulls, long count)
 {
-	int			rc;
-
-	rc = exa_execute_plan(exa_plan(stmt), true, values, nulls, count);
-	if (rc < 0)
-		elog(ERROR, "statement failed (%s): %s",
-			 SPI_result_code_string(rc), stmt->sql);
-	return SPI_processed;
+	return exa_execute_plan(stmt, exa_plan(stmt), true, values, nulls, count);
 }
 
 static void exa_serialization_failure(const char *what) pg_attribute_noreturn();
