@@ -7,8 +7,9 @@
  * Locks: the status functions take their account row FOR NO KEY UPDATE
  * (lock order 1), so that the KEY SHARE of foreign-key checks never waits
  * on them while every other call's FOR SHARE does.  EXTERNAL markets are
- * only read FOR KEY SHARE by place_order(s), for their orders' foreign key
- * (check_cache.c), which an UPDATE of other columns does not wait for
+ * only read FOR KEY SHARE, by the calls that write orders or trades, for
+ * their foreign keys (check_cache.c), which an UPDATE of other columns does
+ * not wait for
  * (INTERNAL ones are locked first by every call that changes their book:
  * matching.c);
  * set_market_status updates its row and so a HALT applies to calls that

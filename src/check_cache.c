@@ -359,28 +359,11 @@ check_cache_fill(EState *estate)
 	}
 }
 
-/* Does every table the statement writes qualify (check_entry_vouchable)? */
-static bool
-check_cache_vouchable(EState *estate)
-{
-	ListCell   *lc;
-
-	if (estate->es_opened_result_relations == NIL)
-		return false;
-	foreach(lc, estate->es_opened_result_relations)
-	{
-		ResultRelInfo *rri = lfirst(lc);
-
-		if (!check_entry_get(rri->ri_RelationDesc)->vouchable)
-			return false;
-	}
-	return true;
-}
-
 /*
- * The statement's own copy of each table's triggers (InitResultRelInfo
- * copies rel->trigdesc into the query's memory): its AFTER ROW INSERT
- * triggers, the vouched keys' checks and nothing else, are not to fire.
+ * When every table the statement writes qualifies (check_entry_vouchable),
+ * turn off the AFTER ROW INSERT triggers of the statement's own copy of
+ * each table's triggers (InitResultRelInfo copies rel->trigdesc into the
+ * query's memory): they are the vouched keys' checks and nothing else.
  * Nothing outside this statement changes.
  */
 static void
@@ -388,6 +371,13 @@ check_cache_vouch(EState *estate)
 {
 	ListCell   *lc;
 
+	foreach(lc, estate->es_opened_result_relations)
+	{
+		ResultRelInfo *rri = lfirst(lc);
+
+		if (!check_entry_get(rri->ri_RelationDesc)->vouchable)
+			return;
+	}
 	foreach(lc, estate->es_opened_result_relations)
 	{
 		ResultRelInfo *rri = lfirst(lc);
@@ -421,8 +411,7 @@ exa_executor_start(QueryDesc *queryDesc, int eflags)
 		exa_fk_vouch = false;
 		if (queryDesc->operation == CMD_INSERT &&
 			!queryDesc->plannedstmt->hasModifyingCTE &&
-			!(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
-			check_cache_vouchable(queryDesc->estate))
+			!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 			check_cache_vouch(queryDesc->estate);
 	}
 }

@@ -768,6 +768,27 @@ ledger_move_is_noop(LedgerMove *m)
 		(m->delta_locked == NULL || exa_is_zero(m->delta_locked));
 }
 
+/* Do a and b move the same balance row? */
+static bool
+move_same_row(const LedgerMove *a, const LedgerMove *b)
+{
+	return exa_uuid_cmp(a->account_id, b->account_id) == 0 &&
+		strcmp(a->asset, b->asset) == 0;
+}
+
+/*
+ * The sign of a move of available only (no row wanted, locked unchanged):
+ * 1 for a credit, -1 for a debit; 0 for any other move.
+ */
+static int
+move_available_only_sign(const LedgerMove *m)
+{
+	if (m->want_row || m->delta_available == NULL ||
+		(m->delta_locked != NULL && !exa_is_zero(m->delta_locked)))
+		return 0;
+	return exa_cmp(m->delta_available, exa_zero());
+}
+
 /*
  * Can m join a run of moves on one balance row applied as one UPDATE?  Only
  * releases (available up, locked down, total not up) with nothing but an
@@ -783,8 +804,7 @@ ledger_move_mergeable(const LedgerMove *m, const LedgerMove *first)
 
 	return !m->want_row && m->trade_id == NULL && m->hold_id == NULL &&
 		m->reference == NULL && strcmp(m->kind, first->kind) == 0 &&
-		exa_uuid_cmp(m->account_id, first->account_id) == 0 &&
-		strcmp(m->asset, first->asset) == 0 &&
+		move_same_row(m, first) &&
 		exa_cmp(da, exa_zero()) >= 0 && exa_cmp(dl, exa_zero()) <= 0 &&
 		exa_cmp(exa_add(da, dl), exa_zero()) <= 0;
 }
@@ -825,9 +845,7 @@ ledger_move_run(ExaCall *call, LedgerMove *run, int n, JournalBuf *jb)
 static bool
 move_is_credit(const LedgerMove *m)
 {
-	return !m->want_row && m->delta_available != NULL &&
-		(m->delta_locked == NULL || exa_is_zero(m->delta_locked)) &&
-		exa_cmp(m->delta_available, exa_zero()) > 0;
+	return move_available_only_sign(m) > 0;
 }
 
 /*
@@ -848,10 +866,7 @@ credit_run_length(LedgerMove *m, int n, Numeric *sum, Numeric *peak)
 	Numeric		top = exa_zero();
 	int			len = 0;
 
-	while (len < n && move_is_credit(&m[len]) &&
-		   (len == 0 ||
-			(exa_uuid_cmp(m[len].account_id, m[0].account_id) == 0 &&
-			 strcmp(m[len].asset, m[0].asset) == 0)))
+	while (len < n && move_is_credit(&m[len]) && move_same_row(&m[len], &m[0]))
 	{
 		LedgerMove *credit = &m[len++];
 		LedgerMove *debit = len < n ? &m[len] : NULL;
@@ -859,13 +874,10 @@ credit_run_length(LedgerMove *m, int n, Numeric *sum, Numeric *peak)
 		s = exa_add(s, credit->delta_available);
 		if (exa_cmp(s, top) > 0)
 			top = s;
-		if (debit != NULL && !debit->want_row && debit->delta_available != NULL &&
-			(debit->delta_locked == NULL || exa_is_zero(debit->delta_locked)) &&
-			exa_cmp(debit->delta_available, exa_zero()) < 0 &&
+		if (debit != NULL && move_available_only_sign(debit) < 0 &&
+			move_same_row(debit, &m[0]) &&
 			exa_cmp(exa_add(credit->delta_available, debit->delta_available),
-					exa_zero()) >= 0 &&
-			exa_uuid_cmp(debit->account_id, m[0].account_id) == 0 &&
-			strcmp(debit->asset, m[0].asset) == 0)
+					exa_zero()) >= 0)
 		{
 			s = exa_add(s, debit->delta_available);
 			len++;
